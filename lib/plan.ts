@@ -1,0 +1,353 @@
+/**
+ * The plan: one description of every host step (which script, on which host, with which
+ * parameters, after which steps). The Pulumi components turn each step into a
+ * `command.remote.Command`; the lab runs the very same steps over SSH. Values only known later
+ * (addresses, generated passwords, keys, AWS ids) are references resolved by each consumer.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import type { ClusterConfig, DbNodeConfig } from "./config";
+import { myCnfPath, renderMyCnf, defaultDbPaths } from "./render/mycnf";
+import { PANDORA_PATHS, SHARED_DATA_IN_SUBDIRS, pandoraServerTokens, renderTentacleConf } from "./render/pandora";
+import type { TokenValue } from "./render/pandora";
+
+/**
+ * A parameter value: a literal, a reference, or a join of values. References:
+ * `address:<host>` (address other hosts use), `secret:<name>` (passwords, private keys),
+ * `publicKey:<name>`, `volume:<dbnode>` (binlog EBS volume id), `efs:dns`.
+ */
+export type Value = TokenValue;
+
+export type StepGroup = "db" | "replication" | "servers" | "runtime";
+
+export interface HostStep {
+  /** Unique, stable id, e.g. `db/db1/configure`; also the base of the Pulumi resource name. */
+  id: string;
+  group: StepGroup;
+  /** Name of the host it runs on (a dbNodes or servers name). */
+  host: string;
+  /** File name under scripts/. */
+  script: string;
+  /** One line for progress output. */
+  description: string;
+  /** Non-secret parameters, passed on the command line. */
+  env: Record<string, Value>;
+  /** Secret parameters, passed on stdin only (never on a command line, never logged). */
+  secretEnv: Record<string, Value>;
+  dependsOn: string[];
+  /** Cloud resources the step must wait for (e.g. `efs:mountTargets`); the lab has none. */
+  waitFor: string[];
+}
+
+export const BINLOG_DIR = "/var/lib/mysql-binlog";
+export const SHARED_MOUNT_ROOT = "/mnt/pandora-shared";
+export const SSH_KEY_FILE = "/root/.ssh/id_pandora_ha";
+
+const ref = (r: string): Value => ({ ref: r });
+const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
+
+/** Everything the plan needs beyond the stack config. */
+export interface PlanOptions {
+  /** aws: a dedicated EBS volume for binary logs on every DB node. */
+  binlogVolumes: boolean;
+  /** Source of the shared data_in subdirectories: `efs:dns` ref on aws, the export for nfs. */
+  sharedSource?: Value;
+  /** Extra my.cnf settings (the lab shrinks the buffer pool). */
+  myCnfExtra?: Record<string, string>;
+}
+
+export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
+  const steps: HostStep[] = [];
+  const add = (s: Omit<HostStep, "waitFor" | "secretEnv"> & Partial<Pick<HostStep, "waitFor" | "secretEnv">>): void => {
+    steps.push({ waitFor: [], secretEnv: {}, ...s });
+  };
+  const master = cfg.dbNodes[0];
+  const paths = defaultDbPaths(cfg.dbFlavor, cfg.os);
+
+  for (const node of cfg.dbNodes) {
+    const pre = `db/${node.name}`;
+    if (opts.binlogVolumes) {
+      add({
+        id: `${pre}/binlog-volume`,
+        group: "db",
+        host: node.name,
+        script: "db-binlog-volume.sh",
+        description: `format (if new) and mount the binlog volume on ${BINLOG_DIR}`,
+        env: { VOLUME_ID: ref(`volume:${node.name}`), MOUNT_POINT: BINLOG_DIR },
+        dependsOn: [],
+        waitFor: [`volumeAttachment:${node.name}`],
+      });
+    }
+    add({
+      id: `${pre}/install`,
+      group: "db",
+      host: node.name,
+      script: "db-install.sh",
+      description: `install ${cfg.dbFlavor === "percona80" ? "Percona Server 8.0 and xtrabackup" : "MariaDB 10.11 and mariabackup"}`,
+      env: { DB_FLAVOR: cfg.dbFlavor },
+      dependsOn: [],
+    });
+    add({
+      id: `${pre}/ssh-keys`,
+      group: "db",
+      host: node.name,
+      script: "ssh-keys.sh",
+      description: "authorize the pandora_ha and cluster keys; install the cluster key for streaming",
+      env: {
+        LOGIN_USER: cfg.ha.sshUser,
+        AUTHORIZED_KEYS: { join: [ref("publicKey:cluster")], sep: "\n" },
+        PEERS: { join: cfg.dbNodes.filter((n) => n !== node).map((n) => ref(`address:${n.name}`)), sep: " " },
+        PEER_USER: cfg.ha.sshUser,
+        PEER_PORT: String(cfg.ha.sshPort),
+        KEY_FILE: SSH_KEY_FILE,
+      },
+      secretEnv: { PRIVATE_KEY: ref("secret:clusterPrivateKey") },
+      dependsOn: [`${pre}/install`],
+    });
+    add({
+      id: `${pre}/configure`,
+      group: "db",
+      host: node.name,
+      script: "db-configure.sh",
+      description: `write ${myCnfPath(cfg.os)} (server_id ${node.serverId}) and start the server`,
+      env: {
+        DB_FLAVOR: cfg.dbFlavor,
+        MYCNF_PATH: myCnfPath(cfg.os),
+        MYCNF_B64: b64(renderNodeMyCnf(cfg, node, opts)),
+        DATADIR: paths.datadir,
+        BINLOG_DIR: opts.binlogVolumes ? BINLOG_DIR : "",
+      },
+      dependsOn: [`${pre}/install`, ...(opts.binlogVolumes ? [`${pre}/binlog-volume`] : [])],
+    });
+    add({
+      id: `${pre}/bootstrap`,
+      group: "db",
+      host: node.name,
+      script: "db-bootstrap.sh",
+      description: `root password, cluster accounts${node === master ? `, database ${cfg.dbName}, writable master` : ""}`,
+      env: {
+        DB_FLAVOR: cfg.dbFlavor,
+        ROLE: node === master ? "master" : "replica",
+        DB_NAME: cfg.dbName,
+        REPL_USER: cfg.replUser,
+        HA_DB_USER: cfg.haDbUser,
+        PANDORA_DB_USER: cfg.pandoraDbUser,
+        ACCOUNT_HOST: cfg.dbAccountHost,
+      },
+      secretEnv: {
+        DB_ROOT_PASSWORD: ref("secret:dbRootPassword"),
+        REPL_PASSWORD: ref("secret:replPassword"),
+        HA_DB_PASSWORD: ref("secret:haDbPassword"),
+        PANDORA_DB_PASSWORD: ref("secret:pandoraDbPassword"),
+      },
+      dependsOn: [`${pre}/configure`],
+    });
+  }
+
+  for (const replica of cfg.dbNodes.slice(1)) {
+    add({
+      id: `replication/${replica.name}/seed`,
+      group: "replication",
+      host: replica.name,
+      script: "db-seed.sh",
+      description: `stream a backup of ${master.name} into ${replica.name} and start replication`,
+      env: {
+        DB_FLAVOR: cfg.dbFlavor,
+        MASTER_HOST: ref(`address:${master.name}`),
+        MASTER_PORT: String(cfg.dbPort),
+        MASTER_SSH_USER: cfg.ha.sshUser,
+        MASTER_SSH_PORT: String(cfg.ha.sshPort),
+        REPL_USER: cfg.replUser,
+        DATADIR: paths.datadir,
+        MYCNF_PATH: myCnfPath(cfg.os),
+        KEY_FILE: SSH_KEY_FILE,
+      },
+      secretEnv: { REPL_PASSWORD: ref("secret:replPassword") },
+      dependsOn: [
+        `db/${master.name}/bootstrap`,
+        `db/${replica.name}/bootstrap`,
+        `db/${master.name}/ssh-keys`,
+        `db/${replica.name}/ssh-keys`,
+      ],
+    });
+  }
+
+  for (const server of cfg.servers) {
+    const pre = `servers/${server.name}`;
+    add({
+      id: `${pre}/install`,
+      group: "servers",
+      host: server.name,
+      script: "server-install.sh",
+      description: "install the Pandora FMS server (with Tentacle) and the database client",
+      env: {
+        PANDORA_PACKAGES: cfg.pandoraServerPackages.join(" "),
+        DB_FLAVOR: cfg.dbFlavor,
+        NFS_CLIENT: cfg.sharedStorage === "none" ? "0" : "1",
+      },
+      dependsOn: [],
+    });
+    add({
+      id: `${pre}/ssh-keys`,
+      group: "servers",
+      host: server.name,
+      script: "ssh-keys.sh",
+      description: "install the pandora_ha key so this host reaches every DB node",
+      env: {
+        LOGIN_USER: "",
+        AUTHORIZED_KEYS: "",
+        PEERS: { join: cfg.dbNodes.map((n) => ref(`address:${n.name}`)), sep: " " },
+        PEER_USER: cfg.ha.sshUser,
+        PEER_PORT: String(cfg.ha.sshPort),
+        KEY_FILE: SSH_KEY_FILE,
+      },
+      secretEnv: { PRIVATE_KEY: ref("secret:clusterPrivateKey") },
+      dependsOn: [`${pre}/install`],
+    });
+    if (cfg.sharedStorage !== "none" && opts.sharedSource !== undefined) {
+      add({
+        id: `${pre}/shared-storage`,
+        group: "servers",
+        host: server.name,
+        script: "server-shared-storage.sh",
+        description: `mount the shared data_in subdirectories (${cfg.sharedStorage})`,
+        env: {
+          SHARED_SOURCE: opts.sharedSource,
+          MOUNT_ROOT: SHARED_MOUNT_ROOT,
+          INCOMING_DIR: PANDORA_PATHS.incomingDir,
+          SUBDIRS: SHARED_DATA_IN_SUBDIRS.join(" "),
+          ATTACHMENT_DIR: PANDORA_PATHS.attachmentDir,
+        },
+        dependsOn: [`${pre}/install`],
+        waitFor: cfg.sharedStorage === "efs" ? ["efs:mountTargets"] : [],
+      });
+    }
+    add({
+      id: `${pre}/tentacle`,
+      group: "servers",
+      host: server.name,
+      script: "server-tentacle.sh",
+      description: `configure the Tentacle server on port ${cfg.tentaclePort}`,
+      env: { TENTACLE_CONF_PATH: PANDORA_PATHS.tentacleConf, TENTACLE_SERVICE: "tentacle_serverd" },
+      secretEnv: {
+        TENTACLE_CONF: {
+          join: [renderTentacleConf({ port: cfg.tentaclePort }), "password ", ref("secret:tentaclePassword"), "\n"],
+          sep: "",
+        },
+      },
+      dependsOn: [`${pre}/install`, ...(cfg.sharedStorage !== "none" && opts.sharedSource ? [`${pre}/shared-storage`] : [])],
+    });
+    add({
+      id: `${pre}/pandora-conf`,
+      group: "servers",
+      host: server.name,
+      script: "server-pandora-conf.sh",
+      description: "set the HA tokens in pandora_server.conf, keeping every other line",
+      env: { PANDORA_CONF: PANDORA_PATHS.serverConf },
+      secretEnv: { PANDORA_TOKENS: tokensValue(pandoraServerTokens(cfg, server)) },
+      dependsOn: [`${pre}/install`],
+    });
+  }
+
+  validatePlan(steps);
+  return steps;
+}
+
+function renderNodeMyCnf(cfg: ClusterConfig, node: DbNodeConfig, opts: PlanOptions): string {
+  return renderMyCnf({
+    flavor: cfg.dbFlavor,
+    os: cfg.os,
+    serverId: node.serverId,
+    reportHost: node.name,
+    port: cfg.dbPort,
+    dbName: cfg.dbName,
+    innodbBufferPoolSize: cfg.innodbBufferPoolSize,
+    semiSync: cfg.ha.semiSync,
+    semiSyncTimeoutMs: cfg.ha.semiSyncTimeoutMs,
+    binlogDir: opts.binlogVolumes ? BINLOG_DIR : undefined,
+    extra: opts.myCnfExtra,
+  });
+}
+
+/** `token value` lines, one per token, as one value (secret: it holds passwords). */
+function tokensValue(tokens: Array<[string, TokenValue]>): Value {
+  const parts: Value[] = [];
+  for (const [k, v] of tokens) parts.push(`${k} `, v, "\n");
+  return { join: parts, sep: "" };
+}
+
+/** Every dependency names an earlier step, ids are unique, and the graph has no cycle. */
+export function validatePlan(steps: HostStep[]): void {
+  const seen = new Set<string>();
+  for (const s of steps) {
+    if (seen.has(s.id)) throw new Error(`plan: duplicate step id ${s.id}`);
+    for (const d of s.dependsOn) if (!seen.has(d)) throw new Error(`plan: step ${s.id} depends on ${d}, which is not an earlier step`);
+    seen.add(s.id);
+  }
+}
+
+/** All `ref` names a value mentions. */
+export function refsOf(v: Value): string[] {
+  if (typeof v === "string") return [];
+  if ("ref" in v) return [v.ref];
+  return v.join.flatMap(refsOf);
+}
+
+/** Resolves a value with a synchronous resolver (the lab). */
+export function resolveValue(v: Value, resolve: (ref: string) => string): string {
+  if (typeof v === "string") return v;
+  if ("ref" in v) return resolve(v.ref);
+  return v.join.map((x) => resolveValue(x, resolve)).join(v.sep);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invocation: how a step runs on its host. Shared by Pulumi and the lab so both run the same
+// bytes. The command line carries the non-secret parameters; stdin carries the secret ones
+// followed by the script itself. The host writes stdin to a 0600 temporary file, runs it with
+// stdin from /dev/null, and removes it.
+
+export const SCRIPTS_DIR = path.join(__dirname, "..", "scripts");
+
+/** The script with scripts/lib/common.sh inlined in front of it. */
+export function scriptBundle(script: string, dir = SCRIPTS_DIR): string {
+  const common = readFileSync(path.join(dir, "lib", "common.sh"), "utf8");
+  const body = readFileSync(path.join(dir, script), "utf8");
+  return `${common}\n# ---- ${script}\n${body}`;
+}
+
+/** POSIX single-quote quoting. */
+export function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+const ENV_NAME_RE = /^[A-Z][A-Z0-9_]*$/;
+
+/**
+ * The command line for a step: non-secret parameters only.
+ * @param sudo prefix with `sudo -n` (the login user is not root)
+ */
+export function renderCommand(step: HostStep, env: Record<string, string>, sudo: boolean): string {
+  for (const k of Object.keys(env)) if (!ENV_NAME_RE.test(k)) throw new Error(`step ${step.id}: bad parameter name ${k}`);
+  const assigns = [`PHA_STEP=${shQuote(step.id)}`, ...Object.entries(env).map(([k, v]) => `${k}=${shQuote(v)}`)];
+  const runner =
+    'f=$(mktemp /tmp/pandora-ha.XXXXXX) && cat >"$f" && { bash "$f" </dev/null; rc=$?; rm -f "$f"; exit $rc; }';
+  return `${sudo ? "sudo -n " : ""}env ${assigns.join(" ")} bash -c ${shQuote(runner)}`;
+}
+
+/** What the step's command reads on stdin: the secret parameters, then the script bundle. */
+export function renderStdin(step: HostStep, secretEnv: Record<string, string>, bundle: string): string {
+  for (const k of Object.keys(secretEnv)) if (!ENV_NAME_RE.test(k)) throw new Error(`step ${step.id}: bad parameter name ${k}`);
+  const exports = Object.entries(secretEnv).map(([k, v]) => `export ${k}=${shQuote(v)}`);
+  return `${exports.join("\n")}${exports.length ? "\n" : ""}${bundle}`;
+}
+
+/** A short hash of a step's script bundle, so a script change re-runs the step. */
+export function bundleHash(bundle: string): string {
+  return createHash("sha256").update(bundle).digest("hex").slice(0, 16);
+}
+
+/** Human-readable order of the plan (for docs and the lab's progress). */
+export function describePlan(steps: HostStep[]): string {
+  return steps.map((s) => `${s.id}  ${s.description}${s.dependsOn.length ? `  (after ${s.dependsOn.join(", ")})` : ""}`).join("\n");
+}

@@ -1,0 +1,150 @@
+import { describe, expect, test } from "vitest";
+import { ConfigError, cidrToAccountHost, parseConfig } from "../../lib/config";
+import { stackConfig } from "./mocks";
+
+const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n";
+const PKG_RPM = ["https://downloads.example.org/pandorafms_server-7.0NG.777-1.noarch.rpm"];
+
+/** A valid aws stack; tests override keys. */
+const aws = (over: Record<string, unknown> = {}) =>
+  stackConfig({ adminCidrs: ["203.0.113.4/32"], pandoraServerPackages: PKG_RPM, ...over });
+
+/** A valid existing-hosts stack. */
+const existing = (over: Record<string, unknown> = {}) =>
+  stackConfig({
+    platform: "existing",
+    os: "ubuntu2204",
+    dbFlavor: "mariadb1011",
+    dbNodes: [{ name: "db1", host: "10.0.0.11" }, { name: "db2", host: "10.0.0.12" }],
+    servers: [{ name: "pfms1", host: "10.0.0.21" }, { name: "pfms2", host: "10.0.0.22" }],
+    ssh: { user: "root", port: 22, privateKey: KEY },
+    ...over,
+  });
+
+function problems(cfg: Record<string, string>): string[] {
+  try {
+    parseConfig(cfg);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).problems;
+  }
+  throw new Error("expected the configuration to be rejected");
+}
+
+describe("defaults", () => {
+  test("an aws stack gets two DB nodes, two servers, rocky9, percona80, efs, semi-sync", () => {
+    const c = parseConfig(aws());
+    expect(c.platform).toBe("aws");
+    expect(c.os).toBe("rocky9");
+    expect(c.dbFlavor).toBe("percona80");
+    expect(c.sharedStorage).toBe("efs");
+    expect(c.dbNodes.map((n) => [n.name, n.serverId])).toEqual([["db1", 1], ["db2", 2]]);
+    expect(c.servers.map((s) => s.name)).toEqual(["pfms1", "pfms2"]);
+    expect(c.ha).toMatchObject({ connectRetries: 2, connectDelay: 1, semiSync: true, splitbrainAutofix: false, sshUser: "root" });
+    expect(c.ssh.user).toBe("rocky");
+    expect(c.agentCidrs).toEqual(["10.42.0.0/16"]);
+    expect(c.dbAccountHost).toBe("10.42.0.0/255.255.0.0");
+    expect(c.passwords).toEqual({});
+  });
+
+  test("serverIds are assigned 1..N around the ones given", () => {
+    const c = parseConfig(existing({
+      dbNodes: [{ name: "a", host: "10.0.0.1" }, { name: "b", host: "10.0.0.2", serverId: 1 }, { name: "c", host: "10.0.0.3" }],
+    }));
+    expect(c.dbNodes.map((n) => n.serverId)).toEqual([2, 1, 3]);
+  });
+
+  test("existing hosts: address defaults to host, ubuntu login is the given user, account host is %", () => {
+    const c = parseConfig(existing());
+    expect(c.dbNodes[0]).toMatchObject({ host: "10.0.0.11", address: "10.0.0.11" });
+    expect(c.ssh.user).toBe("root");
+    expect(c.dbAccountHost).toBe("%");
+    expect(c.ssh.privateKey?.toString()).toBe("[secret]");
+    expect(JSON.stringify(c)).not.toContain("abc");
+  });
+
+  test("given passwords are kept as secrets that never print", () => {
+    const c = parseConfig(aws({ replPassword: "Repl-Password-0123" }));
+    expect(c.passwords.replPassword?.reveal()).toBe("Repl-Password-0123");
+    expect(`${c.passwords.replPassword}`).toBe("[secret]");
+    expect(JSON.stringify(c)).not.toContain("Repl-Password-0123");
+  });
+
+  test("comma-separated lists are accepted as well as YAML lists", () => {
+    const c = parseConfig(aws({ adminCidrs: "203.0.113.4/32, 198.51.100.0/24" }));
+    expect(c.adminCidrs).toEqual(["203.0.113.4/32", "198.51.100.0/24"]);
+  });
+
+  test("cidrToAccountHost", () => {
+    expect(cidrToAccountHost("10.42.0.0/16")).toBe("10.42.0.0/255.255.0.0");
+    expect(cidrToAccountHost("192.168.10.0/24")).toBe("192.168.10.0/255.255.255.0");
+    expect(cidrToAccountHost("0.0.0.0/0")).toBe("%");
+  });
+});
+
+// Each invalid case: the config, the key the message must name, and a fragment of what was expected.
+const invalid: Array<[string, Record<string, string>, string, string]> = [
+  ["unknown platform", aws({ platform: "gcp" }), "pandora-ha:platform", "expected one of aws, existing"],
+  ["unknown os", aws({ os: "centos7" }), "pandora-ha:os", "rocky8, rocky9, ubuntu2204, ubuntu2404"],
+  ["unknown dbFlavor", aws({ dbFlavor: "mysql57" }), "pandora-ha:dbFlavor", "percona80, mariadb1011"],
+  ["unknown sharedStorage", aws({ sharedStorage: "s3" }), "pandora-ha:sharedStorage", "efs, nfs, none"],
+  ["missing host on existing", existing({ dbNodes: [{ name: "db1", host: "10.0.0.11" }, { name: "db2" }] }), "pandora-ha:dbNodes[1].host", "required on platform existing"],
+  ["host given on aws", aws({ dbNodes: [{ name: "db1", host: "10.0.0.1" }, { name: "db2" }] }), "pandora-ha:dbNodes[0].host", "not allowed on platform aws"],
+  ["duplicate serverId", existing({ dbNodes: [{ name: "db1", host: "10.0.0.11", serverId: 7 }, { name: "db2", host: "10.0.0.12", serverId: 7 }] }), "pandora-ha:dbNodes[1].serverId", "must be unique"],
+  ["duplicate node name", existing({ dbNodes: [{ name: "db1", host: "10.0.0.11" }, { name: "db1", host: "10.0.0.12" }] }), "pandora-ha:dbNodes[1].name", "already used"],
+  ["server name equal to a DB node", existing({ servers: [{ name: "db1", host: "10.0.0.21" }] }), "pandora-ha:servers[0].name", "servernames must be distinct"],
+  ["duplicate server name", existing({ servers: [{ name: "p", host: "10.0.0.21" }, { name: "p", host: "10.0.0.22" }] }), "pandora-ha:servers[1].name", "distinct"],
+  ["master above 7", existing({ servers: [{ name: "pfms1", host: "10.0.0.21", master: 8 }] }), "pandora-ha:servers[0].master", "from 0 to 7"],
+  ["master negative", existing({ servers: [{ name: "pfms1", host: "10.0.0.21", master: -1 }] }), "pandora-ha:servers[0].master", "from 0 to 7"],
+  ["one DB node", existing({ dbNodes: [{ name: "db1", host: "10.0.0.11" }] }), "pandora-ha:dbNodes", "at least 2"],
+  ["dbNodes not a list", existing({ dbNodes: { name: "db1" } }), "pandora-ha:dbNodes", "expected a list"],
+  ["bad admin CIDR", aws({ adminCidrs: ["203.0.113.4/33"] }), "pandora-ha:adminCidrs", "IPv4 CIDRs"],
+  ["CIDR with host bits", aws({ agentCidrs: ["10.0.0.5/8"] }), "pandora-ha:agentCidrs", "IPv4 CIDRs"],
+  ["SSH open to the internet", aws({ adminCidrs: ["0.0.0.0/0"] }), "pandora-ha:adminCidrs", "whole internet"],
+  ["adminCidrs missing on aws", stackConfig({ pandoraServerPackages: PKG_RPM }), "pandora-ha:adminCidrs", "required on platform aws"],
+  ["nfs without export", existing({ sharedStorage: "nfs" }), "pandora-ha:nfsExport", "server:/path"],
+  ["malformed nfs export", existing({ sharedStorage: "nfs", nfsExport: "nas1/export" }), "pandora-ha:nfsExport", "server:/path"],
+  ["efs on existing", existing({ sharedStorage: "efs" }), "pandora-ha:sharedStorage", "needs platform aws"],
+  ["NLB on existing", existing({ tentacleLoadBalancer: "true" }), "pandora-ha:tentacleLoadBalancer", "needs platform aws"],
+  ["boolean not boolean", aws({ tentacleLoadBalancer: "yes" }), "pandora-ha:tentacleLoadBalancer", "true or false"],
+  ["private key missing on existing", existing({ ssh: { user: "root", port: 22 } }), "pandora-ha:ssh.privateKey", "required on platform existing"],
+  ["ssh port out of range", existing({ ssh: { user: "root", port: 70000, privateKey: KEY } }), "pandora-ha:ssh.port", "from 1 to 65535"],
+  ["ha retries not a number", aws({ ha: { connectRetries: "many" } }), "pandora-ha:ha.connectRetries", "whole number"],
+  ["unknown ha field", aws({ ha: { semisync: true } }), "pandora-ha:ha.semisync", "unknown field"],
+  ["misspelt key", aws({ dbnodes: [] }), "pandora-ha:dbnodes", "did you mean pandora-ha:dbNodes"],
+  ["short password", aws({ dbRootPassword: "short" }), "pandora-ha:dbRootPassword", "at least 12 characters"],
+  ["password with a quote", aws({ haDbPassword: "abc'def123456789" }), "pandora-ha:haDbPassword", "no quotes"],
+  ["bad node name", existing({ dbNodes: [{ name: "DB_1", host: "10.0.0.11" }, { name: "db2", host: "10.0.0.12" }] }), "pandora-ha:dbNodes[0].name", "lowercase host name"],
+  ["bad host", existing({ dbNodes: [{ name: "db1", host: "10.0.0.300" }, { name: "db2", host: "10.0.0.12" }] }), "pandora-ha:dbNodes[0].host", "IPv4 address or DNS name"],
+  ["same account twice", aws({ replUser: "pandora" }), "pandora-ha:pandoraDbUser", "each account must be distinct"],
+  ["subnets without VPC", aws({ subnetIds: ["subnet-0abc1234", "subnet-0abc5678"] }), "pandora-ha:vpcId", "required when subnetIds is set"],
+  ["packages missing on aws", stackConfig({ adminCidrs: ["203.0.113.4/32"] }), "pandora-ha:pandoraServerPackages", "required on platform aws"],
+  ["deb package on rocky", aws({ pandoraServerPackages: ["https://x.org/pandorafms.server_7.0NG.777.deb"] }), "pandora-ha:pandoraServerPackages", "not a .rpm package"],
+  ["not JSON", aws({ ha: "{connectRetries: 2" }), "pandora-ha:ha", "structured value"],
+  ["aws-only key on existing", existing({ dbInstanceType: "m6i.large" }), "pandora-ha:dbInstanceType", "only used on platform aws"],
+  ["bad buffer pool size", aws({ innodbBufferPoolSize: "lots" }), "pandora-ha:innodbBufferPoolSize", "4096M"],
+];
+
+describe("invalid configuration fails before anything is created, naming the key", () => {
+  test.each(invalid)("%s", (_name, cfg, key, expected) => {
+    const ps = problems(cfg);
+    const hit = ps.find((p) => p.startsWith(`${key}:`));
+    expect(hit, `no problem names ${key}; got:\n${ps.join("\n")}`).toBeDefined();
+    expect(hit).toContain(expected);
+  });
+
+  test("every problem is reported at once, one per line", () => {
+    const ps = problems(aws({ os: "win", dbFlavor: "oracle", adminCidrs: ["nope"] }));
+    expect(ps.length).toBe(3);
+    try {
+      parseConfig(aws({ os: "win", dbFlavor: "oracle" }));
+    } catch (e) {
+      expect((e as Error).message).toMatch(/invalid stack configuration \(2 problems\)/);
+    }
+  });
+
+  test("a rejected password is never echoed", () => {
+    const ps = problems(aws({ dbRootPassword: "abc def ghi jkl" }));
+    expect(ps.join("\n")).not.toContain("abc def");
+  });
+});

@@ -1,0 +1,323 @@
+/**
+ * The whole Pulumi program under the mock engine: the resource graph for three stacks, the
+ * security rules, secrecy and the ordering of host steps.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, test, vi } from "vitest";
+import { installMocks, settle, stackConfig, valueOf } from "./mocks";
+import type { Registered } from "./mocks";
+
+const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
+const PKG_RPM = ["https://downloads.example.org/pandorafms_server-7.0NG.777-1.noarch.rpm"];
+const PKG_DEB = ["https://downloads.example.org/pandorafms.server_7.0NG.777.deb"];
+const GIVEN_ROOT_PW = "GivenRootPassword0123";
+const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nEXISTINGKEYMATERIAL\n-----END OPENSSH PRIVATE KEY-----\n";
+
+interface Run {
+  registered: Registered[];
+  deps: Map<string, string[]>;
+  mod: Record<string, any>;
+  outputs: Record<string, unknown>;
+}
+
+/** Runs index.ts with this stack config, as `pulumi preview` would, and waits for it to settle. */
+async function runProgram(values: Record<string, unknown>, secretKeys: string[] = []): Promise<Run> {
+  vi.resetModules();
+  const registered = installMocks();
+  // Record each registration's dependency URNs (what dependsOn and parenting produce).
+  const deps = new Map<string, string[]>();
+  const monitor = (pulumi.runtime as any).getMonitor();
+  const original = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: any, cb: any) => {
+    deps.set(req.getName(), req.getDependenciesList());
+    return original(req, cb);
+  };
+  pulumi.runtime.setAllConfig(stackConfig(values), secretKeys.map((k) => `pandora-ha:${k}`));
+  const mod = await import("../../index");
+  const outputs: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(mod)) outputs[k] = await valueOf(v as any);
+  await settle();
+  return { registered, deps, mod, outputs };
+}
+
+const ofType = (r: Run, type: string) => r.registered.filter((x) => x.type === type);
+const commands = (r: Run) => ofType(r, "command:remote:Command");
+const command = (r: Run, id: string) => {
+  const c = commands(r).find((x) => x.name === id.replace(/\//g, "-"));
+  if (!c) throw new Error(`no command for ${id}; have ${commands(r).map((x) => x.name).join(", ")}`);
+  return c;
+};
+
+/** Inputs with every secret-wrapped value removed: what would be visible in plain text. */
+function plainView(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(plainView);
+  if (v && typeof v === "object") {
+    if (SECRET_SIG_KEY in (v as object)) return "[secret]";
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainView(x)]));
+  }
+  return v;
+}
+const isSecretInput = (v: unknown) => !!v && typeof v === "object" && SECRET_SIG_KEY in (v as object);
+
+function ingressRules(r: Run) {
+  return ofType(r, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((x) => x.inputs);
+}
+
+describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", async () => {
+  const run = await runProgram(
+    { adminCidrs: ["203.0.113.4/32"], pandoraServerPackages: PKG_RPM, dbRootPassword: GIVEN_ROOT_PW },
+    ["dbRootPassword"],
+  );
+
+  test("resource counts", () => {
+    expect(ofType(run, "aws:ec2/vpc:Vpc")).toHaveLength(1);
+    expect(ofType(run, "aws:ec2/subnet:Subnet")).toHaveLength(2);
+    expect(new Set(ofType(run, "aws:ec2/subnet:Subnet").map((s) => s.inputs.availabilityZone)).size).toBe(2);
+    expect(ofType(run, "aws:ec2/instance:Instance")).toHaveLength(4);
+    expect(ofType(run, "aws:ebs/volume:Volume")).toHaveLength(2);
+    expect(ofType(run, "aws:ec2/volumeAttachment:VolumeAttachment")).toHaveLength(2);
+    expect(ofType(run, "aws:ec2/securityGroup:SecurityGroup")).toHaveLength(3);
+    expect(ofType(run, "aws:efs/fileSystem:FileSystem")).toHaveLength(1);
+    expect(ofType(run, "aws:efs/mountTarget:MountTarget")).toHaveLength(2);
+    expect(ofType(run, "aws:lb/loadBalancer:LoadBalancer")).toHaveLength(0);
+    expect(ofType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(4); // dbRootPassword was given
+    expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(2);
+    expect(ofType(run, "aws:ec2/keyPair:KeyPair")).toHaveLength(1);
+    // 2 DB nodes × (binlog volume, install, keys, my.cnf, accounts) + 1 seed + 2 servers × 5.
+    expect(commands(run)).toHaveLength(21);
+  });
+
+  test("instances: official Rocky 9 image, gp3 encrypted root, DB nodes in two AZs", () => {
+    const inst = ofType(run, "aws:ec2/instance:Instance");
+    for (const i of inst) {
+      expect(i.inputs.ami).toBe("ami-0mock");
+      expect(i.inputs.rootBlockDevice).toMatchObject({ volumeType: "gp3", encrypted: true, volumeSize: 30 });
+      expect(i.inputs.metadataOptions.httpTokens).toBe("required");
+    }
+    const db = inst.filter((i) => i.inputs.tags["pandora-ha:role"] === "db");
+    expect(db.map((i) => i.inputs.subnetId)).toEqual(["pandora-ha-net-subnet-0-id", "pandora-ha-net-subnet-1-id"]);
+    expect(ofType(run, "aws:ebs/volume:Volume").every((v) => v.inputs.encrypted && v.inputs.size === 50)).toBe(true);
+  });
+
+  test("security: 3306 only between DB nodes and from servers; never 0.0.0.0/0 on 22 or 3306", () => {
+    const rules = ingressRules(run);
+    expect(rules.length).toBeGreaterThan(0);
+    for (const r of rules) {
+      expect(r.cidrIpv4 === "0.0.0.0/0" && [22, 3306].includes(r.fromPort), JSON.stringify(r)).toBe(false);
+      expect(r.fromPort).toBe(r.toPort);
+    }
+    const mysql = rules.filter((r) => r.fromPort === 3306);
+    expect(mysql).toHaveLength(2);
+    for (const r of mysql) {
+      expect(r.securityGroupId).toBe("pandora-ha-net-db-id");
+      expect(r.cidrIpv4).toBeUndefined();
+      expect(["pandora-ha-net-db-id", "pandora-ha-net-servers-id"]).toContain(r.referencedSecurityGroupId);
+    }
+    const ssh = rules.filter((r) => r.fromPort === 22);
+    for (const r of ssh) expect(r.cidrIpv4 === "203.0.113.4/32" || r.referencedSecurityGroupId !== undefined).toBe(true);
+    expect(ssh.filter((r) => r.cidrIpv4 === "203.0.113.4/32").map((r) => r.securityGroupId).sort()).toEqual([
+      "pandora-ha-net-db-id",
+      "pandora-ha-net-servers-id",
+    ]);
+    const tentacle = rules.filter((r) => r.fromPort === 41121);
+    expect(tentacle).toEqual([expect.objectContaining({ securityGroupId: "pandora-ha-net-servers-id", cidrIpv4: "10.42.0.0/16" })]);
+    const nfs = rules.filter((r) => r.fromPort === 2049);
+    expect(nfs).toEqual([expect.objectContaining({ securityGroupId: "pandora-ha-net-efs-id", referencedSecurityGroupId: "pandora-ha-net-servers-id" })]);
+    expect(rules.every((r) => [22, 3306, 41121, 2049].includes(r.fromPort))).toBe(true);
+  });
+
+  test("secrets: generated passwords and keys are secret; no password in any command line or output", async () => {
+    const pw = ofType(run, "random:index/randomPassword:RandomPassword");
+    expect(pw.every((p) => p.inputs.length >= 32 && p.inputs.special === false)).toBe(true);
+    for (const c of commands(run)) {
+      expect(isSecretInput(c.inputs.stdin), `${c.name} stdin is not secret`).toBe(true);
+      expect(isSecretInput(c.inputs.connection), `${c.name} connection (holds the key) is not secret`).toBe(true);
+      expect(typeof c.inputs.create).toBe("string");
+    }
+    // Every secret value the mocks produced, and the one given in config.
+    const secrets = [GIVEN_ROOT_PW, "MOCKKEY", ...pw.map((_, i) => "generatedPw")];
+    const visible = JSON.stringify(run.registered.map((r) => plainView(r.inputs)));
+    for (const s of secrets) expect(visible, `${s} visible in plain text`).not.toContain(s);
+    expect(await pulumi.isSecret(run.mod.tentaclePassword)).toBe(true);
+    expect(await pulumi.isSecret(run.mod.sshPrivateKey)).toBe(true);
+    const plainOutputs = ["dbNodes", "servers", "haHosts", "tentacleEndpoint", "agentConfig", "consoleConfig", "sshCommands", "hostSteps"];
+    for (const k of plainOutputs) {
+      const text = JSON.stringify(run.outputs[k]);
+      for (const s of secrets) expect(text, `${s} in output ${k}`).not.toContain(s);
+    }
+  });
+
+  test("the given root password reaches the bootstrap step on stdin only", () => {
+    const boot = command(run, "db/db1/bootstrap");
+    expect(boot.inputs.create).not.toContain(GIVEN_ROOT_PW);
+    expect(boot.inputs.stdin[SECRET_SIG_KEY]).toBeDefined();
+    expect(boot.inputs.stdin.value).toContain(`export DB_ROOT_PASSWORD='${GIVEN_ROOT_PW}'`);
+  });
+
+  test("ordering: seeding after both nodes' accounts and both key exchanges", () => {
+    const seedDeps = run.deps.get("replication-db2-seed")!;
+    const urnOf = (id: string) => expect.stringContaining(`::${id.replace(/\//g, "-")}`);
+    for (const d of ["db/db1/bootstrap", "db/db2/bootstrap", "db/db1/ssh-keys", "db/db2/ssh-keys"])
+      expect(seedDeps).toContainEqual(urnOf(d));
+    expect(run.deps.get("db-db1-bootstrap")).toContainEqual(urnOf("db/db1/configure"));
+    expect(run.deps.get("db-db1-configure")).toContainEqual(urnOf("db/db1/install"));
+    expect(run.deps.get("db-db1-configure")).toContainEqual(urnOf("db/db1/binlog-volume"));
+    expect(run.deps.get("db-db1-binlog-volume")).toContainEqual(expect.stringContaining("VolumeAttachment"));
+    expect(run.deps.get("servers-pfms1-shared-storage")).toContainEqual(expect.stringContaining("MountTarget"));
+  });
+
+  test("hosts are reached as the image's user with sudo; DB nodes and servers by private address in the conf", () => {
+    const c = command(run, "db/db1/install");
+    expect(c.inputs.create).toMatch(/^sudo -n env /);
+    expect(c.inputs.connection.value).toMatchObject({ user: "rocky", port: 22, dialErrorLimit: 40 });
+    const conf = command(run, "servers/pfms1/pandora-conf");
+    expect(conf.inputs.stdin.value).toMatch(/^ha_hosts 10\.42\.0\.\d+,10\.42\.0\.\d+$/m);
+    expect(conf.inputs.stdin.value).toMatch(/^(export PANDORA_TOKENS=')?servername pfms1$/m);
+    expect(command(run, "servers/pfms2/pandora-conf").inputs.stdin.value).toMatch(/^(export PANDORA_TOKENS=')?servername pfms2$/m);
+  });
+
+  test("outputs: nodes with roles, Tentacle endpoint, agent fragment, console line, ssh commands", () => {
+    const nodes = run.outputs.dbNodes as Array<Record<string, unknown>>;
+    expect(nodes.map((n) => [n.name, n.serverId, n.initialRole])).toEqual([["db1", 1, "master"], ["db2", 2, "replica"]]);
+    expect(run.outputs.tentacleEndpoint).toMatch(/^10\.42\.0\.\d+:41121$/);
+    expect(run.outputs.agentConfig).toMatch(/^secondary_mode on_error$/m);
+    expect(run.outputs.consoleConfig).toBe('$config["remote_config"] = "/var/spool/pandora/data_in";');
+    expect(Object.keys(run.outputs.sshCommands as object)).toEqual(["db1", "db2", "pfms1", "pfms2"]);
+    expect((run.outputs.hostSteps as string[]).length).toBe(21);
+  });
+});
+
+describe("3-node rocky8 percona80 stack with an NLB", async () => {
+  const run = await runProgram({
+    os: "rocky8",
+    adminCidrs: ["203.0.113.0/28", "198.51.100.7/32"],
+    agentCidrs: ["192.0.2.0/24"],
+    pandoraServerPackages: PKG_RPM,
+    dbNodes: [{ name: "db1" }, { name: "db2" }, { name: "db3", serverId: 30 }],
+    tentacleLoadBalancer: true,
+  });
+
+  test("three DB nodes with unique server_id in their my.cnf, two replicas seeded from db1", () => {
+    expect(ofType(run, "aws:ec2/instance:Instance")).toHaveLength(5);
+    const ids = ["db1", "db2", "db3"].map((n) => {
+      const env = /MYCNF_B64='([^']+)'/.exec(command(run, `db/${n}/configure`).inputs.create)![1];
+      return /^server_id = (\d+)/m.exec(Buffer.from(env, "base64").toString())![1];
+    });
+    expect(ids).toEqual(["1", "2", "30"]);
+    expect(commands(run).filter((c) => c.name.startsWith("replication-")).map((c) => c.name)).toEqual([
+      "replication-db2-seed",
+      "replication-db3-seed",
+    ]);
+    for (const r of ["db2", "db3"]) {
+      const create = command(run, `replication/${r}/seed`).inputs.create;
+      expect(create).toMatch(/MASTER_HOST='10\.42\.0\.\d+'/);
+      expect(run.deps.get(`replication-${r}-seed`)).toContainEqual(expect.stringContaining("::db-db1-bootstrap"));
+    }
+    expect(commands(run)).toHaveLength(3 * 5 + 2 + 2 * 5);
+  });
+
+  test("NLB on 41121 in front of both servers; agents reach only the NLB", () => {
+    expect(ofType(run, "aws:lb/loadBalancer:LoadBalancer")).toEqual([
+      expect.objectContaining({ inputs: expect.objectContaining({ loadBalancerType: "network", internal: true }) }),
+    ]);
+    expect(ofType(run, "aws:lb/listener:Listener")[0].inputs).toMatchObject({ port: 41121, protocol: "TCP" });
+    expect(ofType(run, "aws:lb/targetGroupAttachment:TargetGroupAttachment")).toHaveLength(2);
+    const t = ingressRules(run).filter((r) => r.fromPort === 41121);
+    expect(t).toEqual(expect.arrayContaining([
+      expect.objectContaining({ securityGroupId: "pandora-ha-net-tentacle-lb-id", cidrIpv4: "192.0.2.0/24" }),
+      expect.objectContaining({ securityGroupId: "pandora-ha-net-servers-id", referencedSecurityGroupId: "pandora-ha-net-tentacle-lb-id" }),
+    ]));
+    expect(t).toHaveLength(2);
+    expect(ingressRules(run).filter((r) => r.fromPort === 22 && r.cidrIpv4).length).toBe(4); // 2 CIDRs × (db, servers)
+    expect(run.outputs.tentacleEndpoint).toBe("pandora-ha-tentacle-0123.elb.eu-west-1.amazonaws.com:41121");
+    expect(run.outputs.agentConfig).toMatch(/^server_ip pandora-ha-tentacle-0123\.elb/m);
+  });
+
+  test("Rocky 8 image filter", () => {
+    // The AMI lookup is an invoke; its filter is visible through the instance's ami only, so
+    // check the table the Hosts component uses.
+    return import("../../components/hosts").then(({ AMI_FILTERS }) => {
+      expect(AMI_FILTERS.rocky8).toEqual({ owner: "792107900819", name: "Rocky-8-EC2-Base-8.*x86_64*" });
+      expect(AMI_FILTERS.ubuntu2404.owner).toBe("099720109477");
+    });
+  });
+});
+
+describe("existing ubuntu2204 mariadb1011 stack", async () => {
+  const run = await runProgram(
+    {
+      platform: "existing",
+      os: "ubuntu2204",
+      dbFlavor: "mariadb1011",
+      dbNodes: [{ name: "db1", host: "192.0.2.11" }, { name: "db2", host: "192.0.2.12", address: "10.1.0.12" }],
+      servers: [{ name: "pfms1", host: "192.0.2.21", master: 1 }, { name: "pfms2", host: "192.0.2.22", master: 0 }],
+      ssh: { user: "admin", port: 2222, privateKey: SSH_KEY },
+      sharedStorage: "nfs",
+      nfsExport: "nas1:/export/pandora",
+      pandoraServerPackages: PKG_DEB,
+    },
+    ["ssh"],
+  );
+
+  test("no cloud resources at all; only host steps and generated secrets", () => {
+    expect(run.registered.filter((r) => r.type.startsWith("aws:"))).toEqual([]);
+    expect(ofType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(5);
+    expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(1); // cluster key only
+    // No binlog volume step on existing hosts.
+    expect(commands(run).map((c) => c.name).filter((n) => n.includes("binlog"))).toEqual([]);
+    expect(commands(run)).toHaveLength(2 * 4 + 1 + 2 * 5);
+  });
+
+  test("connections use the given user, port and key (secret), with sudo for a non-root user", () => {
+    const c = command(run, "db/db2/configure");
+    // The whole connection is secret because it carries the private key.
+    expect(isSecretInput(c.inputs.connection)).toBe(true);
+    expect(c.inputs.connection.value).toMatchObject({ host: "192.0.2.12", user: "admin", port: 2222 });
+    expect(JSON.stringify(plainView(c.inputs))).not.toContain("EXISTINGKEYMATERIAL");
+    expect(c.inputs.create).toMatch(/^sudo -n env /);
+  });
+
+  test("MariaDB my.cnf at /etc/mysql/my.cnf; replication uses the cluster address", () => {
+    const create = command(run, "db/db1/configure").inputs.create;
+    expect(create).toContain("MYCNF_PATH='/etc/mysql/my.cnf'");
+    const cnf = Buffer.from(/MYCNF_B64='([^']+)'/.exec(create)![1], "base64").toString();
+    expect(cnf).toMatch(/^gtid_strict_mode = ON/m);
+    expect(cnf).not.toMatch(/super_read_only|gtid-mode/);
+    expect(command(run, "db/db1/install").inputs.create).toContain("DB_FLAVOR='mariadb1011'");
+    // db2's cluster address differs from its SSH host: ha_hosts and the seed use the address.
+    const tokens = command(run, "servers/pfms1/pandora-conf").inputs.stdin.value as string;
+    expect(tokens).toMatch(/^ha_hosts 192\.0\.2\.11,10\.1\.0\.12$/m);
+    expect(tokens).toMatch(/^master 1$/m);
+    expect(command(run, "servers/pfms2/pandora-conf").inputs.stdin.value).toMatch(/^master 0$/m);
+    expect(command(run, "replication/db2/seed").inputs.create).toContain("MASTER_HOST='192.0.2.11'");
+  });
+
+  test("shared storage from the NFS export, subdirectories only", () => {
+    const create = command(run, "servers/pfms1/shared-storage").inputs.create;
+    expect(create).toContain("SHARED_SOURCE='nas1:/export/pandora'");
+    expect(create).toContain("SUBDIRS='conf collections md5 netflow discovery'");
+    expect(create).toContain("ATTACHMENT_DIR='/var/www/html/pandora_console/attachment'");
+  });
+
+  test("Tentacle conf carries its password on stdin only", () => {
+    const t = command(run, "servers/pfms1/tentacle");
+    expect(t.inputs.create).not.toMatch(/password/i);
+    expect(t.inputs.stdin.value).toMatch(/^export TENTACLE_CONF='[^']*port 41121\n/m);
+  });
+
+  test("sshCommands point at the given hosts", () => {
+    expect((run.outputs.sshCommands as Record<string, string>).db1).toBe("ssh -i <your key> -p 2222 admin@192.0.2.11");
+    expect(run.outputs.sshPrivateKey).toBeUndefined();
+  });
+});
+
+describe("invalid stack config registers nothing", () => {
+  test("the program throws naming the key, before any resource", async () => {
+    vi.resetModules();
+    const registered = installMocks();
+    pulumi.runtime.setAllConfig(stackConfig({ platform: "existing", dbNodes: [{ name: "db1" }] }), []);
+    await expect(import("../../index")).rejects.toThrow(/pandora-ha:dbNodes/);
+    await settle();
+    expect(registered).toEqual([]);
+  });
+});

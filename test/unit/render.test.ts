@@ -1,0 +1,208 @@
+import { describe, expect, test } from "vitest";
+import { parseConfig } from "../../lib/config";
+import { MARIADB_REJECTED_OPTIONS, myCnfPath, parseCnfSection, renderMyCnf } from "../../lib/render/mycnf";
+import type { MyCnfInput } from "../../lib/render/mycnf";
+import {
+  consoleRemoteConfigLine,
+  pandoraServerTokens,
+  renderAgentSnippet,
+  renderTentacleConf,
+} from "../../lib/render/pandora";
+import { stackConfig } from "./mocks";
+
+const base: MyCnfInput = {
+  flavor: "percona80",
+  os: "rocky9",
+  serverId: 1,
+  reportHost: "db1",
+  port: 3306,
+  dbName: "pandora",
+  innodbBufferPoolSize: "4096M",
+  semiSync: true,
+  semiSyncTimeoutMs: 5000,
+};
+
+const mysqld = (i: MyCnfInput) => new Map(parseCnfSection(renderMyCnf(i), "mysqld").map(([k, v]) => [k, v]));
+const keysOf = (i: MyCnfInput) => parseCnfSection(renderMyCnf(i), "mysqld").map(([k]) => k);
+
+// Every key of the manual's my.cnf, with the name each flavor uses for it.
+const MANUAL_KEYS: Array<[percona: string, mariadb: string]> = [
+  ["server_id", "server_id"],
+  ["datadir", "datadir"],
+  ["socket", "socket"],
+  ["log-error", "log-error"],
+  ["pid-file", "pid-file"],
+  ["innodb_buffer_pool_size", "innodb_buffer_pool_size"],
+  ["innodb_lock_wait_timeout", "innodb_lock_wait_timeout"],
+  ["innodb_file_per_table", "innodb_file_per_table"],
+  ["innodb_flush_method", "innodb_flush_method"],
+  ["innodb_log_file_size", "innodb_log_file_size"],
+  ["innodb_log_buffer_size", "innodb_log_buffer_size"],
+  ["thread_cache_size", "thread_cache_size"],
+  ["max_connections", "max_connections"],
+  ["key_buffer_size", "key_buffer_size"],
+  ["read_buffer_size", "read_buffer_size"],
+  ["read_rnd_buffer_size", "read_rnd_buffer_size"],
+  ["sort_buffer_size", "sort_buffer_size"],
+  ["join_buffer_size", "join_buffer_size"],
+  ["sql_mode", "sql_mode"],
+  ["binlog-do-db", "binlog-do-db"],
+  ["replicate-do-db", "replicate-do-db"],
+  ["max_binlog_size", "max_binlog_size"],
+  ["binlog-format", "binlog-format"],
+  ["binlog_expire_logs_seconds", "binlog_expire_logs_seconds"],
+  ["sync_source_info", "sync_master_info"],
+  ["sync_binlog", "sync_binlog"],
+  ["port", "port"],
+  ["report-port", "report-port"],
+  ["report-host", "report-host"],
+  ["sync_relay_log", "sync_relay_log"],
+  ["replica_compressed_protocol", "slave_compressed_protocol"],
+  ["replica_parallel_workers", "slave_parallel_threads"],
+  ["innodb_flush_log_at_trx_commit", "innodb_flush_log_at_trx_commit"],
+  ["innodb_flush_log_at_timeout", "innodb_flush_log_at_timeout"],
+];
+
+describe("my.cnf", () => {
+  test.each(["percona80", "mariadb1011"] as const)("%s: every key the manual requires, with the manual's values", (flavor) => {
+    const m = mysqld({ ...base, flavor });
+    for (const [pk, mk] of MANUAL_KEYS) expect(m.has(flavor === "percona80" ? pk : mk), `${flavor} lacks ${pk}`).toBe(true);
+    expect(m.get("binlog-format")).toBe("ROW");
+    expect(m.get("binlog-do-db")).toBe("pandora");
+    expect(m.get("replicate-do-db")).toBe("pandora");
+    expect(m.get("binlog_expire_logs_seconds")).toBe("172800");
+    expect(m.get("innodb_buffer_pool_size")).toBe("4096M");
+    expect(m.get("max_connections")).toBe("200");
+    expect(m.get("sql_mode")).toBe('""');
+    expect(m.get("sync_binlog")).toBe("1");
+    expect(m.get("report-host")).toBe("db1");
+    expect(m.get("log-bin")).toBeDefined();
+  });
+
+  test("percona80: GTIDs, super_read_only, semi-sync AFTER_SYNC through the plugins", () => {
+    const m = mysqld(base);
+    expect(m.get("gtid-mode")).toBe("ON");
+    expect(m.get("enforce-gtid-consistency")).toBe("ON");
+    expect(m.get("super_read_only")).toBe("ON");
+    expect(m.get("read_only")).toBe("ON");
+    expect(m.get("loose-rpl_semi_sync_source_wait_point")).toBe("AFTER_SYNC");
+    expect(m.get("loose-rpl_semi_sync_source_timeout")).toBe("5000");
+    const plugins = parseCnfSection(renderMyCnf(base), "mysqld").filter(([k]) => k === "plugin-load-add").map(([, v]) => v);
+    expect(plugins).toEqual(["semisync_source.so", "semisync_replica.so"]);
+  });
+
+  test("mariadb1011: no option MariaDB 10.11 rejects, MariaDB's own names for semi-sync and strict GTIDs", () => {
+    for (const semiSync of [true, false]) {
+      const keys = keysOf({ ...base, flavor: "mariadb1011", os: "ubuntu2204", semiSync });
+      for (const bad of MARIADB_REJECTED_OPTIONS) expect(keys, `MariaDB file has ${bad}`).not.toContain(bad);
+      expect(keys.filter((k) => /replica_|source_|_source|_replica/.test(k))).toEqual([]);
+    }
+    const m = mysqld({ ...base, flavor: "mariadb1011" });
+    expect(m.get("rpl_semi_sync_master_wait_point")).toBe("AFTER_SYNC");
+    expect(m.get("rpl_semi_sync_master_enabled")).toBe("ON");
+    expect(m.get("rpl_semi_sync_slave_enabled")).toBe("ON");
+    expect(m.get("rpl_semi_sync_master_wait_no_slave")).toBe("OFF");
+    expect(m.get("gtid_strict_mode")).toBe("ON");
+    expect(m.get("read_only")).toBe("ON");
+    expect(m.get("log_slave_updates")).toBe("ON");
+    expect(m.get("collation-server")).not.toMatch(/0900/);
+  });
+
+  test("no semi-sync settings when ha.semiSync is false", () => {
+    for (const flavor of ["percona80", "mariadb1011"] as const) {
+      expect(renderMyCnf({ ...base, flavor, semiSync: false })).not.toMatch(/semi_sync|semisync/);
+    }
+  });
+
+  test("server_id is unique per node across the cluster", () => {
+    const cfg = parseConfig(stackConfig({ adminCidrs: ["203.0.113.4/32"], pandoraServerPackages: ["/tmp/p.rpm"], dbNodes: [{ name: "a" }, { name: "b" }, { name: "c", serverId: 10 }] }));
+    const ids = cfg.dbNodes.map((n) => mysqld({ ...base, serverId: n.serverId, reportHost: n.name }).get("server_id"));
+    expect(ids).toEqual(["1", "2", "10"]);
+    expect(new Set(ids).size).toBe(3);
+  });
+
+  test("binary logs go to their own volume when given, relay logs stay in the datadir", () => {
+    const m = mysqld({ ...base, binlogDir: "/var/lib/mysql-binlog" });
+    expect(m.get("log-bin")).toBe("/var/lib/mysql-binlog/binlog");
+    expect(m.get("log-bin-index")).toBe("/var/lib/mysql-binlog/binlog.index");
+    expect(m.get("relay-log")).toBe("/var/lib/mysql/relay-bin");
+  });
+
+  test("OS-specific paths: /etc/my.cnf on Rocky, /etc/mysql/my.cnf on Ubuntu (manual)", () => {
+    expect(myCnfPath("rocky8")).toBe("/etc/my.cnf");
+    expect(myCnfPath("ubuntu2404")).toBe("/etc/mysql/my.cnf");
+    expect(mysqld({ ...base, os: "rocky8" }).get("socket")).toBe("/var/lib/mysql/mysql.sock");
+    expect(mysqld({ ...base, os: "ubuntu2204" }).get("socket")).toBe("/var/run/mysqld/mysqld.sock");
+  });
+
+  test("no password in my.cnf (it is world-readable); the lab's paths override the defaults", () => {
+    const text = renderMyCnf({ ...base, paths: { datadir: "/lab/db1/data" }, extra: { innodb_buffer_pool_size: "64M" } });
+    expect(text).not.toMatch(/password/i);
+    expect(parseCnfSection(text, "mysqld").find(([k]) => k === "datadir")?.[1]).toBe("/lab/db1/data");
+    expect(() => renderMyCnf({ ...base, serverId: 0 })).toThrow(/server_id/);
+  });
+});
+
+describe("pandora_server.conf tokens", () => {
+  const cfg = parseConfig(stackConfig({
+    platform: "existing",
+    dbNodes: [{ name: "db1", host: "10.0.0.11" }, { name: "db2", host: "10.0.0.12" }],
+    servers: [{ name: "pfms1", host: "10.0.0.21", master: 2 }, { name: "pfms2", host: "10.0.0.22" }],
+    ssh: { user: "root", port: 22, privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----" },
+    ha: { connectRetries: 3, splitbrainAutofix: true, sshUser: "pandora" },
+  }));
+
+  test("every HA token the original reads, per server, with distinct servername and master", () => {
+    const t1 = new Map(pandoraServerTokens(cfg, cfg.servers[0]));
+    const t2 = new Map(pandoraServerTokens(cfg, cfg.servers[1]));
+    for (const tok of ["servername", "master", "ha_hosts", "ha_dbuser", "ha_dbpass", "repl_dbuser", "repl_dbpass", "ha_sshuser", "ha_sshport", "ha_resync", "ha_resync_log", "ha_connect_retries", "splitbrain_autofix", "restart", "dbhost", "dbuser", "dbpass", "dbname"])
+      expect(t1.has(tok), tok).toBe(true);
+    expect(t1.get("servername")).toBe("pfms1");
+    expect(t2.get("servername")).toBe("pfms2");
+    expect(t1.get("master")).toBe("2");
+    expect(t2.get("master")).toBe("1");
+    expect(t1.get("restart")).toBe("0");
+    expect(t1.get("splitbrain_autofix")).toBe("1");
+    expect(t1.get("ha_connect_retries")).toBe("3");
+    expect(t1.get("ha_sshuser")).toBe("pandora");
+    expect(t1.get("ha_hosts")).toEqual({ join: [{ ref: "address:db1" }, { ref: "address:db2" }], sep: "," });
+  });
+
+  test("passwords are references to secrets, never literals", () => {
+    const t = new Map(pandoraServerTokens(cfg, cfg.servers[0]));
+    expect(t.get("ha_dbpass")).toEqual({ ref: "secret:haDbPassword" });
+    expect(t.get("repl_dbpass")).toEqual({ ref: "secret:replPassword" });
+    expect(t.get("dbpass")).toEqual({ ref: "secret:pandoraDbPassword" });
+  });
+});
+
+describe("Tentacle, agent and console", () => {
+  test("tentacle_server.conf: port, incoming directory, filters, password only when set", () => {
+    const plain = renderTentacleConf({ port: 41121 });
+    expect(plain).toMatch(/^port 41121$/m);
+    expect(plain).toMatch(/^directory \/var\/spool\/pandora\/data_in$/m);
+    expect(plain).toMatch(/^filters .*\.conf:conf;.*\.md5:md5;/m);
+    expect(plain).not.toMatch(/^password/m);
+    const pw = renderTentacleConf({ port: 41999, password: "s3cr3tTentacle", sslCert: "/etc/t.crt", sslKey: "/etc/t.key" });
+    expect(pw).toMatch(/^port 41999$/m);
+    expect(pw).toMatch(/^password s3cr3tTentacle$/m);
+    expect(pw).toMatch(/^ssl_cert \/etc\/t.crt$/m);
+  });
+
+  test("agent fragment: primary, secondary on_error, never a password", () => {
+    const s = renderAgentSnippet({ primary: "10.0.0.21", secondary: "10.0.0.22", port: 41121, passwordProtected: true });
+    expect(s).toMatch(/^server_ip 10\.0\.0\.21$/m);
+    expect(s).toMatch(/^secondary_mode on_error$/m);
+    expect(s).toMatch(/^secondary_server_ip 10\.0\.0\.22$/m);
+    expect(s).toMatch(/^secondary_server_port 41121$/m);
+    expect(s).toMatch(/^secondary_transfer_mode tentacle$/m);
+    expect(s).toMatch(/^secondary_server_path \/var\/spool\/pandora\/data_in$/m);
+    expect(s).not.toMatch(/^server_pwd/m);
+    const single = renderAgentSnippet({ primary: "lb.example", port: 41121, passwordProtected: false });
+    expect(single).not.toMatch(/secondary/);
+  });
+
+  test("console line", () => {
+    expect(consoleRemoteConfigLine()).toBe('$config["remote_config"] = "/var/spool/pandora/data_in";');
+  });
+});
