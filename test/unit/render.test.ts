@@ -1,3 +1,7 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseConfig } from "../../lib/config";
 import { MARIADB_REJECTED_OPTIONS, myCnfPath, parseCnfSection, renderMyCnf } from "../../lib/render/mycnf";
@@ -140,6 +144,49 @@ describe("my.cnf", () => {
     expect(text).not.toMatch(/password/i);
     expect(parseCnfSection(text, "mysqld").find(([k]) => k === "datadir")?.[1]).toBe("/lab/db1/data");
     expect(() => renderMyCnf({ ...base, serverId: 0 })).toThrow(/server_id/);
+  });
+});
+
+/** Asks the real mariadbd (10.11, from Debian) to read a my.cnf: its effective values, or its errors. */
+function mariadbdReads(cnf: string): { ok: boolean; errors: string; values: Map<string, string> } {
+  const which = spawnSync("sh", ["-c", "command -v mariadbd"], { encoding: "utf8" });
+  if (which.status !== 0) throw new Error("mariadbd not found: apt-get install -y mariadb-server (CI installs it)");
+  const dir = mkdtempSync(path.join(tmpdir(), "pha-cnf-"));
+  const file = path.join(dir, "my.cnf");
+  writeFileSync(file, cnf);
+  const r = spawnSync("mariadbd", [`--defaults-file=${file}`, "--help", "--verbose"], { encoding: "utf8" });
+  const values = new Map<string, string>();
+  for (const line of r.stdout.split("\n")) {
+    const m = /^([a-z0-9-]+)\s+(.+)$/.exec(line.trim());
+    if (m) values.set(m[1], m[2].trim());
+  }
+  const errors = r.stderr.split("\n").filter((l) => l.includes("[ERROR]")).join("\n");
+  return { ok: r.status === 0 && errors === "", errors, values };
+}
+
+describe("my.cnf read by a real MariaDB 10.11 server", () => {
+  const lab = (dir: string) => ({ datadir: `${dir}/data`, socket: `${dir}/s.sock`, logError: `${dir}/err.log`, pidFile: `${dir}/p.pid`, tmpdir: dir });
+
+  test("the MariaDB file is accepted and means what we wrote", () => {
+    const r = mariadbdReads(renderMyCnf({ ...base, flavor: "mariadb1011", os: "ubuntu2204", serverId: 7, paths: lab("/tmp/pha") }));
+    expect(r.errors).toBe("");
+    expect(r.ok).toBe(true);
+    expect(r.values.get("server-id")).toBe("7");
+    expect(r.values.get("read-only")).toBe("TRUE");
+    expect(r.values.get("gtid-strict-mode")).toBe("TRUE");
+    expect(r.values.get("rpl-semi-sync-master-enabled")).toBe("TRUE");
+    expect(r.values.get("rpl-semi-sync-master-wait-point")).toBe("AFTER_SYNC");
+    expect(r.values.get("rpl-semi-sync-master-wait-no-slave")).toBe("FALSE");
+    expect(r.values.get("binlog-format")).toBe("ROW");
+    expect(r.values.get("log-slave-updates")).toBe("TRUE");
+    expect(r.values.get("slave-net-timeout")).toBe("5");
+    expect(r.values.get("report-host")).toBe("db1");
+  });
+
+  test("the Percona file is refused by MariaDB (the check above can fail)", () => {
+    const r = mariadbdReads(renderMyCnf({ ...base, paths: lab("/tmp/pha") }));
+    expect(r.ok).toBe(false);
+    expect(r.errors).toMatch(/unknown variable/);
   });
 });
 
