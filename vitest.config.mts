@@ -1,10 +1,13 @@
 import { defineConfig } from "vitest/config";
+import SummaryReporter from "./test/summary-reporter";
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    reporters: ["default"],
+    // Test files run one at a time: integration tests share the machine's MariaDB servers.
+    fileParallelism: false,
+    reporters: ["default", new SummaryReporter()],
   },
 });
