@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# db-bootstrap.sh — root password and the cluster's accounts on one DB node; on the first node
+# also the Pandora database, made writable.
+# Parameters: DB_FLAVOR (percona80|mariadb1011), ROLE (master|replica), DB_NAME, REPL_USER,
+# HA_DB_USER, PANDORA_DB_USER, ACCOUNT_HOST (host part of those accounts, e.g. '%' or
+# '10.42.0.0/255.255.0.0'); secrets DB_ROOT_PASSWORD, REPL_PASSWORD, HA_DB_PASSWORD,
+# PANDORA_DB_PASSWORD.
+# Every statement runs with sql_log_bin=0: accounts are created on each node, never replicated.
+# root@localhost gets DB_ROOT_PASSWORD (Percona: mysql_native_password; MariaDB: unix_socket OR
+# mysql_native_password) and /root/.my.cnf (0600) holds it for the local tools (xtrabackup).
+# Accounts: replication (REPLICATION SLAVE/CLIENT), HA admin (what promotion, demotion and
+# monitoring need, plus DB_NAME.*), pandora (DB_NAME.*) — never global ALL nor READ_ONLY ADMIN,
+# so read_only stops them all. ROLE=master creates DB_NAME and makes the node writable, but only
+# when it replicates from nobody: after a failover the first node may be a replica and must stay
+# read-only. Idempotent: passwords and grants already right → unchanged.
+set -euo pipefail
+if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
+  # shellcheck source=lib/common.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+fi
+
+require_env DB_FLAVOR ROLE DB_NAME REPL_USER HA_DB_USER PANDORA_DB_USER ACCOUNT_HOST \
+  DB_ROOT_PASSWORD REPL_PASSWORD HA_DB_PASSWORD PANDORA_DB_PASSWORD
+PHA_SECRET_VARS=(DB_ROOT_PASSWORD REPL_PASSWORD HA_DB_PASSWORD PANDORA_DB_PASSWORD)
+require_one_of DB_FLAVOR percona80 mariadb1011
+require_one_of ROLE master replica
+for v in DB_NAME REPL_USER HA_DB_USER PANDORA_DB_USER; do require_sql_ident "$v"; done
+require_match ACCOUNT_HOST '^[A-Za-z0-9.%_/:-]+$' "a MySQL host pattern such as % or 10.0.0.0/255.255.0.0"
+pha_tmp_init
+PERCONA=0
+[[ "$DB_FLAVOR" == percona80 ]] && PERCONA=1
+
+wait_db_ping 60 || die "the database server does not answer: run db-configure.sh first"
+
+# --- a working root connection: /root/.my.cnf, else the wanted password (set by an earlier
+# run that stopped before writing /root/.my.cnf), else socket authentication / no password
+# (fresh Percona --initialize-insecure, MariaDB unix_socket).
+connect_root() {
+  local f
+  unset PHA_MYSQL_DEFAULTS
+  if [[ -r /root/.my.cnf ]] && mysql_root -e 'SELECT 1' >/dev/null 2>&1; then
+    return 0
+  fi
+  f=$(pha_mktemp)
+  client_cnf root "$DB_ROOT_PASSWORD" >"$f"
+  PHA_MYSQL_DEFAULTS=$f
+  mysql_root -e 'SELECT 1' >/dev/null 2>&1 && return 0
+  f=$(pha_mktemp)
+  client_cnf root >"$f"
+  PHA_MYSQL_DEFAULTS=$f
+  mysql_root -e 'SELECT 1' >/dev/null 2>&1 && return 0
+  die "cannot log in as root@localhost (tried /root/.my.cnf, DB_ROOT_PASSWORD and socket authentication)"
+}
+connect_root
+
+acct() { printf '%s@%s' "$(sql_quote "$1")" "$(sql_quote "$2")"; }
+ROOT=$(acct root localhost)
+REPL=$(acct "$REPL_USER" "$ACCOUNT_HOST")
+HA=$(acct "$HA_DB_USER" "$ACCOUNT_HOST")
+PANDORA=$(acct "$PANDORA_DB_USER" "$ACCOUNT_HOST")
+DB="\`$DB_NAME\`"
+
+# account_state ACCOUNT: its definition and grants (includes password hashes: compared, never
+# printed), or "absent".
+account_state() { mysql_root -e "SHOW CREATE USER $1; SHOW GRANTS FOR $1" 2>/dev/null || echo absent; }
+ACCOUNTS=("$ROOT" "$REPL" "$HA" "$PANDORA")
+declare -A BEFORE
+for a in "${ACCOUNTS[@]}"; do BEFORE[$a]=$(account_state "$a"); done
+
+# --- the SQL (on stdin only: it holds passwords)
+user_sql() { # ACCOUNT PASSWORD
+  if ((PERCONA)); then
+    printf 'CREATE USER IF NOT EXISTS %s IDENTIFIED WITH mysql_native_password BY %s;\n' "$1" "$(sql_quote "$2")"
+    printf 'ALTER USER %s IDENTIFIED WITH mysql_native_password BY %s;\n' "$1" "$(sql_quote "$2")"
+  else
+    printf 'CREATE USER IF NOT EXISTS %s IDENTIFIED BY %s;\n' "$1" "$(sql_quote "$2")"
+    printf 'ALTER USER %s IDENTIFIED BY %s;\n' "$1" "$(sql_quote "$2")"
+  fi
+}
+
+accounts_sql() {
+  echo "SET SESSION sql_log_bin=0;"
+  if ((PERCONA)); then
+    printf 'ALTER USER %s IDENTIFIED WITH mysql_native_password BY %s;\n' "$ROOT" "$(sql_quote "$DB_ROOT_PASSWORD")"
+  else
+    printf 'ALTER USER %s IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(%s);\n' "$ROOT" "$(sql_quote "$DB_ROOT_PASSWORD")"
+  fi
+  user_sql "$REPL" "$REPL_PASSWORD"
+  user_sql "$HA" "$HA_DB_PASSWORD"
+  user_sql "$PANDORA" "$PANDORA_DB_PASSWORD"
+  if ((PERCONA)); then
+    echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO $REPL;"
+    echo "GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, CONNECTION_ADMIN, BINLOG_ADMIN, RELOAD, PROCESS, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO $HA;"
+  else
+    echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO $REPL;"
+    echo "GRANT SUPER, RELOAD, PROCESS, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, SLAVE MONITOR, BINLOG MONITOR, BINLOG ADMIN, CONNECTION ADMIN, REPLICATION SLAVE ON *.* TO $HA;"
+  fi
+  echo "GRANT ALL PRIVILEGES ON $DB.* TO $HA;"
+  echo "GRANT ALL PRIVILEGES ON $DB.* TO $PANDORA;"
+  if ((!PERCONA)); then
+    # read_only does not stop READ_ONLY ADMIN (part of a global ALL): take it away.
+    local a
+    for a in "$REPL" "$HA" "$PANDORA"; do
+      if grep -qE 'READ_ONLY ADMIN|ALL PRIVILEGES ON \*\.\*' <<<"${BEFORE[$a]}"; then
+        echo "REVOKE READ_ONLY ADMIN ON *.* FROM $a;"
+      fi
+    done
+  fi
+}
+
+# --- Percona: the validate_password component (the manual removes it) and super_read_only
+# (every node starts with it; even root cannot create accounts under it).
+SUPER_RO=0
+if ((PERCONA)); then
+  if [[ "$(mysql_root -e "SELECT COUNT(*) FROM mysql.component WHERE component_urn LIKE '%validate_password%'")" != 0 ]]; then
+    mysql_root -e "UNINSTALL COMPONENT 'file://component_validate_password'" || die "cannot uninstall component_validate_password"
+    changed "uninstalled component_validate_password (as the manual does)"
+  fi
+  SUPER_RO=$(mysql_root -e 'SELECT @@global.super_read_only')
+  if [[ "$SUPER_RO" == 1 ]]; then
+    mysql_root -e 'SET GLOBAL super_read_only=OFF' || die "cannot lift super_read_only"
+  fi
+fi
+restore_super_read_only() {
+  if [[ "$SUPER_RO" == 1 ]]; then
+    connect_root
+    mysql_root -e 'SET GLOBAL super_read_only=ON' || warn "could not set super_read_only back to ON"
+    SUPER_RO=0
+  fi
+}
+
+if ! accounts_sql | sql_exec; then
+  restore_super_read_only
+  die "creating the accounts failed (see the error above)"
+fi
+
+# /root/.my.cnf: root's password for the local client tools and xtrabackup/mariabackup.
+MYCNF_ROOT=$(pha_mktemp)
+{
+  echo "# Managed by pandora-ha: root@localhost's client credentials."
+  client_cnf root "$DB_ROOT_PASSWORD"
+} >"$MYCNF_ROOT"
+if install_file_if_changed /root/.my.cnf 0600 root:root <"$MYCNF_ROOT"; then
+  changed "/root/.my.cnf (0600)"
+else
+  unchanged "/root/.my.cnf"
+fi
+unset PHA_MYSQL_DEFAULTS
+
+names=("root@localhost" "$REPL_USER@$ACCOUNT_HOST (replication)" "$HA_DB_USER@$ACCOUNT_HOST (HA admin)" "$PANDORA_DB_USER@$ACCOUNT_HOST (pandora)")
+for i in "${!ACCOUNTS[@]}"; do
+  after=$(account_state "${ACCOUNTS[$i]}")
+  if [[ "$after" == "${BEFORE[${ACCOUNTS[$i]}]}" ]]; then
+    unchanged "account ${names[$i]}"
+  else
+    changed "account ${names[$i]}"
+  fi
+  if grep -q 'ALL PRIVILEGES ON \*\.\*' <<<"$after" && ((i > 0)); then
+    warn "account ${names[$i]} has global ALL PRIVILEGES granted outside pandora-ha: read_only may not stop it; revoke it"
+  fi
+done
+
+# --- the first node: the database, and writable unless it replicates
+if [[ "$ROLE" == master ]]; then
+  status=$(replica_status)
+  if [[ -n "$status" ]]; then
+    source_host=$(replica_field "$status" Source_Host Master_Host)
+    restore_super_read_only
+    unchanged "read-only kept: this node replicates from $source_host (a failover moved the master role), so it is not made writable and $DB_NAME is not created here"
+  else
+    if [[ -n "$(mysql_root -e "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=$(sql_quote "$DB_NAME")")" ]]; then
+      unchanged "database $DB_NAME exists"
+    else
+      printf 'SET SESSION sql_log_bin=0;\nCREATE DATABASE IF NOT EXISTS %s CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n' "$DB" | sql_exec ||
+        { restore_super_read_only; die "creating database $DB_NAME failed"; }
+      changed "database $DB_NAME (utf8mb4)"
+    fi
+    if [[ "$(mysql_root -e 'SELECT @@global.read_only')" == 1 || "$SUPER_RO" == 1 ]]; then
+      # On Percona super_read_only is already OFF here; read_only=OFF keeps it off.
+      mysql_root -e 'SET GLOBAL read_only=OFF' || die "cannot make the master writable"
+      SUPER_RO=0
+      changed "read_only=OFF: this node replicates from nobody, it is the writable master"
+    else
+      unchanged "writable master (read_only=OFF)"
+    fi
+  fi
+else
+  restore_super_read_only
+fi

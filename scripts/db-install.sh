@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# db-install.sh — installs the database server and its hot-backup tool on a DB node.
+# DB_FLAVOR=percona80: Percona's percona-release, the ps80 repository, percona-server-server
+# and percona-xtrabackup-80 (the manual's procedure, with dnf on Rocky and apt on Ubuntu).
+# DB_FLAVOR=mariadb1011: MariaDB 10.11 with mariadb-backup — from the distribution on Debian 12
+# and Ubuntu 24.04, from MariaDB's own 10.11 repository elsewhere (Ubuntu 22.04, Rocky).
+# Also rsync, the OpenSSH client and, on Rocky, semanage (policycoreutils-python-utils).
+# It does not start the server (a package may; configuration happens in db-configure.sh).
+# Idempotent: what is installed already is skipped; an installed MariaDB that is not 10.11 is
+# refused rather than upgraded or downgraded behind the operator's back.
+set -euo pipefail
+if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
+  # shellcheck source=lib/common.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+fi
+
+require_env DB_FLAVOR
+require_one_of DB_FLAVOR percona80 mariadb1011
+
+pha_tmp_init
+FAMILY=$(os_family)
+OS_ID=$(os_release_field ID)
+OS_VERSION=$(os_release_field VERSION_ID)
+MARIADB_KEY_URL="https://supplychain.mariadb.com/MariaDB-Server-GPG-KEY"
+
+install_percona() {
+  if [[ "$FAMILY" == rhel ]]; then
+    if ! pkg_installed percona-release; then
+      dnf install -y https://repo.percona.com/yum/percona-release-latest.noarch.rpm || die "installing percona-release failed"
+      changed "installed percona-release"
+    fi
+    if ! compgen -G "/etc/yum.repos.d/percona-ps-80-release.repo" >/dev/null; then
+      percona-release setup -y ps80 || die "percona-release setup ps80 failed"
+      changed "enabled the Percona ps80 repository"
+    fi
+  else
+    if ! pkg_installed percona-release; then
+      local deb
+      pkg_install gnupg2 lsb-release curl ca-certificates
+      deb="$PHA_TMP/percona-release_latest.generic_all.deb"
+      fetch https://repo.percona.com/apt/percona-release_latest.generic_all.deb "$deb"
+      pkg_install_files "$deb"
+      changed "installed percona-release"
+    fi
+    if ! compgen -G "/etc/apt/sources.list.d/percona-ps-80-release.list" >/dev/null; then
+      percona-release setup ps80 || die "percona-release setup ps80 failed"
+      PHA_APT_UPDATED=0 # the new repository needs a fresh package list
+      changed "enabled the Percona ps80 repository"
+    fi
+  fi
+  pkg_install percona-server-server percona-xtrabackup-80
+}
+
+# MariaDB 10.11 is the distribution's own on Debian 12 and Ubuntu 24.04.
+mariadb_from_distro() {
+  [[ "$OS_ID" == debian && "$OS_VERSION" == 12 ]] || [[ "$OS_ID" == ubuntu && "$OS_VERSION" == 24.04 ]]
+}
+
+add_mariadb_repo() {
+  local content
+  if [[ "$FAMILY" == rhel ]]; then
+    content=$(printf '%s\n' \
+      "# MariaDB 10.11 (official repository). Managed by pandora-ha." \
+      "[mariadb]" \
+      "name = MariaDB 10.11" \
+      "baseurl = https://rpm.mariadb.org/10.11/rhel/\$releasever/\$basearch" \
+      "gpgkey = $MARIADB_KEY_URL" \
+      "gpgcheck = 1" \
+      "enabled = 1" \
+      "module_hotfixes = 1")
+    if install_file_if_changed /etc/yum.repos.d/mariadb.repo 0644 root:root <<<"$content"; then
+      changed "MariaDB 10.11 repository in /etc/yum.repos.d/mariadb.repo"
+    fi
+  else
+    local keyring=/etc/apt/keyrings/mariadb-keyring.gpg arch codename armored
+    pkg_install gnupg curl ca-certificates
+    mkdir -p /etc/apt/keyrings
+    if [[ ! -s "$keyring" ]]; then
+      armored="$PHA_TMP/mariadb.asc"
+      fetch "$MARIADB_KEY_URL" "$armored"
+      gpg --dearmor <"$armored" | install_file_if_changed "$keyring" 0644 root:root || true
+      changed "MariaDB signing key in $keyring"
+    fi
+    arch=$(dpkg --print-architecture)
+    codename=$(os_release_field VERSION_CODENAME)
+    [[ -n "$codename" ]] || die "cannot tell the release code name from $PHA_OS_RELEASE"
+    content="deb [arch=$arch signed-by=$keyring] https://deb.mariadb.org/10.11/$OS_ID $codename main"
+    if install_file_if_changed /etc/apt/sources.list.d/mariadb.list 0644 root:root <<<"$content"; then
+      PHA_APT_UPDATED=0
+      changed "MariaDB 10.11 repository in /etc/apt/sources.list.d/mariadb.list"
+    fi
+  fi
+}
+
+# Refuses an installed server of another major version: replacing it is the operator's call.
+check_mariadb_version() {
+  local bin version
+  bin=$(command -v mariadbd || command -v mysqld || true)
+  [[ -n "$bin" ]] || return 0
+  version=$("$bin" --version 2>/dev/null || true)
+  [[ "$version" == *"10.11."* ]] ||
+    die "an installed database server is not MariaDB 10.11 ($version); remove or upgrade it first"
+}
+
+install_mariadb() {
+  if [[ "$FAMILY" == debian ]]; then
+    if ! mariadb_from_distro; then add_mariadb_repo; fi
+    if pkg_installed mariadb-server; then check_mariadb_version; fi
+    pkg_install mariadb-server mariadb-client mariadb-backup
+  else
+    add_mariadb_repo
+    if pkg_installed MariaDB-server || pkg_installed mariadb-server; then check_mariadb_version; fi
+    pkg_install MariaDB-server MariaDB-client MariaDB-backup
+  fi
+  check_mariadb_version
+}
+
+if [[ "$DB_FLAVOR" == percona80 ]]; then install_percona; else install_mariadb; fi
+
+if [[ "$FAMILY" == rhel ]]; then
+  pkg_install rsync openssh-clients policycoreutils-python-utils
+else
+  pkg_install rsync openssh-client
+fi

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# db-seed.sh — runs ON A REPLICA: clones the master into the local datadir and starts GTID
+# replication, read-only.
+# Parameters: DB_FLAVOR (percona80|mariadb1011), MASTER_HOST, MASTER_PORT (MySQL), MASTER_SSH_USER,
+# MASTER_SSH_PORT, REPL_USER, DATADIR, MYCNF_PATH, KEY_FILE (SSH key to the master), FORCE (0|1,
+# default 0); secret REPL_PASSWORD.
+# Idempotent and safe after failovers: a node that already has replication configured is never
+# reseeded (unchanged). A node whose datadir holds user tables, or that is writable (it may be
+# the acting master), is refused unless FORCE=1. Otherwise: stop the server, move the datadir
+# (and binary logs kept outside it) aside to <path>.pandora-ha.<timestamp> — nothing is deleted —,
+# stream xtrabackup/mariabackup from the master over SSH straight into the empty datadir (no
+# staging copy anywhere; bytes and MB/s shown), prepare, chown, start, point replication at the
+# master from the backup's GTID position and wait up to 60 s for both replication threads.
+# An interrupted seed is resumed by the next run (it starts over from a fresh stream).
+set -euo pipefail
+if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
+  # shellcheck source=lib/common.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+fi
+
+require_env DB_FLAVOR MASTER_HOST MASTER_PORT MASTER_SSH_USER MASTER_SSH_PORT REPL_USER DATADIR MYCNF_PATH KEY_FILE REPL_PASSWORD
+PHA_SECRET_VARS=(REPL_PASSWORD)
+require_one_of DB_FLAVOR percona80 mariadb1011
+require_host MASTER_HOST
+require_port MASTER_PORT
+require_port MASTER_SSH_PORT
+require_match MASTER_SSH_USER '^[a-z_][a-z0-9_-]{0,31}$' "a Unix user name"
+require_sql_ident REPL_USER
+require_abs_path DATADIR
+require_abs_path MYCNF_PATH
+require_abs_path KEY_FILE
+FORCE="${FORCE:-0}"
+require_one_of FORCE 0 1
+[[ -f "$MYCNF_PATH" ]] || die "MYCNF_PATH $MYCNF_PATH does not exist: run db-configure.sh first"
+[[ -f "$KEY_FILE" ]] || die "KEY_FILE $KEY_FILE does not exist: run ssh-keys.sh first"
+pha_tmp_init
+PHA_DB_SOCKET=""
+db_use_cnf "$MYCNF_PATH"
+
+if [[ "$DB_FLAVOR" == percona80 ]]; then
+  BACKUP=xtrabackup STREAM=xbstream
+else
+  BACKUP=mariabackup STREAM=mbstream
+fi
+command -v "$BACKUP" >/dev/null || die "$BACKUP is not installed here: run db-install.sh first"
+command -v "$STREAM" >/dev/null || die "$STREAM is not installed here: run db-install.sh first"
+
+MARKER="$PHA_STATE_DIR/seed-in-progress"
+SSH=(ssh -i "$KEY_FILE" -p "$MASTER_SSH_PORT" -o BatchMode=yes -o StrictHostKeyChecking=accept-new
+  -o IdentitiesOnly=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=4
+  "$MASTER_SSH_USER@$MASTER_HOST")
+SUDO=""
+[[ "$MASTER_SSH_USER" == root ]] || SUDO="sudo -n "
+
+threads_running() { # STATUS
+  [[ "$(replica_field "$1" Replica_IO_Running Slave_IO_Running)" == Yes &&
+    "$(replica_field "$1" Replica_SQL_Running Slave_SQL_Running)" == Yes ]]
+}
+replication_summary() { # STATUS
+  printf 'source %s, IO=%s, SQL=%s' "$(replica_field "$1" Source_Host Master_Host)" \
+    "$(replica_field "$1" Replica_IO_Running Slave_IO_Running)" "$(replica_field "$1" Replica_SQL_Running Slave_SQL_Running)"
+}
+replication_errors() { # STATUS
+  local io sql
+  io=$(replica_field "$1" Last_IO_Error)
+  sql=$(replica_field "$1" Last_SQL_Error)
+  printf 'Last_IO_Error: %s; Last_SQL_Error: %s' "${io:-none}" "${sql:-none}"
+}
+
+# --- 1. Is there anything to do?
+RESUME=0
+if [[ -f "$MARKER" ]]; then
+  RESUME=1
+  log "an earlier seed of this node did not finish ($(paste -sd ';' "$MARKER")): starting it over"
+fi
+if ((!RESUME)) && ! db_ping; then
+  log "the local server is not running: starting it to inspect it"
+  db_start "$DB_FLAVOR" "$MYCNF_PATH" || true
+  if ! wait_db_ping 60; then
+    ((FORCE)) || db_fail_with_log "$MYCNF_PATH" "the local server does not start, so this node cannot be inspected; fix it, or reseed it with FORCE=1 (its datadir is moved aside, not deleted)"
+    warn "the local server does not start; FORCE=1: reseeding anyway"
+  fi
+fi
+if db_ping; then
+  status=$(replica_status)
+  if [[ -n "$status" ]] && threads_running "$status"; then
+    rm -f "$MARKER"
+    unchanged "replication already configured and running ($(replication_summary "$status")); a member is never reseeded"
+    exit 0
+  fi
+  if [[ -n "$status" ]] && ((!RESUME)); then
+    warn "replication is configured but not running ($(replication_summary "$status")): $(replication_errors "$status")"
+    unchanged "replication already configured; a member is never reseeded (pandora_ha repairs or resyncs it)"
+    exit 0
+  fi
+fi
+if db_ping && ((!RESUME)); then
+  # --- 2. Safety: never overwrite data that may be the only copy.
+  if ((!FORCE)); then
+    user_tables=$(mysql_root -e "SELECT CONCAT(table_schema, ' (', COUNT(*), ' tables)') FROM information_schema.tables WHERE table_schema NOT IN ('mysql','sys','performance_schema','information_schema') GROUP BY table_schema" | paste -sd, -)
+    [[ -z "$user_tables" ]] ||
+      die "refusing to seed: this node replicates from nobody and its datadir holds data: $user_tables. If it is really disposable, run again with FORCE=1 (the datadir is moved aside, not deleted)"
+    [[ "$(mysql_root -e 'SELECT @@global.read_only')" == 1 ]] ||
+      die "refusing to seed: this node is writable (read_only=OFF), it may be the acting master. If it is not, run again with FORCE=1"
+  fi
+fi
+
+# --- 3. Preflight: the master is reachable and can stream (before anything is stopped).
+"${SSH[@]}" "${SUDO}test -r /root/.my.cnf && ${SUDO}$BACKUP --version" >/dev/null 2>&1 ||
+  die "cannot run $BACKUP on $MASTER_SSH_USER@$MASTER_HOST:$MASTER_SSH_PORT over SSH with $KEY_FILE, or /root/.my.cnf is missing there (run ssh-keys.sh and db-bootstrap.sh on the master)"
+if mountpoint -q "$DATADIR"; then
+  die "$DATADIR is a mount point: it cannot be moved aside; point DATADIR at a directory inside the volume"
+fi
+if remote_size=$("${SSH[@]}" "${SUDO}du -sb $DATADIR" 2>/dev/null | awk '{ print $1 }') && [[ -n "$remote_size" ]]; then
+  avail=$(df --output=avail -B1 "$(dirname "$DATADIR")" | tail -n 1 | tr -d ' ')
+  ((avail > remote_size)) || warn "the master's $DATADIR holds $((remote_size / 1048576)) MB and only $((avail / 1048576)) MB are free here"
+fi
+
+# --- 4. Stop, move aside, stream, prepare.
+mkdir -p "$PHA_STATE_DIR"
+echo "started $(date -u +%FT%TZ) from $MASTER_HOST" >"$MARKER"
+if db_ping; then
+  log "stopping the local server"
+  db_stop "$DB_FLAVOR" "$MYCNF_PATH"
+fi
+
+if [[ -d "$DATADIR" && -n "$(ls -A "$DATADIR")" ]]; then
+  aside=$(move_aside "$DATADIR")
+  echo "previous datadir: $aside" >>"$MARKER"
+  changed "moved the previous datadir aside to $aside (not deleted)"
+fi
+# Binary logs outside the datadir belong to the old instance too: their GTID state would
+# conflict with the clone's. Move them into a dated subdirectory of their own directory.
+LOG_BIN=$(cnf_value "$MYCNF_PATH" log-bin)
+if [[ "$LOG_BIN" == /* && "$(dirname "$LOG_BIN")" != "$DATADIR" ]]; then
+  bdir=$(dirname "$LOG_BIN")
+  mapfile -t old_logs < <(find "$bdir" -maxdepth 1 -type f -name "$(basename "$LOG_BIN").*")
+  if ((${#old_logs[@]} > 0)); then
+    keep="$bdir/pandora-ha.$(date +%Y%m%d-%H%M%S)"
+    mkdir -p "$keep"
+    mv -- "${old_logs[@]}" "$keep/"
+    changed "moved ${#old_logs[@]} binary log file(s) of the previous instance to $keep (not deleted)"
+  fi
+fi
+mkdir -p "$DATADIR"
+chown mysql:mysql "$DATADIR"
+chmod 0750 "$DATADIR"
+
+# progress: bytes, elapsed time and MB/s, one log line every 10 s (pv), else dd's. The lines go
+# to fd 4, the script's stdout, so that they come in order with the other log lines (fd 4 is
+# closed right after the stream: a server started later must not inherit it and hold the
+# caller's output open).
+progress_lines() {
+  local l
+  tr '\r' '\n' | while IFS= read -r l; do
+    if [[ -n "$l" ]]; then log "streamed $l" >&4; fi
+  done
+}
+# The data goes on through fd 3; the meter's stderr becomes log lines, in order.
+progress() {
+  if command -v pv >/dev/null 2>&1; then
+    { pv -f -i 10 -b -t -r -a 2>&1 >&3 | progress_lines; } 3>&1
+  else
+    { dd bs=4M iflag=fullblock status=progress 2>&1 >&3 | progress_lines; } 3>&1
+  fi
+}
+
+# The command run on the master. The manual's innodb_flush_log_at_timeout=1800 leaves the
+# redo log tail unwritten for up to 30 min, and mariabackup 10.11 then fails with "Was only able
+# to copy log from X to Y" (measured; MDEV-36159): lower it to 1 s (the server default) for the
+# backup and put the previous value back afterwards, also when the backup fails.
+# --defaults-extra-file must be the first option (mariabackup refuses it elsewhere).
+# shellcheck disable=SC2016 # expanded on the master
+REMOTE_SCRIPT='set -o pipefail
+c=$(command -v mariadb || command -v mysql)
+q() { "$c" --defaults-extra-file=/root/.my.cnf -N -B -e "$1"; }
+prev=$(q "SELECT @@global.innodb_flush_log_at_timeout") || exit 1
+restore() { [ "$prev" -gt 1 ] && q "SET GLOBAL innodb_flush_log_at_timeout=$prev"; }
+trap restore EXIT HUP INT TERM
+[ "$prev" -gt 1 ] && q "SET GLOBAL innodb_flush_log_at_timeout=1"
+'"$BACKUP"' --defaults-extra-file=/root/.my.cnf --backup --stream=xbstream --target-dir=/tmp'
+REMOTE="${SUDO}bash -c $(sh_quote "$REMOTE_SCRIPT")"
+
+log "streaming a backup of $MASTER_HOST into $DATADIR"
+start=$SECONDS
+ERR_REMOTE=$(pha_mktemp)
+exec 4>&1
+if ! "${SSH[@]}" "$REMOTE" 2>"$ERR_REMOTE" | progress | "$STREAM" -x -C "$DATADIR"; then
+  tail -n 20 "$ERR_REMOTE" >&2
+  die "streaming the backup from $MASTER_HOST failed (see above); run again to start over"
+fi
+exec 4>&-
+bytes=$(du -sb "$DATADIR" | awk '{ print $1 }')
+secs=$((SECONDS - start))
+log "received $((bytes / 1048576)) MB in ${secs} s ($((bytes / 1048576 / (secs > 0 ? secs : 1))) MB/s)"
+
+log "preparing the backup"
+ERR_PREP=$(pha_mktemp)
+if ! "$BACKUP" --prepare --target-dir="$DATADIR" >"$ERR_PREP" 2>&1; then
+  tail -n 20 "$ERR_PREP" >&2
+  die "$BACKUP --prepare failed; run again to start over"
+fi
+# The server UUID must be this node's own (MySQL refuses a replica with its source's UUID);
+# xtrabackup does not copy auto.cnf, but should one come along, keep it aside.
+if [[ -f "$DATADIR/auto.cnf" ]]; then mv -- "$DATADIR/auto.cnf" "$DATADIR/auto.cnf.from-master"; fi
+chown -R mysql:mysql "$DATADIR"
+restore_context "$DATADIR"
+
+# --- 5. The position: "file pos gtid" (MariaDB) or "file pos gtid_set" (Percona, may wrap).
+INFO="$DATADIR/xtrabackup_binlog_info"
+[[ -f "$INFO" ]] || INFO="$DATADIR/mariadb_backup_binlog_info"
+[[ -f "$INFO" ]] || die "the backup has no xtrabackup_binlog_info: is binary logging on on the master?"
+GTID=$(awk 'NR == 1 { for (i = 3; i <= NF; i++) printf "%s", $i; next } { gsub(/[[:space:]]/, ""); printf "%s", $0 }' "$INFO")
+log "backup position: $(awk 'NR == 1 { print $1, $2 }' "$INFO"), GTID ${GTID:-(none yet)}"
+if [[ "$DB_FLAVOR" == percona80 && -z "$GTID" ]]; then
+  die "the backup carries no GTID set: gtid-mode must be ON on the master"
+fi
+[[ "$GTID" =~ ^[0-9A-Fa-f:,-]*$ ]] || die "unexpected GTID in $INFO: $GTID"
+
+# --- 6. Start and replicate.
+db_start "$DB_FLAVOR" "$MYCNF_PATH" || db_fail_with_log "$MYCNF_PATH" "the seeded server did not start"
+wait_db_ping 60 || db_fail_with_log "$MYCNF_PATH" "the seeded server did not answer within 60 s"
+
+if [[ -n "$(replica_status)" ]]; then
+  log "the clone carries replication settings from the master's backup: clearing them"
+  mysql_root -e 'STOP REPLICA; RESET REPLICA ALL' || die "cannot clear the copied replication settings"
+fi
+
+if [[ "$DB_FLAVOR" == percona80 ]]; then
+  sql_exec <<EOF || die "configuring replication failed (see above)"
+SET GLOBAL super_read_only=OFF;
+RESET MASTER;
+SET GLOBAL gtid_purged=$(sql_quote "$GTID");
+CHANGE REPLICATION SOURCE TO SOURCE_HOST=$(sql_quote "$MASTER_HOST"), SOURCE_PORT=$MASTER_PORT, SOURCE_USER=$(sql_quote "$REPL_USER"), SOURCE_PASSWORD=$(sql_quote "$REPL_PASSWORD"), SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=2, GET_SOURCE_PUBLIC_KEY=1;
+START REPLICA;
+SET GLOBAL read_only=ON;
+SET GLOBAL super_read_only=ON;
+EOF
+else
+  sql_exec <<EOF || die "configuring replication failed (see above)"
+SET GLOBAL gtid_slave_pos=$(sql_quote "$GTID");
+CHANGE MASTER TO MASTER_HOST=$(sql_quote "$MASTER_HOST"), MASTER_PORT=$MASTER_PORT, MASTER_USER=$(sql_quote "$REPL_USER"), MASTER_PASSWORD=$(sql_quote "$REPL_PASSWORD"), MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=2;
+START SLAVE;
+SET GLOBAL read_only=ON;
+EOF
+fi
+rm -f "$MARKER"
+changed "seeded from $MASTER_HOST at GTID ${GTID:-(empty)}; replication started, read_only=ON"
+
+# --- 7. Both threads must run.
+deadline=$((SECONDS + 60))
+while :; do
+  status=$(replica_status)
+  if threads_running "$status"; then
+    log "replication running ($(replication_summary "$status"))"
+    exit 0
+  fi
+  ((SECONDS >= deadline)) && break
+  sleep 1
+done
+die "replication threads not running after 60 s ($(replication_summary "$status")): $(replication_errors "$status")"

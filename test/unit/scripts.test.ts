@@ -1,0 +1,540 @@
+/**
+ * The host scripts: lint (shellcheck, bash -n), real runs of the pure ones
+ * (server-pandora-conf.sh, common.sh helpers) on temporary files, parameter checking of every
+ * script, and the contract between lib/plan.ts and the scripts (names passed = names read,
+ * names required ⊆ names passed).
+ */
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { parseConfig } from "../../lib/config";
+import { buildPlan, scriptBundle } from "../../lib/plan";
+import type { HostStep } from "../../lib/plan";
+
+const ROOT = path.join(__dirname, "..", "..");
+const SCRIPTS = path.join(ROOT, "scripts");
+const FIXTURE = path.join(ROOT, "test", "fixtures", "pandora_server.conf");
+
+const scriptNames = readdirSync(SCRIPTS).filter((f) => f.endsWith(".sh")).sort();
+const libNames = readdirSync(path.join(SCRIPTS, "lib")).filter((f) => f.endsWith(".sh")).map((f) => path.join("lib", f));
+const allShellFiles = [...scriptNames, ...libNames].map((f) => path.join(SCRIPTS, f));
+
+const tmpDirs: string[] = [];
+function tmp(): string {
+  const d = mkdtempSync(path.join(tmpdir(), "pha-test-"));
+  tmpDirs.push(d);
+  return d;
+}
+afterEach(() => {
+  while (tmpDirs.length) rmSync(tmpDirs.pop()!, { recursive: true, force: true });
+});
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  out: string;
+}
+function run(cmd: string, args: string[], env: Record<string, string>, input?: string): Run {
+  const r = spawnSync(cmd, args, { env, input, encoding: "utf8", timeout: 30_000 });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, out: r.stdout + r.stderr };
+}
+const baseEnv = (): Record<string, string> => ({ PATH: process.env.PATH ?? "/usr/bin:/bin" });
+
+/** The names a script lists in `require_env` (the parameters it cannot run without). */
+function requiredVars(script: string): string[] {
+  const text = readFileSync(path.join(SCRIPTS, script), "utf8").replace(/\\\n/g, " ");
+  const m = /^require_env ([A-Z0-9_ ]+)$/m.exec(text);
+  return m ? m[1].trim().split(/\s+/) : [];
+}
+
+describe("lint", () => {
+  test("there are scripts to check", () => {
+    expect(scriptNames.length).toBeGreaterThanOrEqual(10);
+    expect(libNames).toContain(path.join("lib", "common.sh"));
+  });
+
+  test("shellcheck -x finds nothing in scripts/*.sh and scripts/lib/*.sh", () => {
+    const r = spawnSync("shellcheck", ["-x", ...allShellFiles], { cwd: ROOT, encoding: "utf8" });
+    if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new Error("shellcheck is not installed: apt-get install shellcheck");
+    }
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  test.each(allShellFiles.map((f) => [path.relative(SCRIPTS, f), f]))("bash -n %s", (_name, file) => {
+    const r = run("bash", ["-n", file], baseEnv());
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  test.each(scriptNames)("%s has the standard header (strict mode, common.sh when not inlined)", (script) => {
+    const text = readFileSync(path.join(SCRIPTS, script), "utf8");
+    expect(text.startsWith("#!/usr/bin/env bash\n# ")).toBe(true);
+    expect(text).toMatch(/^set -euo pipefail$/m);
+    expect(text).toContain('if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then');
+    // Never delete a datadir or relay log.
+    expect(text).not.toMatch(/rm -r[f]?\s+[^\n]*(DATADIR|datadir|relay)/);
+  });
+});
+
+describe("required parameters", () => {
+  test.each(scriptNames)("%s declares its required parameters", (script) => {
+    expect(requiredVars(script).length).toBeGreaterThan(0);
+  });
+
+  test.each(scriptNames)("%s run with only PATH set fails and names a missing variable", (script) => {
+    const required = requiredVars(script);
+    const r = run("bash", [path.join(SCRIPTS, script)], baseEnv());
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(required[0]);
+    expect(r.stderr).toMatch(/missing/);
+    expect(r.stdout).toBe("");
+  });
+
+  test.each(scriptNames)("%s inlined after common.sh (as the plan runs it) fails the same way", (script) => {
+    const dir = tmp();
+    const file = path.join(dir, "bundle.sh");
+    writeFileSync(file, scriptBundle(script), { mode: 0o600 });
+    const r = run("bash", [file], baseEnv());
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(requiredVars(script)[0]);
+  });
+
+  // Every other required variable is set to a value no validation accepts, so even a script
+  // that did not stop at the missing one would stop before changing anything.
+  const cases = scriptNames.flatMap((s) => requiredVars(s).map((v) => [s, v] as const));
+  test.each(cases)("%s without %s stops and names it", (script, missing) => {
+    const env = baseEnv();
+    for (const v of requiredVars(script)) if (v !== missing) env[v] = "not valid!";
+    const r = run("bash", [path.join(SCRIPTS, script)], env);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`\\b${missing}\\b`));
+    expect(r.stdout).not.toMatch(/changed:/);
+  });
+
+  test.each(scriptNames)("%s with every parameter present but invalid stops before changing anything", (script) => {
+    const env = baseEnv();
+    for (const v of requiredVars(script)) env[v] = "not valid!";
+    const r = run("bash", [path.join(SCRIPTS, script)], env);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/ERROR: .*[A-Z_]{4,}/);
+    expect(r.stdout).not.toMatch(/changed:/);
+  });
+});
+
+describe("plan ↔ scripts contract", () => {
+  const existing = {
+    "pandora-ha:platform": "existing",
+    "pandora-ha:os": "ubuntu2204",
+    "pandora-ha:dbFlavor": "mariadb1011",
+    "pandora-ha:dbNodes": JSON.stringify([
+      { name: "db1", host: "10.0.0.11" },
+      { name: "db2", host: "10.0.0.12" },
+    ]),
+    "pandora-ha:servers": JSON.stringify([
+      { name: "pfms1", host: "10.0.0.21" },
+      { name: "pfms2", host: "10.0.0.22" },
+    ]),
+    "pandora-ha:ssh": JSON.stringify({
+      user: "root",
+      port: 22,
+      privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n",
+    }),
+    "pandora-ha:sharedStorage": "nfs",
+    "pandora-ha:nfsExport": "nas1:/export/pandora",
+  };
+  const plans: Array<[string, HostStep[]]> = [
+    ["mariadb1011 on ubuntu2204", buildPlan(parseConfig(existing), { binlogVolumes: true, sharedSource: "nas1:/export/pandora" })],
+    [
+      "percona80 on rocky9",
+      buildPlan(parseConfig({ ...existing, "pandora-ha:os": "rocky9", "pandora-ha:dbFlavor": "percona80" }), {
+        binlogVolumes: true,
+        sharedSource: "nas1:/export/pandora",
+      }),
+    ],
+  ];
+
+  test.each(plans)("%s: every step's script exists", (_name, steps) => {
+    expect(steps.length).toBeGreaterThan(10);
+    for (const s of steps) expect(existsSync(path.join(SCRIPTS, s.script)), `${s.id}: scripts/${s.script}`).toBe(true);
+    // Every script is used by the plan.
+    expect(new Set(steps.map((s) => s.script))).toEqual(new Set(scriptNames));
+  });
+
+  test.each(plans)("%s: every parameter a step passes is read by its script", (_name, steps) => {
+    for (const s of steps) {
+      const text = readFileSync(path.join(SCRIPTS, s.script), "utf8");
+      for (const name of [...Object.keys(s.env), ...Object.keys(s.secretEnv)]) {
+        expect(new RegExp(`\\$\\{?${name}\\b|\\b${name}\\b`).test(text), `${s.id}: ${s.script} never reads ${name}`).toBe(true);
+      }
+    }
+  });
+
+  test.each(plans)("%s: every parameter a script requires is passed by its steps", (_name, steps) => {
+    for (const s of steps) {
+      const passed = new Set([...Object.keys(s.env), ...Object.keys(s.secretEnv)]);
+      for (const v of requiredVars(s.script)) expect(passed.has(v), `${s.id}: ${s.script} requires ${v}`).toBe(true);
+    }
+  });
+
+  test.each(plans)("%s: secrets go in secretEnv, and the scripts mark them as secret", (_name, steps) => {
+    for (const s of steps) {
+      const text = readFileSync(path.join(SCRIPTS, s.script), "utf8");
+      for (const name of Object.keys(s.secretEnv)) {
+        expect(text, `${s.script} must list ${name} in PHA_SECRET_VARS`).toMatch(new RegExp(`PHA_SECRET_VARS=\\([^)]*\\b${name}\\b`));
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// server-pandora-conf.sh, for real
+
+const SECRET_DBPASS = "Db&Pa\\ss%/w0rd";
+const SECRET_HAPASS = "Ha\\\\n&amp;pw";
+const TOKENS: Array<[string, string]> = [
+  ["servername", "pfms1"],
+  ["master", "1"],
+  ["dbhost", "10.0.0.11"],
+  ["dbport", "3306"],
+  ["dbname", "pandora"],
+  ["dbuser", "pandora"],
+  ["dbpass", SECRET_DBPASS],
+  ["ha_hosts", "10.0.0.11,10.0.0.12"],
+  ["ha_dbuser", "pandora_ha"],
+  ["ha_dbpass", SECRET_HAPASS],
+  ["repl_dbuser", "slaveuser"],
+  ["repl_dbpass", "R3plPass"],
+  ["mta_from", "Pandora FMS HA <ha@example.com>"],
+  ["ha_connect_delay", "1"],
+  ["splitbrain_autofix", "0"],
+  ["restart", "0"],
+];
+const tokensText = (t: Array<[string, string]>): string => t.map(([k, v]) => `${k} ${v}\n`).join("");
+
+function confRun(conf: string, tokens: string, stateDir: string): Run {
+  return run("bash", [path.join(SCRIPTS, "server-pandora-conf.sh")], {
+    ...baseEnv(),
+    PHA_STATE_DIR: stateDir,
+    PANDORA_CONF: conf,
+    PANDORA_TOKENS: tokens,
+  });
+}
+
+function setup(): { dir: string; conf: string; state: string; original: string } {
+  const dir = tmp();
+  const conf = path.join(dir, "pandora_server.conf");
+  const original = readFileSync(FIXTURE, "utf8");
+  writeFileSync(conf, original);
+  chmodSync(conf, 0o640);
+  return { dir, conf, state: path.join(dir, "state"), original };
+}
+
+const lines = (s: string): string[] => s.split("\n");
+const activeValue = (text: string, token: string): string[] =>
+  lines(text)
+    .filter((l) => new RegExp(`^[ \\t]*${token}([ \\t]|$)`).test(l))
+    .map((l) => l.replace(new RegExp(`^[ \\t]*${token}[ \\t]*`), ""));
+
+describe("server-pandora-conf.sh", () => {
+  test("the fixture is realistic: commented tokens, a duplicate, values with spaces", () => {
+    const f = readFileSync(FIXTURE, "utf8");
+    expect(f).toMatch(/^#ha_hosts /m);
+    expect(f).toMatch(/^# ha_dbuser /m);
+    expect(activeValue(f, "dbhost")).toHaveLength(2);
+    expect(f).toMatch(/^mta_from .+ .+$/m);
+    expect(f).toMatch(/^$/m);
+    expect(f).not.toMatch(/ha_connect_delay|splitbrain_autofix/);
+  });
+
+  test("sets every token exactly once and keeps every other line byte for byte, in order", () => {
+    const { conf, state, original } = setup();
+    const r = confRun(conf, tokensText(TOKENS), state);
+    expect(r.status, r.out).toBe(0);
+    const after = readFileSync(conf, "utf8");
+    for (const [k, v] of TOKENS) expect(activeValue(after, k), k).toEqual([v]);
+
+    // Drop the lines that are about a managed token (active, commented or the header) from
+    // both files: what remains must be identical, in the same order.
+    const managed = new Set(TOKENS.map(([k]) => k));
+    const isManaged = (l: string): boolean => {
+      const m = /^#?[ \t]*([a-z0-9_]+)([ \t]|$)/.exec(l);
+      return (m !== null && managed.has(m[1])) || l === "# pandora-ha managed tokens";
+    };
+    expect(lines(after).filter((l) => !isManaged(l))).toEqual(lines(original).filter((l) => !isManaged(l)));
+    // Mode kept; the original saved once.
+    expect(statSync(conf).mode & 0o777).toBe(0o640);
+    expect(readFileSync(`${conf}.pandora-ha.orig`, "utf8")).toBe(original);
+  });
+
+  test("a commented token is activated where it stands; a duplicate active line is commented out", () => {
+    const { conf, state, original } = setup();
+    expect(confRun(conf, tokensText(TOKENS), state).status).toBe(0);
+    const before = lines(original);
+    const after = lines(readFileSync(conf, "utf8"));
+    const haHostsAt = before.indexOf("#ha_hosts host1,host2");
+    expect(haHostsAt).toBeGreaterThan(0);
+    expect(after[haHostsAt]).toBe("ha_hosts 10.0.0.11,10.0.0.12");
+    const haDbuserAt = before.indexOf("# ha_dbuser root");
+    expect(after[haDbuserAt]).toBe("ha_dbuser pandora_ha");
+    // First active dbhost replaced in place, the later override commented out.
+    expect(after[before.indexOf("dbhost localhost")]).toBe("dbhost 10.0.0.11");
+    expect(after[before.indexOf("dbhost 127.0.0.1")]).toBe("#dbhost 127.0.0.1");
+    // An unchanged token keeps its line as is.
+    expect(after[before.indexOf("master 1")]).toBe("master 1");
+    // Same number of lines up to the appended block.
+    expect(after.slice(0, before.length - 1)).toHaveLength(before.length - 1);
+  });
+
+  test("tokens absent from the file are appended under one header", () => {
+    const { conf, state } = setup();
+    expect(confRun(conf, tokensText(TOKENS), state).status).toBe(0);
+    const text = readFileSync(conf, "utf8");
+    expect(text.split("# pandora-ha managed tokens").length - 1).toBe(1);
+    expect(text.endsWith("# pandora-ha managed tokens\nha_connect_delay 1\nsplitbrain_autofix 0\n")).toBe(true);
+    // A later run that adds one more token appends it without a second header.
+    const r = confRun(conf, tokensText([...TOKENS, ["ha_max_resync_wait_retries", "3"]]), state);
+    expect(r.status, r.out).toBe(0);
+    const text2 = readFileSync(conf, "utf8");
+    expect(text2.split("# pandora-ha managed tokens").length - 1).toBe(1);
+    expect(text2.endsWith("splitbrain_autofix 0\nha_max_resync_wait_retries 3\n")).toBe(true);
+    expect(r.stdout).toContain("ha_max_resync_wait_retries");
+    expect(r.stdout).not.toContain("dbhost");
+  });
+
+  test("values with backslashes, &, % and / are written literally", () => {
+    const { conf, state } = setup();
+    expect(confRun(conf, tokensText(TOKENS), state).status).toBe(0);
+    const after = lines(readFileSync(conf, "utf8"));
+    expect(after).toContain(`dbpass ${SECRET_DBPASS}`);
+    expect(after).toContain(`ha_dbpass ${SECRET_HAPASS}`);
+    expect(after).toContain("mta_from Pandora FMS HA <ha@example.com>");
+  });
+
+  test("prints the names of changed tokens and never a value", () => {
+    const { conf, state } = setup();
+    const r = confRun(conf, tokensText(TOKENS), state);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^\[pandora-ha server-pandora-conf\] changed: .*\bdbpass\b.*\bha_hosts\b/m);
+    for (const secret of [SECRET_DBPASS, SECRET_HAPASS, "R3plPass", "Db&Pa"]) expect(r.out).not.toContain(secret);
+    // master already had the wanted value: not reported.
+    expect(r.stdout).not.toMatch(/\bmaster\b/);
+  });
+
+  test("a second run prints unchanged and leaves the file byte-identical (same mtime)", () => {
+    const { conf, state } = setup();
+    expect(confRun(conf, tokensText(TOKENS), state).status).toBe(0);
+    const first = readFileSync(conf);
+    const mtime = statSync(conf).mtimeMs;
+    const orig = readFileSync(`${conf}.pandora-ha.orig`);
+    const r = confRun(conf, tokensText(TOKENS), state);
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toMatch(/unchanged: /);
+    expect(r.stdout).not.toMatch(/\] changed: /);
+    expect(readFileSync(conf).equals(first)).toBe(true);
+    expect(statSync(conf).mtimeMs).toBe(mtime);
+    expect(readFileSync(`${conf}.pandora-ha.orig`).equals(orig)).toBe(true);
+  });
+
+  test("a changed value is replaced in place, the backup of the original is not overwritten", () => {
+    const { conf, state, original } = setup();
+    expect(confRun(conf, tokensText(TOKENS), state).status).toBe(0);
+    const changedTokens = TOKENS.map(([k, v]): [string, string] => (k === "dbhost" ? [k, "10.0.0.12"] : [k, v]));
+    const r = confRun(conf, tokensText(changedTokens), state);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/changed: .*tokens: dbhost$/m);
+    expect(activeValue(readFileSync(conf, "utf8"), "dbhost")).toEqual(["10.0.0.12"]);
+    expect(readFileSync(`${conf}.pandora-ha.orig`, "utf8")).toBe(original);
+  });
+
+  test("a world-readable file loses its access for others, keeps the rest of its mode", () => {
+    const { conf, state } = setup();
+    chmodSync(conf, 0o644);
+    const r = confRun(conf, tokensText(TOKENS), state);
+    expect(r.status, r.out).toBe(0);
+    expect(statSync(conf).mode & 0o777).toBe(0o640);
+    expect(r.stdout).toMatch(/mode 644 -> 640/);
+  });
+
+  test("a missing PANDORA_CONF fails clearly", () => {
+    const dir = tmp();
+    const r = confRun(path.join(dir, "nope.conf"), tokensText(TOKENS), path.join(dir, "state"));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/PANDORA_CONF .*nope\.conf does not exist/);
+    expect(existsSync(path.join(dir, "nope.conf"))).toBe(false);
+  });
+
+  test.each([
+    ["an uppercase token", "dbhost 10.0.0.1\nDBPORT 3306\n", 2],
+    ["a token without a value", "dbhost 10.0.0.1\ndbport 3306\nrestart\n", 3],
+    ["a token with a dash", "ha-hosts a,b\n", 1],
+    ["a token given twice", "dbhost a\ndbhost b\n", 2],
+  ])("a malformed PANDORA_TOKENS (%s) fails naming the line and leaves the file untouched", (_what, tokens, lineNo) => {
+    const { conf, state, original } = setup();
+    const mtime = statSync(conf).mtimeMs;
+    const r = confRun(conf, tokens, state);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`PANDORA_TOKENS line ${lineNo}\\b`));
+    expect(readFileSync(conf, "utf8")).toBe(original);
+    expect(statSync(conf).mtimeMs).toBe(mtime);
+    expect(existsSync(`${conf}.pandora-ha.orig`)).toBe(false);
+  });
+
+  test("works on an empty file (everything appended)", () => {
+    const dir = tmp();
+    const conf = path.join(dir, "empty.conf");
+    writeFileSync(conf, "");
+    const r = confRun(conf, "dbhost 10.0.0.11\nrestart 0\n", path.join(dir, "state"));
+    expect(r.status, r.out).toBe(0);
+    expect(readFileSync(conf, "utf8")).toBe("# pandora-ha managed tokens\ndbhost 10.0.0.11\nrestart 0\n");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// common.sh helpers, run through bash
+
+function common(body: string, env: Record<string, string> = {}): Run {
+  const script = `set -euo pipefail\n. ${JSON.stringify(path.join(SCRIPTS, "lib", "common.sh"))}\n${body}\n`;
+  return run("bash", ["-c", script], { ...baseEnv(), PHA_STEP: "test", ...env });
+}
+
+describe("common.sh", () => {
+  test("install_file_if_changed: 0 when written, 1 when already right, one backup of a foreign file", () => {
+    const dir = tmp();
+    const dest = path.join(dir, "f.conf");
+    writeFileSync(dest, "theirs\n");
+    const env = { PHA_STATE_DIR: path.join(dir, "state"), D: dest };
+    const r = common(
+      [
+        'printf "ours 1\\n" | install_file_if_changed "$D" 0640 "$(id -u):$(id -g)"; echo "rc1=$?"',
+        'printf "ours 1\\n" | install_file_if_changed "$D" 0640 "$(id -u):$(id -g)" || echo "rc2=$?"',
+        'printf "ours 2\\n" | install_file_if_changed "$D" 0640 "$(id -u):$(id -g)"; echo "rc3=$?"',
+        'printf "ours 2\\n" | install_file_if_changed "$D" 0600 "$(id -u):$(id -g)"; echo "rc4=$?"',
+      ].join("\n"),
+      env,
+    );
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toMatch(/rc1=0[\s\S]*rc2=1[\s\S]*rc3=0[\s\S]*rc4=0/);
+    expect(readFileSync(dest, "utf8")).toBe("ours 2\n");
+    expect(statSync(dest).mode & 0o777).toBe(0o600);
+    expect(readFileSync(`${dest}.pandora-ha.orig`, "utf8")).toBe("theirs\n");
+    // No temporary file left behind.
+    expect(readdirSync(dir).sort()).toEqual(["f.conf", "f.conf.pandora-ha.orig", "state"]);
+  });
+
+  test("install_file_if_changed: a file it created is never backed up; a symlink is replaced, its target kept", () => {
+    const dir = tmp();
+    const created = path.join(dir, "new.conf");
+    const target = path.join(dir, "alternative.cnf");
+    const link = path.join(dir, "my.cnf");
+    writeFileSync(target, "[mysqld]\nfrom the distribution\n");
+    symlinkSync(target, link);
+    const env = { PHA_STATE_DIR: path.join(dir, "state"), N: created, L: link };
+    const r = common(
+      [
+        'echo a | install_file_if_changed "$N" 0644 "$(id -u):$(id -g)"',
+        'echo b | install_file_if_changed "$N" 0644 "$(id -u):$(id -g)"',
+        'echo ours | install_file_if_changed "$L" 0644 "$(id -u):$(id -g)"',
+      ].join("\n"),
+      env,
+    );
+    expect(r.status, r.out).toBe(0);
+    expect(existsSync(`${created}.pandora-ha.orig`)).toBe(false);
+    expect(readFileSync(created, "utf8")).toBe("b\n");
+    expect(statSync(link).isFile()).toBe(true);
+    expect(readFileSync(link, "utf8")).toBe("ours\n");
+    expect(readFileSync(target, "utf8")).toBe("[mysqld]\nfrom the distribution\n");
+    expect(readFileSync(`${link}.pandora-ha.orig`, "utf8")).toBe("[mysqld]\nfrom the distribution\n");
+  });
+
+  test("sql_quote and cnf_quote escape quotes and backslashes", () => {
+    const r = common(`sql_quote "it's a \\\\ test"; echo; cnf_quote 'p"w\\d'; echo`);
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toBe("'it''s a \\\\ test'\n\"p\\\"w\\\\d\"\n");
+  });
+
+  test("sh_quote makes one shell word of anything", () => {
+    const nasty = `it's "$HOME" \\ \`id\` ; rm -rf /tmp/x`;
+    const r = common(`eval "printf '%s' $(sh_quote "$V")"`, { V: nasty });
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toBe(nasty);
+  });
+
+  test("cnf_value reads [mysqld] keys, ignoring other sections and trailing comments", () => {
+    const dir = tmp();
+    const cnf = path.join(dir, "my.cnf");
+    writeFileSync(
+      cnf,
+      "[client]\nsocket = /tmp/client.sock\n[mysqld]\nserver_id = 2  # unique\ndatadir = /var/lib/mysql\nsocket = /run/mysqld/mysqld.sock\nlog_error = /var/log/mysql/error.log\n",
+    );
+    const r = common(`for k in server_id datadir socket log-error pid-file; do printf '%s=%s\\n' "$k" "$(cnf_value "$F" "$k")"; done`, { F: cnf });
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toBe("server_id=2\ndatadir=/var/lib/mysql\nsocket=/run/mysqld/mysqld.sock\nlog-error=/var/log/mysql/error.log\npid-file=\n");
+  });
+
+  test("fstab_ensure adds once, refuses to repoint a mount point", () => {
+    const dir = tmp();
+    const fstab = path.join(dir, "fstab");
+    writeFileSync(fstab, "# static\nUUID=root / ext4 defaults 0 1\n");
+    const env = { PHA_FSTAB: fstab, PHA_STATE_DIR: path.join(dir, "state") };
+    const r = common(
+      [
+        "pha_tmp_init",
+        'fstab_ensure nas1:/export /mnt/shared nfs4 hard,nofail && echo added',
+        'fstab_ensure nas1:/export /mnt/shared nfs4 hard,nofail || echo same',
+      ].join("\n"),
+      env,
+    );
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toMatch(/added\n[\s\S]*same/);
+    expect(readFileSync(fstab, "utf8")).toBe("# static\nUUID=root / ext4 defaults 0 1\nnas1:/export /mnt/shared nfs4 hard,nofail 0 0\n");
+    const r2 = common("pha_tmp_init\nfstab_ensure other:/x /mnt/shared nfs4 hard", env);
+    expect(r2.status).not.toBe(0);
+    expect(r2.stderr).toMatch(/already mounts nas1:\/export on \/mnt\/shared/);
+  });
+
+  test("replica_field reads either spelling of SHOW REPLICA STATUS columns", () => {
+    const r = common(
+      [
+        "s=$'Slave_IO_Running\\tYes\\nSlave_SQL_Running\\tNo\\nLast_SQL_Error\\tError: x: y'",
+        'replica_field "$s" Replica_IO_Running Slave_IO_Running',
+        'replica_field "$s" Replica_SQL_Running Slave_SQL_Running',
+        'replica_field "$s" Last_SQL_Error',
+        "s=$'Replica_IO_Running\\tConnecting'",
+        'replica_field "$s" Replica_IO_Running Slave_IO_Running',
+      ].join("\n"),
+    );
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toBe("Yes\nNo\nError: x: y\nConnecting\n");
+  });
+
+  test("mask_secrets hides the values of the secret variables", () => {
+    const r = common('PHA_SECRET_VARS=(PW); printf "ERROR near \'%s\' at line 1\\n" "$PW" | mask_secrets', { PW: "s&cr\\et" });
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toBe("ERROR near '<secret>' at line 1\n");
+  });
+
+  test("os_family tells rhel from debian by /etc/os-release", () => {
+    const dir = tmp();
+    const cases: Array<[string, string]> = [
+      ['ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"\n', "rhel"],
+      ['ID=ubuntu\nID_LIKE=debian\nVERSION_ID="22.04"\n', "debian"],
+      ['ID=debian\nVERSION_ID="12"\n', "debian"],
+    ];
+    for (const [content, family] of cases) {
+      const f = path.join(dir, "os-release");
+      writeFileSync(f, content);
+      const r = common("os_family", { PHA_OS_RELEASE: f });
+      expect(r.stdout.trim()).toBe(family);
+    }
+    writeFileSync(path.join(dir, "os-release"), "ID=alpine\n");
+    const r = common("os_family", { PHA_OS_RELEASE: path.join(dir, "os-release") });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/unsupported operating system 'alpine'/);
+  });
+});
