@@ -64,6 +64,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
   };
   const master = cfg.dbNodes[0];
   const paths = defaultDbPaths(cfg.dbFlavor, cfg.os);
+  const peersOf = (node: DbNodeConfig): Value => ({ join: cfg.dbNodes.filter((n) => n !== node).map((n) => ref(`address:${n.name}`)), sep: " " });
 
   for (const node of cfg.dbNodes) {
     const pre = `db/${node.name}`;
@@ -97,7 +98,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       env: {
         LOGIN_USER: cfg.ha.sshUser,
         AUTHORIZED_KEYS: { join: [ref("publicKey:cluster")], sep: "\n" },
-        PEERS: { join: cfg.dbNodes.filter((n) => n !== node).map((n) => ref(`address:${n.name}`)), sep: " " },
+        PEERS: peersOf(node),
         PEER_USER: cfg.ha.sshUser,
         PEER_PORT: String(cfg.ha.sshPort),
         KEY_FILE: SSH_KEY_FILE,
@@ -134,6 +135,8 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
         HA_DB_USER: cfg.haDbUser,
         PANDORA_DB_USER: cfg.pandoraDbUser,
         ACCOUNT_HOST: cfg.dbAccountHost,
+        DB_PORT: String(cfg.dbPort),
+        PEERS: peersOf(node),
       },
       secretEnv: {
         DB_ROOT_PASSWORD: ref("secret:dbRootPassword"),

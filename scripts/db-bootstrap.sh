@@ -3,29 +3,41 @@
 # also the Pandora database, made writable.
 # Parameters: DB_FLAVOR (percona80|mariadb1011), ROLE (master|replica), DB_NAME, REPL_USER,
 # HA_DB_USER, PANDORA_DB_USER, ACCOUNT_HOST (host part of those accounts, e.g. '%' or
-# '10.42.0.0/255.255.0.0'); secrets DB_ROOT_PASSWORD, REPL_PASSWORD, HA_DB_PASSWORD,
+# '10.42.0.0/255.255.0.0'), DB_PORT, PEERS (the other DB nodes' addresses, space-separated;
+# may be empty); secrets DB_ROOT_PASSWORD, REPL_PASSWORD, HA_DB_PASSWORD,
 # PANDORA_DB_PASSWORD.
 # Every statement runs with sql_log_bin=0: accounts are created on each node, never replicated.
 # root@localhost gets DB_ROOT_PASSWORD (Percona: mysql_native_password; MariaDB: unix_socket OR
 # mysql_native_password) and /root/.my.cnf (0600) holds it for the local tools (xtrabackup).
-# Accounts: replication (REPLICATION SLAVE/CLIENT), HA admin (what promotion, demotion and
-# monitoring need, plus DB_NAME.*), pandora (DB_NAME.*) — never global ALL nor READ_ONLY ADMIN,
-# so read_only stops them all. ROLE=master creates DB_NAME and makes the node writable, but only
-# when it replicates from nobody: after a failover the first node may be a replica and must stay
-# read-only. Idempotent: passwords and grants already right → unchanged.
+# Accounts: replication (REPLICATION SLAVE/CLIENT), pandora (DB_NAME.*) — never global ALL nor
+# READ_ONLY ADMIN, so read_only stops them — and HA admin (what promotion, demotion and
+# monitoring need, plus DB_NAME.*). On MariaDB 10.11 only READ_ONLY ADMIN may SET GLOBAL
+# read_only, so the HA admin has it (pandora_ha writes no Pandora data); on Percona it has
+# SYSTEM_VARIABLES_ADMIN, and replicas also run super_read_only, which stops it.
+# ROLE=master creates DB_NAME and makes the node writable once, at the cluster's first
+# deployment, and only when it replicates from nobody and no reachable peer in PEERS (addresses,
+# DB_PORT) is writable. From then on pandora_ha owns the roles: a later run (new password, say)
+# never changes read_only, so a returned old master is never made writable behind its back.
+# Idempotent: passwords and grants already right → unchanged.
 set -euo pipefail
 if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
   # shellcheck source=lib/common.sh
   . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 fi
 
-require_env DB_FLAVOR ROLE DB_NAME REPL_USER HA_DB_USER PANDORA_DB_USER ACCOUNT_HOST \
+require_env DB_FLAVOR ROLE DB_NAME REPL_USER HA_DB_USER PANDORA_DB_USER ACCOUNT_HOST DB_PORT \
   DB_ROOT_PASSWORD REPL_PASSWORD HA_DB_PASSWORD PANDORA_DB_PASSWORD
 PHA_SECRET_VARS=(DB_ROOT_PASSWORD REPL_PASSWORD HA_DB_PASSWORD PANDORA_DB_PASSWORD)
 require_one_of DB_FLAVOR percona80 mariadb1011
 require_one_of ROLE master replica
 for v in DB_NAME REPL_USER HA_DB_USER PANDORA_DB_USER; do require_sql_ident "$v"; done
 require_match ACCOUNT_HOST '^[A-Za-z0-9.%_/:-]+$' "a MySQL host pattern such as % or 10.0.0.0/255.255.0.0"
+require_port DB_PORT
+PEERS="${PEERS:-}"
+for peer in $PEERS; do
+  [[ "$peer" =~ ^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$ ]] || die "PEERS must be host names or addresses separated by spaces (got '$peer')"
+done
+MASTER_MARKER="$PHA_STATE_DIR/master-initialized"
 pha_tmp_init
 PERCONA=0
 [[ "$DB_FLAVOR" == percona80 ]] && PERCONA=1
@@ -93,14 +105,14 @@ accounts_sql() {
     echo "GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, CONNECTION_ADMIN, BINLOG_ADMIN, RELOAD, PROCESS, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO $HA;"
   else
     echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO $REPL;"
-    echo "GRANT SUPER, RELOAD, PROCESS, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, SLAVE MONITOR, BINLOG MONITOR, BINLOG ADMIN, CONNECTION ADMIN, REPLICATION SLAVE ON *.* TO $HA;"
+    echo "GRANT SUPER, READ_ONLY ADMIN, RELOAD, PROCESS, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, SLAVE MONITOR, BINLOG MONITOR, BINLOG ADMIN, CONNECTION ADMIN, REPLICATION SLAVE ON *.* TO $HA;"
   fi
   echo "GRANT ALL PRIVILEGES ON $DB.* TO $HA;"
   echo "GRANT ALL PRIVILEGES ON $DB.* TO $PANDORA;"
   if ((!PERCONA)); then
     # read_only does not stop READ_ONLY ADMIN (part of a global ALL): take it away.
     local a
-    for a in "$REPL" "$HA" "$PANDORA"; do
+    for a in "$REPL" "$PANDORA"; do
       if grep -qE 'READ_ONLY ADMIN|ALL PRIVILEGES ON \*\.\*' <<<"${BEFORE[$a]}"; then
         echo "REVOKE READ_ONLY ADMIN ON *.* FROM $a;"
       fi
@@ -160,13 +172,37 @@ for i in "${!ACCOUNTS[@]}"; do
   fi
 done
 
-# --- the first node: the database, and writable unless it replicates
+# --- the first node: the database, and writable once, unless it replicates or a peer is writable
+
+# writable_peer: prints the first peer that answers as the HA admin with read_only=OFF.
+# An unreachable peer (not yet installed, or down) is not writable as far as we can know.
+writable_peer() {
+  local f peer ro
+  f=$(pha_mktemp)
+  client_cnf "$HA_DB_USER" "$HA_DB_PASSWORD" >"$f"
+  for peer in $PEERS; do
+    ro=$(HOME=$PHA_TMP "$(db_client_bin)" --defaults-extra-file="$f" --connect-timeout=3 -N -B \
+      -h "$peer" -P "$DB_PORT" -e 'SELECT @@global.read_only' 2>/dev/null) || continue
+    if [[ "$ro" == 0 ]]; then
+      printf '%s\n' "$peer"
+      return 0
+    fi
+  done
+  return 0
+}
+
 if [[ "$ROLE" == master ]]; then
   status=$(replica_status)
   if [[ -n "$status" ]]; then
     source_host=$(replica_field "$status" Source_Host Master_Host)
     restore_super_read_only
     unchanged "read-only kept: this node replicates from $source_host (a failover moved the master role), so it is not made writable and $DB_NAME is not created here"
+  elif [[ -f "$MASTER_MARKER" ]]; then
+    restore_super_read_only
+    unchanged "master role left to pandora_ha (this node was made the writable master at $(head -n 1 "$MASTER_MARKER")); read_only=$(mysql_root -e 'SELECT @@global.read_only')"
+  elif peer=$(writable_peer) && [[ -n "$peer" ]]; then
+    restore_super_read_only
+    die "refusing to make this node writable: peer $peer is writable (read_only=OFF), it is the acting master. Seed this node from it instead"
   else
     if [[ -n "$(mysql_root -e "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=$(sql_quote "$DB_NAME")")" ]]; then
       unchanged "database $DB_NAME exists"
@@ -183,6 +219,8 @@ if [[ "$ROLE" == master ]]; then
     else
       unchanged "writable master (read_only=OFF)"
     fi
+    mkdir -p "$PHA_STATE_DIR" || die "cannot create $PHA_STATE_DIR"
+    date -u +%FT%TZ >"$MASTER_MARKER" || die "cannot write $MASTER_MARKER"
   fi
 else
   restore_super_read_only

@@ -9,7 +9,8 @@
 # from the rendered file. An uninitialized datadir (no mysql/ inside) is initialized: Percona
 # `mysqld --initialize-insecure` (root@localhost without password until db-bootstrap sets one),
 # MariaDB `mariadb-install-db`. Then the server is started (and enabled at boot) when stopped,
-# restarted when my.cnf changed, left alone otherwise; it must answer within 60 s.
+# restarted when my.cnf changed (a writable master is made writable again: a configuration
+# change never moves the master role), left alone otherwise; it must answer within 60 s.
 # Idempotent: same file, server running → unchanged.
 set -euo pipefail
 if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
@@ -107,11 +108,27 @@ fi
 # --- run it
 if db_ping; then
   if [[ "$CNF_CHANGED" == 1 ]]; then
+    # my.cnf starts every node read-only. A restart for a configuration change must not
+    # change the node's role: the acting master (whichever node pandora_ha made it) is made
+    # writable again right after the restart. Without root's credentials (before the first
+    # db-bootstrap) the node has never been made writable, so there is nothing to restore.
+    WAS_WRITABLE=0
+    if [[ -r /root/.my.cnf ]] && [[ "$(mysql_root -e 'SELECT @@global.read_only' 2>/dev/null)" == 0 ]]; then
+      WAS_WRITABLE=1
+    fi
     log "my.cnf changed: restarting the server"
     db_stop "$DB_FLAVOR" "$MYCNF_PATH"
     db_start "$DB_FLAVOR" "$MYCNF_PATH" || db_fail_with_log "$MYCNF_PATH" "the database server did not start"
     wait_db_ping 60 || db_fail_with_log "$MYCNF_PATH" "the database server did not answer within 60 s after the restart"
     changed "restarted the database server"
+    if ((WAS_WRITABLE)); then
+      if [[ "$DB_FLAVOR" == percona80 ]]; then
+        mysql_root -e 'SET GLOBAL super_read_only=OFF; SET GLOBAL read_only=OFF' || die "cannot make the master writable again after the restart"
+      else
+        mysql_root -e 'SET GLOBAL read_only=OFF' || die "cannot make the master writable again after the restart"
+      fi
+      changed "read_only=OFF again: this node was the writable master before the restart"
+    fi
   else
     unchanged "database server running"
   fi
