@@ -338,6 +338,31 @@ function closest(name: string, candidates: readonly string[]): string | undefine
   return candidates.find((c) => c.toLowerCase() === lower);
 }
 
+/** name, host and address of one dbNodes[i] or servers[i] entry; names are unique across both lists. */
+function hostFields(
+  r: Reader,
+  key: string,
+  obj: Record<string, unknown>,
+  usedNames: Map<string, string>,
+  onAws: boolean,
+  duplicateNote: string,
+): { name?: string; host?: string; address?: string } {
+  const name = objectField(r, key, obj, "name", "string") as string | undefined;
+  if (name === undefined) r.problem(`${key}.name`, "required");
+  else if (!NAME_RE.test(name))
+    r.problem(`${key}.name`, `expected a lowercase host name (a-z, 0-9, '-', starting with a letter), got '${name}'`);
+  else if (usedNames.has(name)) r.problem(`${key}.name`, `'${name}' is already used by ${usedNames.get(name)}${duplicateNote}`);
+  else usedNames.set(name, key);
+  const host = objectField(r, key, obj, "host", "string") as string | undefined;
+  if (host !== undefined && !isHostOrIp(host)) r.problem(`${key}.host`, `expected an IPv4 address or DNS name, got '${host}'`);
+  if (host === undefined && !onAws) r.problem(`${key}.host`, "required on platform existing");
+  if (host !== undefined && onAws) r.problem(`${key}.host`, "not allowed on platform aws (the program creates the instance)");
+  const address = objectField(r, key, obj, "address", "string") as string | undefined;
+  if (address !== undefined && !isHostOrIp(address))
+    r.problem(`${key}.address`, `expected an IPv4 address or DNS name, got '${address}'`);
+  return { name, host, address };
+}
+
 /**
  * Parses and validates the stack configuration.
  * @param all every config key of the stack, as Pulumi stores it (`pandora-ha:key` → string),
@@ -412,19 +437,7 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
       const key = `dbNodes[${i}]`;
       if (!isPlainObject(n)) return r.problem(key, "expected an object { name, host?, address?, serverId?, label? }");
       checkUnknownFields(r, key, n, ["name", "host", "address", "serverId", "label"]);
-      const name = objectField(r, key, n, "name", "string") as string | undefined;
-      if (name === undefined) r.problem(`${key}.name`, "required");
-      else if (!NAME_RE.test(name))
-        r.problem(`${key}.name`, `expected a lowercase host name (a-z, 0-9, '-', starting with a letter), got '${name}'`);
-      else if (usedNames.has(name)) r.problem(`${key}.name`, `'${name}' is already used by ${usedNames.get(name)}`);
-      else usedNames.set(name, key);
-      const host = objectField(r, key, n, "host", "string") as string | undefined;
-      if (host !== undefined && !isHostOrIp(host)) r.problem(`${key}.host`, `expected an IPv4 address or DNS name, got '${host}'`);
-      if (host === undefined && !onAws) r.problem(`${key}.host`, "required on platform existing");
-      if (host !== undefined && onAws) r.problem(`${key}.host`, "not allowed on platform aws (the program creates the instance)");
-      const address = objectField(r, key, n, "address", "string") as string | undefined;
-      if (address !== undefined && !isHostOrIp(address))
-        r.problem(`${key}.address`, `expected an IPv4 address or DNS name, got '${address}'`);
+      const { name, host, address } = hostFields(r, key, n, usedNames, onAws, "");
       const sid = objectField(r, key, n, "serverId", "number") as number | undefined;
       if (sid !== undefined && (sid < 1 || sid > 4294967295))
         r.problem(`${key}.serverId`, `expected a whole number from 1 to 4294967295, got ${sid}`);
@@ -465,20 +478,7 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
       const key = `servers[${i}]`;
       if (!isPlainObject(s)) return r.problem(key, "expected an object { name, host?, address?, master? }");
       checkUnknownFields(r, key, s, ["name", "host", "address", "master"]);
-      const name = objectField(r, key, s, "name", "string") as string | undefined;
-      if (name === undefined) r.problem(`${key}.name`, "required");
-      else if (!NAME_RE.test(name))
-        r.problem(`${key}.name`, `expected a lowercase host name (a-z, 0-9, '-', starting with a letter), got '${name}'`);
-      else if (usedNames.has(name))
-        r.problem(`${key}.name`, `'${name}' is already used by ${usedNames.get(name)}; servernames must be distinct`);
-      else usedNames.set(name, key);
-      const host = objectField(r, key, s, "host", "string") as string | undefined;
-      if (host !== undefined && !isHostOrIp(host)) r.problem(`${key}.host`, `expected an IPv4 address or DNS name, got '${host}'`);
-      if (host === undefined && !onAws) r.problem(`${key}.host`, "required on platform existing");
-      if (host !== undefined && onAws) r.problem(`${key}.host`, "not allowed on platform aws (the program creates the instance)");
-      const address = objectField(r, key, s, "address", "string") as string | undefined;
-      if (address !== undefined && !isHostOrIp(address))
-        r.problem(`${key}.address`, `expected an IPv4 address or DNS name, got '${address}'`);
+      const { name, host, address } = hostFields(r, key, s, usedNames, onAws, "; servernames must be distinct");
       const master = objectField(r, key, s, "master", "number") as number | undefined;
       if (master !== undefined && (master < 0 || master > 7))
         r.problem(`${key}.master`, `expected a whole number from 0 to 7, got ${master}`);
