@@ -148,3 +148,23 @@ describe("invalid configuration fails before anything is created, naming the key
     expect(ps.join("\n")).not.toContain("abc def");
   });
 });
+
+describe("the example stack file", () => {
+  test("Pulumi.dev.yaml parses into the documented example: Percona on Rocky 9, EFS, NLB", async () => {
+    const { load } = await import("js-yaml");
+    const { readFileSync } = await import("node:fs");
+    const doc = load(readFileSync(`${__dirname}/../../Pulumi.dev.yaml`, "utf8")) as { config: Record<string, unknown> };
+    // As the Pulumi engine hands config to the program: objects as JSON, scalars as strings.
+    const all = Object.fromEntries(
+      Object.entries(doc.config).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]),
+    );
+    const c = parseConfig(all);
+    expect(c.platform).toBe("aws");
+    expect(c.os).toBe("rocky9");
+    expect(c.dbFlavor).toBe("percona80");
+    expect(c.dbNodes.map((n) => [n.name, n.serverId])).toEqual([["db1", 1], ["db2", 2]]);
+    expect(c.servers.map((s) => [s.name, s.master])).toEqual([["pfms1", 2], ["pfms2", 1]]);
+    expect(c.sharedStorage).toBe("efs");
+    expect(c.tentacleLoadBalancer).toBe(true);
+  });
+});
