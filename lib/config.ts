@@ -59,6 +59,8 @@ export interface DbNodeConfig {
   address?: string;
   serverId: number;
   label: string;
+  /** The server's bind-address (default 0.0.0.0); the lab binds each node to its own address. */
+  bindAddress?: string;
 }
 
 export interface ServerConfig {
@@ -435,8 +437,8 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
     const ids = new Map<number, string>();
     dbRaw.forEach((n, i) => {
       const key = `dbNodes[${i}]`;
-      if (!isPlainObject(n)) return r.problem(key, "expected an object { name, host?, address?, serverId?, label? }");
-      checkUnknownFields(r, key, n, ["name", "host", "address", "serverId", "label"]);
+      if (!isPlainObject(n)) return r.problem(key, "expected an object { name, host?, address?, serverId?, label?, bindAddress? }");
+      checkUnknownFields(r, key, n, ["name", "host", "address", "serverId", "label", "bindAddress"]);
       const { name, host, address } = hostFields(r, key, n, usedNames, onAws, "");
       const sid = objectField(r, key, n, "serverId", "number") as number | undefined;
       if (sid !== undefined && (sid < 1 || sid > 4294967295))
@@ -445,12 +447,16 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
         r.problem(`${key}.serverId`, `${sid} is already used by ${ids.get(sid)}; server_id must be unique`);
       else if (sid !== undefined) ids.set(sid, key);
       const label = objectField(r, key, n, "label", "string") as string | undefined;
+      const bindAddress = objectField(r, key, n, "bindAddress", "string") as string | undefined;
+      if (bindAddress !== undefined && !isIpv4(bindAddress))
+        r.problem(`${key}.bindAddress`, `expected an IPv4 address the node has (or 0.0.0.0), got '${bindAddress}'`);
       dbNodes.push({
         name: name ?? `db${i + 1}`,
         host,
         address: address ?? host,
         serverId: sid ?? 0,
         label: label ?? name ?? `db${i + 1}`,
+        ...(bindAddress !== undefined ? { bindAddress } : {}),
       });
     });
     // Assign 1..N to nodes without a serverId, skipping ids already taken.

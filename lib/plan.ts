@@ -269,6 +269,7 @@ function renderNodeMyCnf(cfg: ClusterConfig, node: DbNodeConfig, opts: PlanOptio
     semiSync: cfg.ha.semiSync,
     semiSyncTimeoutMs: cfg.ha.semiSyncTimeoutMs,
     binlogDir: opts.binlogVolumes ? BINLOG_DIR : undefined,
+    paths: node.bindAddress ? { bindAddress: node.bindAddress } : undefined,
     extra: opts.myCnfExtra,
   });
 }

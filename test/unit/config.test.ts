@@ -168,3 +168,18 @@ describe("the example stack file", () => {
     expect(c.tentacleLoadBalancer).toBe(true);
   });
 });
+
+describe("dbNodes[].bindAddress", () => {
+  test("is written as the node's bind-address, and must be an IPv4 address", async () => {
+    const { buildPlan } = await import("../../lib/plan");
+    const c = parseConfig(existing({ dbNodes: [{ name: "db1", host: "10.0.0.11", bindAddress: "10.0.0.11" }, { name: "db2", host: "10.0.0.12" }] }));
+    expect(c.dbNodes[0].bindAddress).toBe("10.0.0.11");
+    const plan = buildPlan(c, { binlogVolumes: false, sharedSource: undefined });
+    const cnf = (n: string) => Buffer.from(plan.find((s) => s.id === `db/${n}/configure`)!.env.MYCNF_B64 as string, "base64").toString();
+    expect(cnf("db1")).toMatch(/^bind-address = 10\.0\.0\.11$/m);
+    expect(cnf("db2")).toMatch(/^bind-address = 0\.0\.0\.0$/m);
+    expect(problems(existing({ dbNodes: [{ name: "db1", host: "10.0.0.11", bindAddress: "db1.example" }, { name: "db2", host: "10.0.0.12" }] }))).toEqual([
+      "pandora-ha:dbNodes[0].bindAddress: expected an IPv4 address the node has (or 0.0.0.0), got 'db1.example'",
+    ]);
+  });
+});

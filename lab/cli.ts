@@ -1,0 +1,116 @@
+/**
+ * npm run lab -- up [--nodes 2|3]
+ * npm run lab -- status [--json]
+ * npm run lab -- fault <node> crash|hang|resume|restart|isolate [--from <host>]|heal
+ * npm run lab -- down
+ */
+import { StepFailed } from "./deploy";
+import type { FaultKind } from "./lab";
+import { FAULTS, down, fault, loadLab, readState, status, statusExtras, up } from "./lab";
+import { statusTable } from "./status";
+
+const USAGE = `usage:
+  npm run lab -- up [--nodes 2|3]      create the lab hosts and deploy the cluster (again: changes nothing)
+  npm run lab -- status [--json]       each node's role, read_only, server_id, GTID, replication
+  npm run lab -- fault <node> crash|hang|resume|restart|isolate [--from <host>]|heal
+  npm run lab -- down                  stop everything the lab started, remove its rules and state`;
+
+class UsageError extends Error {}
+
+function parseFlags(args: string[], allowed: Record<string, "value" | "bool">): { flags: Record<string, string | true>; rest: string[] } {
+  const flags: Record<string, string | true> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith("--")) {
+      rest.push(a);
+      continue;
+    }
+    const name = a.slice(2);
+    const kind = allowed[name];
+    if (!kind) throw new UsageError(`unknown option ${a}`);
+    if (kind === "bool") flags[name] = true;
+    else {
+      const v = args[++i];
+      if (v === undefined || v.startsWith("--")) throw new UsageError(`${a} needs a value`);
+      flags[name] = v;
+    }
+  }
+  return { flags, rest };
+}
+
+async function printStatus(json: boolean): Promise<void> {
+  const lab = loadLab();
+  const nodes = await status(lab);
+  const extras = statusExtras(lab);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ nodes, ...extras }, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`${statusTable(nodes)}\n\n`);
+  process.stdout.write(`admin (lab only): ${extras.adminUser} / ${extras.adminPassword}\n`);
+  process.stdout.write(`pandora_server.conf: ${extras.pandoraServerConf}\n`);
+  process.stdout.write(`pandora_ha_hosts.conf: ${extras.haHostsFile}\n`);
+  process.stdout.write(`ssh into a host: ssh -i ${extras.sshKey} -p ${lab.state.sshPort} root@<address>\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  switch (cmd) {
+    case "up": {
+      const { flags, rest } = parseFlags(args, { nodes: "value" });
+      if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`);
+      const nodes = flags.nodes === undefined ? (readState()?.nodes ?? 2) : Number(flags.nodes);
+      if (nodes !== 2 && nodes !== 3) throw new UsageError(`--nodes must be 2 or 3 (got ${String(flags.nodes)})`);
+      const t = Date.now();
+      const r = await up(nodes);
+      const secs = ((Date.now() - t) / 1000).toFixed(1);
+      process.stdout.write(
+        r.changed === 0
+          ? `\nlab up: nothing changed (${r.steps.length} steps checked in ${secs} s)\n\n`
+          : `\nlab up: ${r.changed} changes in ${r.steps.length} steps, ${secs} s\n\n`,
+      );
+      await printStatus(false);
+      return 0;
+    }
+    case "status": {
+      const { flags, rest } = parseFlags(args, { json: "bool" });
+      if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`);
+      await printStatus(flags.json === true);
+      return 0;
+    }
+    case "fault": {
+      const { flags, rest } = parseFlags(args, { from: "value" });
+      const [node, kind, extra] = rest;
+      if (!node || !kind) throw new UsageError("fault needs a node and a fault");
+      if (extra) throw new UsageError(`unexpected argument ${extra}`);
+      if (!FAULTS.includes(kind as FaultKind)) throw new UsageError(`unknown fault '${kind}' (one of: ${FAULTS.join(", ")})`);
+      process.stdout.write(`${await fault(loadLab(), node, kind as FaultKind, flags.from as string | undefined)}\n`);
+      return 0;
+    }
+    case "down": {
+      if (args.length) throw new UsageError(`unexpected argument ${args[0]}`);
+      await down();
+      return 0;
+    }
+    case undefined:
+    case "help":
+    case "--help":
+      process.stdout.write(`${USAGE}\n`);
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command '${cmd}'`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      if (e instanceof UsageError) process.stderr.write(`lab: ${e.message}\n${USAGE}\n`);
+      else if (e instanceof StepFailed) process.stderr.write(`\nlab: ${e.message}\n`);
+      else process.stderr.write(`lab: ${(e as Error).message}\n`);
+      process.exit(e instanceof UsageError ? 2 : 1);
+    },
+  );
+}

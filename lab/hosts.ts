@@ -1,0 +1,220 @@
+/**
+ * Lab hosts: each one a persistent mount namespace in which /etc and /usr/bin are overlays of
+ * the machine's and /root, /run, /tmp, /var/log, /var/lib/mysql, /var/lib/pandora-ha and
+ * /var/spool/pandora are private directories, with its own sshd on its loopback address. A DB
+ * host's `mysql` user has a uid of its own, so firewall rules can tell its replication
+ * traffic apart; every host's ssh client binds to the host's address.
+ */
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import type { LabHost } from "./layout";
+import { HOST_MOUNTS, OVERLAYS, SHARED_VAR_LIB, paths } from "./layout";
+import { run, runOk, sleep } from "./proc";
+
+const STUBS = path.join(__dirname, "stubs");
+const FIXTURE_CONF = path.join(__dirname, "..", "test", "fixtures", "pandora_server.conf");
+
+/** The directory holding the ns files must be a private mount for `unshare --mount=FILE`. */
+export async function ensureNsDir(): Promise<void> {
+  mkdirSync(paths.nsDir, { recursive: true });
+  if ((await run("mountpoint", ["-q", paths.nsDir])).code !== 0) {
+    await runOk("mount", ["--bind", paths.nsDir, paths.nsDir]);
+  }
+  await runOk("mount", ["--make-private", paths.nsDir]);
+}
+
+/** Is FILE a mounted namespace (the host exists)? */
+async function nsMounted(h: string): Promise<boolean> {
+  return existsSync(paths.nsFile(h)) && (await run("mountpoint", ["-q", paths.nsFile(h)])).code === 0;
+}
+
+/** The inode of the host's mount namespace, as /proc/PID/ns/mnt names it: `mnt:[N]`. */
+function nsId(h: string): string | undefined {
+  try {
+    return `mnt:[${statSync(paths.nsFile(h)).ino}]`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** PIDs of every process living in the host's namespace: all of them were started by the lab. */
+export function hostPids(h: string): number[] {
+  const id = nsId(h);
+  if (!id || id === `mnt:[${statSync("/proc/self/ns/mnt").ino}]`) return [];
+  const pids: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readlinkSync(`/proc/${e}/ns/mnt`) === id) pids.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Runs a command inside the host (its mounts, the machine's network and PIDs). */
+export function inHost(h: string, cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}) {
+  return run("nsenter", [`--mount=${paths.nsFile(h)}`, "--", cmd, ...args], opts);
+}
+
+function sshdConfig(host: LabHost, port: number): string {
+  return [
+    `# pandora-ha lab host ${host.name}: its own sshd on ${host.address}:${port}.`,
+    "Include /etc/ssh/sshd_config.d/*.conf",
+    `ListenAddress ${host.address}:${port}`,
+    "HostKey /etc/ssh/ssh_host_ed25519_key",
+    "PidFile /run/sshd.pid",
+    "PermitRootLogin prohibit-password",
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    "UsePAM no",
+    "X11Forwarding no",
+    "PrintMotd no",
+    "MaxStartups 100:30:200",
+    "MaxSessions 50",
+    "Subsystem sftp /usr/lib/openssh/sftp-server",
+    "",
+  ].join("\n");
+}
+
+/** /etc/passwd and /etc/group with the `mysql` user and group moved to the host's own uid. */
+function withOwnMysqlUser(file: string, uid: number, field: "passwd" | "group"): string {
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .map((l) => {
+      if (!l.startsWith("mysql:")) return l;
+      const f = l.split(":");
+      if (field === "passwd") {
+        f[2] = String(uid);
+        f[3] = String(uid);
+      } else f[2] = String(uid);
+      return f.join(":");
+    })
+    .join("\n");
+}
+
+/** Creates the host's directories, namespace, mounts and sshd. */
+export async function createHost(host: LabHost, sshPort: number, adminPublicKey: string): Promise<void> {
+  const dir = paths.hostDir(host.name);
+  const d = (...p: string[]) => path.join(dir, ...p);
+  for (const [, sub] of HOST_MOUNTS) mkdirSync(d(sub), { recursive: true });
+  mkdirSync(d("etc-work"), { recursive: true });
+  mkdirSync(d("usr-bin-work"), { recursive: true });
+  chmodSync(d("root"), 0o700);
+  chmodSync(d("tmp"), 0o1777);
+  mkdirSync(d("run", "sshd"), { recursive: true, mode: 0o755 });
+
+  // /etc: the host's own passwd/group (DB hosts), sshd, client binding, init scripts.
+  const etc = d("etc-upper");
+  if (host.uid !== undefined) {
+    writeFileSync(path.join(etc, "passwd"), withOwnMysqlUser("/etc/passwd", host.uid, "passwd"));
+    writeFileSync(path.join(etc, "group"), withOwnMysqlUser("/etc/group", host.uid, "group"));
+  }
+  mkdirSync(path.join(etc, "ssh"), { recursive: true });
+  writeFileSync(path.join(etc, "ssh", "sshd_config"), sshdConfig(host, sshPort));
+  writeFileSync(
+    path.join(etc, "ssh", "ssh_config"),
+    `# pandora-ha lab host ${host.name}: outgoing ssh leaves from the host's own address.\nHost *\n    BindAddress ${host.address}\n    SendEnv LANG LC_*\n`,
+  );
+  if (!existsSync(path.join(etc, "ssh", "ssh_host_ed25519_key"))) {
+    await runOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `lab-${host.name}`, "-f", path.join(etc, "ssh", "ssh_host_ed25519_key")]);
+  }
+  mkdirSync(path.join(etc, "init.d"), { recursive: true });
+  // No init script for MariaDB in the lab: the host scripts then start mariadbd-safe themselves
+  // (their path for hosts without a service manager). Debian's script would `killall mariadbd`,
+  // every lab node's, when a shutdown fails. An overlay whiteout hides it.
+  if (!existsSync(path.join(etc, "init.d", "mariadb"))) await runOk("mknod", [path.join(etc, "init.d", "mariadb"), "c", "0", "0"]);
+  if (host.kind === "server") installServerStandIns(host, etc, d("usr-bin-upper"));
+
+  // /root: the admin key the lab (standing in for Pulumi) logs in with.
+  mkdirSync(d("root", ".ssh"), { recursive: true, mode: 0o700 });
+  const auth = d("root", ".ssh", "authorized_keys");
+  if (!existsSync(auth)) writeFileSync(auth, `${adminPublicKey.trim()}\n`, { mode: 0o600 });
+
+  // The namespace and its mounts.
+  if (!(await nsMounted(host.name))) {
+    writeFileSync(paths.nsFile(host.name), "");
+    await runOk("unshare", [`--mount=${paths.nsFile(host.name)}`, "--propagation", "private", "true"]);
+    for (const sub of SHARED_VAR_LIB) mkdirSync(d("var-lib", sub), { recursive: true });
+    const mounts = [
+      ...[...OVERLAYS].map((p) => {
+        const sub = HOST_MOUNTS.find(([inside]) => inside === p)![1];
+        return `mount -t overlay overlay -o lowerdir=${p},upperdir=${d(sub)},workdir=${d(sub.replace(/-upper$/, "-work"))} ${p}`;
+      }),
+      // Before /var/lib is covered: the machine's package databases, bound into the private one.
+      ...SHARED_VAR_LIB.map((sub) => `mount --bind /var/lib/${sub} ${d("var-lib", sub)}`),
+      // /var/lib last: it covers the lab's own directory, where every source lives.
+      ...HOST_MOUNTS.filter(([inside]) => !OVERLAYS.has(inside))
+        .sort(([a], [b]) => Number(a === "/var/lib") - Number(b === "/var/lib"))
+        .map(([inside, sub]) => `mount --rbind ${d(sub)} ${inside}`),
+    ];
+    const r = await inHost(host.name, "sh", ["-ec", mounts.join("\n")]);
+    if (r.code !== 0) throw new Error(`lab host ${host.name}: mounting its directories failed: ${r.stderr.trim()}`);
+  }
+  await startSshd(host);
+}
+
+function installServerStandIns(host: LabHost, etc: string, usrBin: string): void {
+  copyFileSync(path.join(STUBS, "pandora_server"), path.join(usrBin, "pandora_server"));
+  copyFileSync(path.join(STUBS, "tentacle_server"), path.join(usrBin, "tentacle_server"));
+  chmodSync(path.join(usrBin, "pandora_server"), 0o755);
+  chmodSync(path.join(usrBin, "tentacle_server"), 0o755);
+  const init = readFileSync(path.join(STUBS, "init-service"), "utf8");
+  const services: Array<[string, string]> = [
+    ["pandora_server", "/usr/bin/pandora_server /etc/pandora/pandora_server.conf"],
+    ["tentacle_serverd", `env LAB_TENTACLE_ADDRESS=${host.address} /usr/bin/tentacle_server /etc/tentacle/tentacle_server.conf`],
+  ];
+  for (const [name, cmd] of services) {
+    writeFileSync(path.join(etc, "init.d", name), init.replaceAll("@NAME@", name).replaceAll("@COMMAND@", cmd), { mode: 0o755 });
+  }
+  mkdirSync(path.join(etc, "pandora"), { recursive: true });
+  mkdirSync(path.join(etc, "tentacle"), { recursive: true });
+  const conf = path.join(etc, "pandora", "pandora_server.conf");
+  // As the package installs it; the deploy then sets the HA tokens in place.
+  if (!existsSync(conf)) writeFileSync(conf, readFileSync(FIXTURE_CONF, "utf8"), { mode: 0o640 });
+}
+
+async function sshdPid(h: string): Promise<number | undefined> {
+  try {
+    const pid = Number(readFileSync(path.join(paths.hostDir(h), "run", "sshd.pid"), "utf8").trim());
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function startSshd(host: LabHost): Promise<void> {
+  if (await sshdPid(host.name)) return;
+  const r = await inHost(host.name, "/usr/sbin/sshd", ["-f", "/etc/ssh/sshd_config"]);
+  if (r.code !== 0) throw new Error(`lab host ${host.name}: sshd did not start: ${(r.stderr || r.stdout).trim()}`);
+  for (let i = 0; i < 50 && !(await sshdPid(host.name)); i++) await sleep(100);
+  if (!(await sshdPid(host.name))) throw new Error(`lab host ${host.name}: sshd did not write /run/sshd.pid`);
+}
+
+export async function hostExists(h: string): Promise<boolean> {
+  return nsMounted(h);
+}
+
+/** Ends every process in the host (TERM, then KILL after 10 s) and releases its namespace. */
+export async function destroyHost(h: string): Promise<void> {
+  let pids = hostPids(h);
+  for (const p of pids) killQuiet(p, "SIGCONT");
+  for (const p of pids) killQuiet(p, "SIGTERM");
+  for (let i = 0; i < 100 && pids.length; i++) {
+    await sleep(100);
+    pids = hostPids(h);
+  }
+  for (const p of pids) killQuiet(p, "SIGKILL");
+  for (let i = 0; i < 50 && hostPids(h).length; i++) await sleep(100);
+  if (await nsMounted(h)) await runOk("umount", [paths.nsFile(h)]);
+}
+
+export function killQuiet(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}

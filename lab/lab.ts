@@ -1,0 +1,170 @@
+/** The lab's commands: up, status, fault, down. Used by the CLI and by the integration tests. */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import type { ClusterConfig } from "../lib/config";
+import { myCnfPath } from "../lib/render/mycnf";
+import { PANDORA_PATHS } from "../lib/render/pandora";
+import type { StepResult } from "./deploy";
+import { deploy } from "./deploy";
+import * as faults from "./faults";
+import { createHost, destroyHost, ensureNsDir, hostExists, hostPids, startSshd } from "./hosts";
+import type { LabHost, LabState } from "./layout";
+import { LAB_DIR, labHosts, paths } from "./layout";
+import { run, runOk } from "./proc";
+import type { LabSecrets } from "./stack";
+import { labClusterConfig, labSecrets } from "./stack";
+import type { NodeStatus } from "./status";
+import { nodeStatus } from "./status";
+
+export const LAB_PACKAGES = ["mariadb-server", "mariadb-client", "mariadb-backup", "openssh-server", "rsync", "iptables"];
+
+type Log = (line: string) => void;
+const stdoutLog: Log = (l) => process.stdout.write(`${l}\n`);
+
+export function readState(): LabState | undefined {
+  return existsSync(paths.state) ? (JSON.parse(readFileSync(paths.state, "utf8")) as LabState) : undefined;
+}
+
+/** Installs the Debian packages the lab needs, when missing (as root). */
+export async function ensurePackages(log: Log): Promise<void> {
+  const missing: string[] = [];
+  for (const p of LAB_PACKAGES) {
+    const r = await run("dpkg-query", ["-W", "-f=${Status}", p]);
+    if (r.stdout.trim() !== "install ok installed") missing.push(p);
+  }
+  if (!missing.length) return;
+  if (process.getuid?.() !== 0) throw new Error(`the lab needs these Debian packages: ${missing.join(" ")} (run as root to install them)`);
+  log(`installing ${missing.join(" ")}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  await runOk("apt-get", ["update", "-q"], { env, timeoutMs: 600_000 });
+  await runOk("apt-get", ["install", "-y", "-q", ...missing], { env, timeoutMs: 600_000 });
+}
+
+/** Port 22 on the lab addresses when free, else 2222. */
+async function pickSshPort(): Promise<number> {
+  for (const port of [22, 2222]) {
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.1.1", () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error("neither port 22 nor 2222 is free on 127.0.1.1 for the lab's sshd");
+}
+
+export interface Lab {
+  state: LabState;
+  secrets: LabSecrets;
+  cfg: ClusterConfig;
+}
+
+export function loadLab(): Lab {
+  const state = readState();
+  if (!state) throw new Error(`no lab is up (no ${paths.state}): run \`npm run lab -- up\``);
+  const secrets = JSON.parse(readFileSync(paths.secrets, "utf8")) as LabSecrets;
+  return { state, secrets, cfg: labClusterConfig(state.nodes, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8")) };
+}
+
+export interface UpResult {
+  lab: Lab;
+  steps: StepResult[];
+  changed: number;
+}
+
+export async function up(nodes: number, log: Log = stdoutLog): Promise<UpResult> {
+  if (process.getuid?.() !== 0) throw new Error("the lab needs root (mount namespaces, sshd, iptables)");
+  const existing = readState();
+  if (existing && existing.nodes !== nodes)
+    throw new Error(`a lab with ${existing.nodes} nodes is up; run \`npm run lab -- down\` first to change it to ${nodes}`);
+  await ensurePackages(log);
+  mkdirSync(LAB_DIR, { recursive: true, mode: 0o700 });
+  if (!existsSync(paths.adminKey)) await runOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "pandora-ha lab admin", "-f", paths.adminKey]);
+  const secrets = await labSecrets();
+  let state = existing;
+  if (!state) {
+    state = { nodes, sshPort: await pickSshPort(), hosts: labHosts(nodes), createdAt: new Date().toISOString() };
+  }
+  writeFileSync(paths.state, JSON.stringify(state, null, 2));
+  await ensureNsDir();
+  const adminPub = readFileSync(`${paths.adminKey}.pub`, "utf8");
+  for (const h of state.hosts) {
+    const t = Date.now();
+    if (await hostExists(h.name)) {
+      await startSshd(h);
+      continue;
+    }
+    await createHost(h, state.sshPort, adminPub);
+    log(`host ${h.name.padEnd(6)} ${h.address}:${state.sshPort} ready (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  }
+  const cfg = labClusterConfig(nodes, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8"));
+  const steps = await deploy({ cfg, hosts: state.hosts, sshPort: state.sshPort, secrets, log });
+  const changed = steps.reduce((n, s) => n + s.changed.length, 0);
+  return { lab: { state, secrets, cfg }, steps, changed };
+}
+
+export async function status(lab: Lab): Promise<NodeStatus[]> {
+  const cred = { user: lab.cfg.haDbUser, password: lab.secrets.passwords.haDbPassword };
+  const dbHosts = lab.state.hosts.filter((h) => h.kind === "db");
+  return Promise.all(dbHosts.map((h) => nodeStatus(h, lab.cfg.dbPort, cred)));
+}
+
+export function statusExtras(lab: Lab): Record<string, string> {
+  const server = lab.state.hosts.find((h) => h.kind === "server")!;
+  return {
+    adminUser: lab.cfg.haDbUser,
+    adminPassword: lab.secrets.passwords.haDbPassword,
+    pandoraServerConf: paths.inHost(server.name, PANDORA_PATHS.serverConf),
+    haHostsFile: paths.inHost(server.name, PANDORA_PATHS.haHostsFile),
+    sshKey: paths.adminKey,
+  };
+}
+
+export function findHost(lab: Lab, name: string): LabHost {
+  const h = lab.state.hosts.find((x) => x.name === name);
+  if (!h) throw new Error(`no lab host '${name}' (hosts: ${lab.state.hosts.map((x) => x.name).join(", ")})`);
+  return h;
+}
+
+export type FaultKind = "crash" | "hang" | "resume" | "restart" | "isolate" | "heal";
+export const FAULTS: FaultKind[] = ["crash", "hang", "resume", "restart", "isolate", "heal"];
+
+export async function fault(lab: Lab, node: string, kind: FaultKind, from?: string): Promise<string> {
+  const h = findHost(lab, node);
+  const fromHost = from === undefined ? undefined : findHost(lab, from);
+  if (fromHost && kind !== "isolate") throw new Error("--from goes with isolate only");
+  if (fromHost === h) throw new Error("--from names the node itself");
+  const needsDb = kind === "crash" || kind === "hang" || kind === "resume" || kind === "restart";
+  if (needsDb && h.kind !== "db") throw new Error(`${node} is not a database node: ${kind} applies to node1..node${lab.state.nodes}`);
+  switch (kind) {
+    case "crash":
+      return `${node}: killed database server (kill -9 of pid ${(await faults.crash(node)).join(", ")})`;
+    case "hang":
+      return `${node}: database server stopped (SIGSTOP pid ${faults.hang(node).join(", ")}): it accepts TCP but never answers`;
+    case "resume":
+      return `${node}: database server continued (SIGCONT pid ${faults.resume(node).join(", ") || "none"})`;
+    case "restart":
+      await faults.restart(node, myCnfPath(lab.cfg.os));
+      return `${node}: database server running`;
+    case "isolate":
+      return `${node}: cut off from ${fromHost ? fromHost.name : "every other host"} in both directions (${await faults.isolate(h, fromHost)} iptables rules)`;
+    case "heal":
+      return `${node}: ${await faults.heal(h)} isolation rules removed`;
+  }
+}
+
+/** Stops every process the lab started (by PID), removes its firewall rules and its state. */
+export async function down(log: Log = stdoutLog): Promise<void> {
+  const state = readState();
+  await faults.removeChain();
+  const names = state?.hosts.map((h) => h.name) ?? [];
+  for (const n of names) {
+    const t = Date.now();
+    const count = hostPids(n).length;
+    await destroyHost(n);
+    log(`host ${n}: ${count} processes ended, namespace released (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  }
+  if ((await run("mountpoint", ["-q", paths.nsDir])).code === 0) await runOk("umount", [paths.nsDir]);
+  rmSync(LAB_DIR, { recursive: true, force: true });
+  log(`lab removed (${LAB_DIR})`);
+}
