@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostStep, Value } from "../lib/plan";
-import { bundleHash, refsOf, renderCommand, renderStdin, scriptBundle } from "../lib/plan";
+import { bundleHash, refsOf, renderCommand, renderStdin, stepBundle } from "../lib/plan";
 import type { HostHandle } from "./hosts";
 
 export interface SshAccess {
@@ -61,7 +61,7 @@ export class StepRunner {
         throw new Error(`step ${step.id}: ${k} holds a secret and must go in secretEnv (stdin), not on the command line`);
     }
     const host = this.hosts(step.host);
-    const bundle = scriptBundle(step.script);
+    const bundle = stepBundle(step);
     const sudo = this.ssh.user !== "root";
     const create = this.resolveAll(step.env).apply((e) => renderCommand(step, e, sudo));
     const stdin = pulumi.secret(this.resolveAll(step.secretEnv).apply((s) => renderStdin(step, s, bundle)));

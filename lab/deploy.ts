@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import type { ClusterConfig } from "../lib/config";
 import type { HostStep } from "../lib/plan";
-import { buildPlan, renderCommand, renderStdin, resolveValue, scriptBundle } from "../lib/plan";
+import { buildPlan, renderCommand, renderStdin, resolveValue, stepBundle } from "../lib/plan";
 import type { LabHost } from "./layout";
 import { paths } from "./layout";
 import { run } from "./proc";
@@ -93,7 +93,7 @@ export async function deploy(opts: DeployOptions): Promise<StepResult[]> {
       const env = Object.fromEntries(Object.entries(step.env).map(([k, v]) => [k, resolveValue(v, resolve)]));
       const secretEnv = Object.fromEntries(Object.entries(step.secretEnv).map(([k, v]) => [k, resolveValue(v, resolve)]));
       const command = renderCommand(step, env, opts.cfg.ssh.user !== "root");
-      const stdin = renderStdin(step, secretEnv, scriptBundle(step.script));
+      const stdin = renderStdin(step, secretEnv, stepBundle(step));
       const logFile = path.join(paths.logs, `${step.id.replace(/\//g, "-")}.log`);
       const out = createWriteStream(logFile, { mode: 0o600 });
       const started = Date.now();

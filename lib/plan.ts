@@ -35,6 +35,11 @@ export interface HostStep {
   env: Record<string, Value>;
   /** Secret parameters, passed on stdin only (never on a command line, never logged). */
   secretEnv: Record<string, Value>;
+  /**
+   * Scripts the step installs on its host: parameter name → file under scripts/. Each arrives
+   * base64-encoded, common.sh inlined, on stdin ahead of the step's own script.
+   */
+  files: Record<string, string>;
   dependsOn: string[];
   /** Cloud resources the step must wait for (e.g. `efs:mountTargets`); the lab has none. */
   waitFor: string[];
@@ -43,6 +48,9 @@ export interface HostStep {
 export const BINLOG_DIR = "/var/lib/mysql-binlog";
 export const SHARED_MOUNT_ROOT = "/mnt/pandora-shared";
 export const SSH_KEY_FILE = "/root/.ssh/id_pandora_ha";
+/** Where a server host keeps the resync tool and the seeding script it runs on a replica. */
+export const TOOLS_DIR = "/usr/share/pandora-ha";
+export const CLUSTER_ENV_PATH = "/etc/pandora-ha/cluster.env";
 
 const ref = (r: string): Value => ({ ref: r });
 const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
@@ -59,8 +67,8 @@ export interface PlanOptions {
 
 export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
   const steps: HostStep[] = [];
-  const add = (s: Omit<HostStep, "waitFor" | "secretEnv"> & Partial<Pick<HostStep, "waitFor" | "secretEnv">>): void => {
-    steps.push({ waitFor: [], secretEnv: {}, ...s });
+  const add = (s: Omit<HostStep, "waitFor" | "secretEnv" | "files"> & Partial<Pick<HostStep, "waitFor" | "secretEnv" | "files">>): void => {
+    steps.push({ waitFor: [], secretEnv: {}, files: {}, ...s });
   };
   const master = cfg.dbNodes[0];
   const paths = defaultDbPaths(cfg.dbFlavor, cfg.os);
@@ -242,6 +250,23 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       dependsOn: [`${pre}/install`, ...(cfg.sharedStorage !== "none" && opts.sharedSource ? [`${pre}/shared-storage`] : [])],
     });
     add({
+      id: `${pre}/ha-tools`,
+      group: "servers",
+      host: server.name,
+      script: "server-ha-tools.sh",
+      description: `install the resync tool (${TOOLS_DIR}/pandora_ha_resync_slave.sh) and what it runs on a replica`,
+      env: {
+        TOOLS_DIR,
+        CLUSTER_ENV_PATH,
+        DB_FLAVOR: cfg.dbFlavor,
+        MYCNF_PATH: myCnfPath(cfg.os),
+        DATADIR: paths.datadir,
+        NODE_KEY_FILE: SSH_KEY_FILE,
+      },
+      files: { RESYNC_SCRIPT_B64: "pandora_ha_resync_slave.sh", SEED_SCRIPT_B64: "db-seed.sh" },
+      dependsOn: [`${pre}/install`],
+    });
+    add({
       id: `${pre}/pandora-conf`,
       group: "servers",
       host: server.name,
@@ -249,7 +274,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       description: "set the HA tokens in pandora_server.conf, keeping every other line",
       env: { PANDORA_CONF: PANDORA_PATHS.serverConf },
       secretEnv: { PANDORA_TOKENS: tokensValue(pandoraServerTokens(cfg, server)) },
-      dependsOn: [`${pre}/install`],
+      dependsOn: [`${pre}/install`, `${pre}/ha-tools`],
     });
   }
 
@@ -318,6 +343,15 @@ export function scriptBundle(script: string, dir = SCRIPTS_DIR): string {
   const common = readFileSync(path.join(dir, "lib", "common.sh"), "utf8");
   const body = readFileSync(path.join(dir, script), "utf8");
   return `${common}\n# ---- ${script}\n${body}`;
+}
+
+/**
+ * Everything a step's host runs, after the secret parameters: the step's files (base64 of
+ * their bundles, as `export NAME=...` lines) and the step's script with common.sh inlined.
+ */
+export function stepBundle(step: HostStep, dir = SCRIPTS_DIR): string {
+  const files = Object.entries(step.files).map(([k, f]) => `export ${k}='${b64(scriptBundle(f, dir))}'\n`);
+  return `${files.join("")}${scriptBundle(step.script, dir)}`;
 }
 
 /** POSIX single-quote quoting. */

@@ -3,10 +3,12 @@
 # replication, read-only.
 # Parameters: DB_FLAVOR (percona80|mariadb1011), MASTER_HOST, MASTER_PORT (MySQL), MASTER_SSH_USER,
 # MASTER_SSH_PORT, REPL_USER, DATADIR, MYCNF_PATH, KEY_FILE (SSH key to the master), FORCE (0|1,
-# default 0); secret REPL_PASSWORD.
+# default 0), RESYNC (0|1, default 0); secret REPL_PASSWORD.
 # Idempotent and safe after failovers: a node that already has replication configured is never
 # reseeded (unchanged). A node whose datadir holds user tables, or that is writable (it may be
-# the acting master), is refused unless FORCE=1. Otherwise: stop the server, move the datadir
+# the acting master), is refused unless FORCE=1. RESYNC=1 (pandora_ha_resync_slave.sh) rebuilds
+# a member on purpose: configured replication and existing tables do not stop it, a server
+# that does not start is rebuilt anyway, but a writable node is still refused unless FORCE=1. Otherwise: stop the server, move the datadir
 # (and binary logs kept outside it) aside to <path>.pandora-ha.<timestamp> — nothing is deleted —,
 # stream xtrabackup/mariabackup from the master over SSH straight into the empty datadir (no
 # staging copy anywhere; bytes and MB/s shown), prepare, chown, start, point replication at the
@@ -31,6 +33,8 @@ require_abs_path MYCNF_PATH
 require_abs_path KEY_FILE
 FORCE="${FORCE:-0}"
 require_one_of FORCE 0 1
+RESYNC="${RESYNC:-0}"
+require_one_of RESYNC 0 1
 [[ -f "$MYCNF_PATH" ]] || die "MYCNF_PATH $MYCNF_PATH does not exist: run db-configure.sh first"
 [[ -f "$KEY_FILE" ]] || die "KEY_FILE $KEY_FILE does not exist: run ssh-keys.sh first"
 pha_tmp_init
@@ -77,11 +81,11 @@ if ((!RESUME)) && ! db_ping; then
   log "the local server is not running: starting it to inspect it"
   db_start "$DB_FLAVOR" "$MYCNF_PATH" || true
   if ! wait_db_ping 60; then
-    ((FORCE)) || db_fail_with_log "$MYCNF_PATH" "the local server does not start, so this node cannot be inspected; fix it, or reseed it with FORCE=1 (its datadir is moved aside, not deleted)"
-    warn "the local server does not start; FORCE=1: reseeding anyway"
+    ((FORCE || RESYNC)) || db_fail_with_log "$MYCNF_PATH" "the local server does not start, so this node cannot be inspected; fix it, or reseed it with FORCE=1 (its datadir is moved aside, not deleted)"
+    warn "the local server does not start: rebuilding it anyway (its datadir is moved aside, not deleted)"
   fi
 fi
-if db_ping; then
+if db_ping && ((!RESYNC)); then
   status=$(replica_status)
   if [[ -n "$status" ]] && threads_running "$status"; then
     rm -f "$MARKER"
@@ -97,9 +101,11 @@ fi
 if db_ping && ((!RESUME)); then
   # --- 2. Safety: never overwrite data that may be the only copy.
   if ((!FORCE)); then
-    user_tables=$(mysql_root -e "SELECT CONCAT(table_schema, ' (', COUNT(*), ' tables)') FROM information_schema.tables WHERE table_schema NOT IN ('mysql','sys','performance_schema','information_schema') GROUP BY table_schema" | paste -sd, -)
-    [[ -z "$user_tables" ]] ||
-      die "refusing to seed: this node replicates from nobody and its datadir holds data: $user_tables. If it is really disposable, run again with FORCE=1 (the datadir is moved aside, not deleted)"
+    if ((!RESYNC)); then
+      user_tables=$(mysql_root -e "SELECT CONCAT(table_schema, ' (', COUNT(*), ' tables)') FROM information_schema.tables WHERE table_schema NOT IN ('mysql','sys','performance_schema','information_schema') GROUP BY table_schema" | paste -sd, -)
+      [[ -z "$user_tables" ]] ||
+        die "refusing to seed: this node replicates from nobody and its datadir holds data: $user_tables. If it is really disposable, run again with FORCE=1 (the datadir is moved aside, not deleted)"
+    fi
     [[ "$(mysql_root -e 'SELECT @@global.read_only')" == 1 ]] ||
       die "refusing to seed: this node is writable (read_only=OFF), it may be the acting master. If it is not, run again with FORCE=1"
   fi

@@ -13,7 +13,8 @@ export const PANDORA_PATHS = {
   incomingDir: "/var/spool/pandora/data_in",
   attachmentDir: "/var/www/html/pandora_console/attachment",
   haHostsFile: "/var/spool/pandora/data_in/conf/pandora_ha_hosts.conf",
-  resyncScript: "/usr/share/pandora_server/util/pandora_ha_resync_slave.sh",
+  // Ours (the original's, closed, lives in /usr/share/pandora_server/util/).
+  resyncScript: "/usr/share/pandora-ha/pandora_ha_resync_slave.sh",
   resyncLog: "/var/log/pandora/pandora_ha_resync.log",
   tentacleConf: "/etc/tentacle/tentacle_server.conf",
   tentacleLog: "/var/log/tentacle/tentacle.log",

@@ -83,8 +83,9 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
     expect(ofType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(4); // dbRootPassword was given
     expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(2);
     expect(ofType(run, "aws:ec2/keyPair:KeyPair")).toHaveLength(1);
-    // 2 DB nodes × (binlog volume, install, keys, my.cnf, accounts) + 1 seed + 2 servers × 5.
-    expect(commands(run)).toHaveLength(21);
+    // 2 DB nodes × (binlog volume, install, keys, my.cnf, accounts) + 1 seed
+    // + 2 servers × (install, keys, shared storage, tentacle, ha-tools, pandora-conf).
+    expect(commands(run)).toHaveLength(23);
   });
 
   test("instances: official Rocky 9 image, gp3 encrypted root, DB nodes in two AZs", () => {
@@ -183,7 +184,7 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
     expect(run.outputs.agentConfig).toMatch(/^secondary_mode on_error$/m);
     expect(run.outputs.consoleConfig).toBe('$config["remote_config"] = "/var/spool/pandora/data_in";');
     expect(Object.keys(run.outputs.sshCommands as object)).toEqual(["db1", "db2", "pfms1", "pfms2"]);
-    expect((run.outputs.hostSteps as string[]).length).toBe(21);
+    expect((run.outputs.hostSteps as string[]).length).toBe(23);
   });
 });
 
@@ -213,7 +214,7 @@ describe("3-node rocky8 percona80 stack with an NLB", async () => {
       expect(create).toMatch(/MASTER_HOST='10\.42\.0\.\d+'/);
       expect(run.deps.get(`replication-${r}-seed`)).toContainEqual(expect.stringContaining("::db-db1-bootstrap"));
     }
-    expect(commands(run)).toHaveLength(3 * 5 + 2 + 2 * 5);
+    expect(commands(run)).toHaveLength(3 * 5 + 2 + 2 * 6);
   });
 
   test("NLB on 41121 in front of both servers; agents reach only the NLB", () => {
@@ -265,7 +266,8 @@ describe("existing ubuntu2204 mariadb1011 stack", async () => {
     expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(1); // cluster key only
     // No binlog volume step on existing hosts.
     expect(commands(run).map((c) => c.name).filter((n) => n.includes("binlog"))).toEqual([]);
-    expect(commands(run)).toHaveLength(2 * 4 + 1 + 2 * 5);
+    // 2 DB nodes × 4 + 1 seed + 2 servers × (install, keys, nfs, tentacle, ha-tools, pandora-conf).
+    expect(commands(run)).toHaveLength(2 * 4 + 1 + 2 * 6);
   });
 
   test("connections use the given user, port and key (secret), with sudo for a non-root user", () => {

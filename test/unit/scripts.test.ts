@@ -17,9 +17,13 @@ const ROOT = path.join(__dirname, "..", "..");
 const SCRIPTS = path.join(ROOT, "scripts");
 const FIXTURE = path.join(ROOT, "test", "fixtures", "pandora_server.conf");
 
-const scriptNames = readdirSync(SCRIPTS).filter((f) => f.endsWith(".sh")).sort();
+/** Tools with positional arguments (the original's interface), installed by a step, not run as one. */
+const TOOL_SCRIPTS = ["pandora_ha_resync_slave.sh"];
+const allScripts = readdirSync(SCRIPTS).filter((f) => f.endsWith(".sh")).sort();
+/** Step scripts: parameters from the environment. */
+const scriptNames = allScripts.filter((f) => !TOOL_SCRIPTS.includes(f));
 const libNames = readdirSync(path.join(SCRIPTS, "lib")).filter((f) => f.endsWith(".sh")).map((f) => path.join("lib", f));
-const allShellFiles = [...scriptNames, ...libNames].map((f) => path.join(SCRIPTS, f));
+const allShellFiles = [...allScripts, ...libNames].map((f) => path.join(SCRIPTS, f));
 
 const tmpDirs: string[] = [];
 function tmp(): string {
@@ -72,7 +76,7 @@ describe("lint", () => {
     expect(r.status).toBe(0);
   });
 
-  test.each(scriptNames)("%s has the standard header (strict mode, common.sh when not inlined)", (script) => {
+  test.each(allScripts)("%s has the standard header (strict mode, common.sh when not inlined)", (script) => {
     const text = readFileSync(path.join(SCRIPTS, script), "utf8");
     expect(text.startsWith("#!/usr/bin/env bash\n# ")).toBe(true);
     expect(text).toMatch(/^set -euo pipefail$/m);
@@ -162,14 +166,14 @@ describe("plan ↔ scripts contract", () => {
   test.each(plans)("%s: every step's script exists", (_name, steps) => {
     expect(steps.length).toBeGreaterThan(10);
     for (const s of steps) expect(existsSync(path.join(SCRIPTS, s.script)), `${s.id}: scripts/${s.script}`).toBe(true);
-    // Every script is used by the plan.
-    expect(new Set(steps.map((s) => s.script))).toEqual(new Set(scriptNames));
+    // Every script is used by the plan: run as a step, or installed by one.
+    expect(new Set(steps.flatMap((s) => [s.script, ...Object.values(s.files)]))).toEqual(new Set(allScripts));
   });
 
   test.each(plans)("%s: every parameter a step passes is read by its script", (_name, steps) => {
     for (const s of steps) {
       const text = readFileSync(path.join(SCRIPTS, s.script), "utf8");
-      for (const name of [...Object.keys(s.env), ...Object.keys(s.secretEnv)]) {
+      for (const name of [...Object.keys(s.env), ...Object.keys(s.secretEnv), ...Object.keys(s.files)]) {
         expect(new RegExp(`\\$\\{?${name}\\b|\\b${name}\\b`).test(text), `${s.id}: ${s.script} never reads ${name}`).toBe(true);
       }
     }
@@ -177,7 +181,7 @@ describe("plan ↔ scripts contract", () => {
 
   test.each(plans)("%s: every parameter a script requires is passed by its steps", (_name, steps) => {
     for (const s of steps) {
-      const passed = new Set([...Object.keys(s.env), ...Object.keys(s.secretEnv)]);
+      const passed = new Set([...Object.keys(s.env), ...Object.keys(s.secretEnv), ...Object.keys(s.files)]);
       for (const v of requiredVars(s.script)) expect(passed.has(v), `${s.id}: ${s.script} requires ${v}`).toBe(true);
     }
   });
@@ -536,5 +540,69 @@ describe("common.sh", () => {
     const r = common("os_family", { PHA_OS_RELEASE: path.join(dir, "os-release") });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/unsupported operating system 'alpine'/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// server-ha-tools.sh and pandora_ha_resync_slave.sh, for real (what needs no database)
+
+describe("the resync tool", () => {
+  const b64 = (f: string) => Buffer.from(scriptBundle(f)).toString("base64");
+  function installTools(dir: string): Run {
+    return run("bash", [path.join(SCRIPTS, "server-ha-tools.sh")], {
+      ...baseEnv(),
+      PHA_STATE_DIR: path.join(dir, "state"),
+      TOOLS_DIR: path.join(dir, "tools"),
+      CLUSTER_ENV_PATH: path.join(dir, "etc", "cluster.env"),
+      DB_FLAVOR: "mariadb1011",
+      MYCNF_PATH: "/etc/mysql/my.cnf",
+      DATADIR: "/var/lib/mysql",
+      NODE_KEY_FILE: "/root/.ssh/id_pandora_ha",
+      RESYNC_SCRIPT_B64: b64("pandora_ha_resync_slave.sh"),
+      SEED_SCRIPT_B64: b64("db-seed.sh"),
+    });
+  }
+
+  test("server-ha-tools.sh installs the tool, the seeding script and cluster.env; a second run changes nothing", () => {
+    const dir = tmp();
+    const first = installTools(dir);
+    expect(first.status, first.out).toBe(0);
+    expect(first.stdout.match(/changed: /g)).toHaveLength(3);
+    expect(statSync(path.join(dir, "tools", "pandora_ha_resync_slave.sh")).mode & 0o777).toBe(0o755);
+    expect(readFileSync(path.join(dir, "etc", "cluster.env"), "utf8")).toContain(`SEED_SCRIPT=${path.join(dir, "tools")}/db-seed.sh`);
+    const second = installTools(dir);
+    expect(second.status).toBe(0);
+    expect(second.stdout).not.toMatch(/ changed: /);
+  });
+
+  function resync(args: string[], env: Record<string, string> = {}): Run {
+    return run("bash", [path.join(SCRIPTS, "pandora_ha_resync_slave.sh"), ...args], { ...baseEnv(), ...env });
+  }
+  const lastLine = (r: Run) => r.stderr.trim().split("\n").pop() ?? "";
+
+  test("wrong number of arguments: usage on the last line, non-zero", () => {
+    for (const args of [[], ["/etc/pandora/pandora_server.conf"], ["a", "b", "c", "d"]]) {
+      const r = resync(args);
+      expect(r.status).not.toBe(0);
+      expect(lastLine(r)).toMatch(/usage: pandora_ha_resync_slave\.sh <pandora_server\.conf> MASTER SLAVE/);
+    }
+  });
+
+  test("bad configuration or hosts: the reason on the last line, nothing else runs", () => {
+    const dir = tmp();
+    installTools(dir);
+    const env = { PHA_CLUSTER_ENV: path.join(dir, "etc", "cluster.env") };
+    const conf = path.join(dir, "pandora_server.conf");
+    writeFileSync(conf, "ha_dbuser pandora_ha\nha_dbpass secret1\nrepl_dbuser slaveuser\n");
+    expect(lastLine(resync([path.join(dir, "missing.conf"), "db1", "db2"], env))).toMatch(/cannot read the configuration file .*missing\.conf/);
+    expect(lastLine(resync([conf, "db1", "db1"], env))).toMatch(/MASTER and SLAVE are the same host \(db1\)/);
+    expect(lastLine(resync([conf, "db1", "db 2"], env))).toMatch(/SLAVE must be a host name or IP address/);
+    expect(lastLine(resync([conf, "db1", "db2"], env))).toMatch(/sets no repl_dbpass \(nor dbuser\/dbpass to fall back on\)/);
+    writeFileSync(conf, "ha_dbuser pandora_ha\nha_dbpass secret1\nrepl_dbuser slaveuser\nrepl_dbpass secret2\nha_sshport 99999\n");
+    expect(lastLine(resync([conf, "db1", "db2"], env))).toMatch(/SSH_PORT must be a TCP port number from 1 to 65535/);
+    writeFileSync(conf, "ha_dbuser pandora_ha\nha_dbpass secret1\nrepl_dbuser slaveuser\nrepl_dbpass secret2\n");
+    const noEnv = resync([conf, "db1", "db2"], { PHA_CLUSTER_ENV: path.join(dir, "nope.env") });
+    expect(lastLine(noEnv)).toMatch(/nope\.env is missing: this host was not deployed by pandora-ha/);
+    for (const r of [noEnv]) expect(r.out).not.toMatch(/secret1|secret2/);
   });
 });
