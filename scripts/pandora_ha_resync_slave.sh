@@ -67,8 +67,10 @@ require_env DB_FLAVOR MYCNF_PATH DATADIR NODE_KEY_FILE SEED_SCRIPT
 
 pha_tmp_init
 mkdir -p "$(dirname "$RESYNC_LOG")"
-# Everything from here on also goes to the resync log, with a timestamp.
-exec > >(while IFS= read -r l; do printf '%s %s\n' "$(date -u +%FT%TZ)" "$l" | tee -a "$RESYNC_LOG"; done) 2>&1
+# Everything from here on also goes to the resync log, with a timestamp (stdout and stderr
+# stay apart for the caller).
+stamp() { while IFS= read -r l; do printf '%s %s\n' "$(date -u +%FT%TZ)" "$l" | tee -a "$RESYNC_LOG"; done; }
+exec > >(stamp) 2> >(stamp >&2)
 log "resync of $SLAVE from $MASTER started (conf $CONF)"
 fail() {
   log "resync of $SLAVE from $MASTER FAILED"

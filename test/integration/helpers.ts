@@ -1,0 +1,89 @@
+/** Shared by the integration tests: they run the real lab (MariaDB, sshd, iptables) as root. */
+import { existsSync } from "node:fs";
+import * as mysql from "mysql2/promise";
+import { LAB_DIR, paths } from "../../lab/layout";
+import type { Lab } from "../../lab/lab";
+import { findHost } from "../../lab/lab";
+import { run } from "../../lab/proc";
+
+/** The lab needs root and a machine whose lab addresses are free: fail loudly otherwise. */
+export async function requireLabMachine(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error("the integration tests run the lab and need root (mount namespaces, sshd, iptables)");
+  if (existsSync(paths.state))
+    throw new Error(`a lab is already up in ${LAB_DIR}; the tests use the same addresses: run \`npm run lab -- down\` first`);
+  for (const bin of ["mariadbd", "mariabackup", "mbstream", "sshd", "iptables", "ssh-keygen", "nsenter", "unshare"]) {
+    const r = await run("sh", ["-c", `command -v ${bin} || test -x /usr/sbin/${bin}`]);
+    if (r.code !== 0) throw new Error(`${bin} is missing: apt-get install mariadb-server mariadb-client mariadb-backup openssh-server rsync iptables`);
+  }
+}
+
+/** A connection to a lab node as the pandora account, in the pandora database. */
+export function pandoraConnection(lab: Lab, node: string): Promise<mysql.Connection> {
+  return mysql.createConnection({
+    host: findHost(lab, node).address,
+    port: lab.cfg.dbPort,
+    user: lab.cfg.pandoraDbUser,
+    password: lab.secrets.passwords.pandoraDbPassword,
+    database: lab.cfg.dbName,
+    connectTimeout: 1000,
+  });
+}
+
+export async function sql<T = Record<string, unknown>>(lab: Lab, node: string, q: string, values: unknown[] = []): Promise<T[]> {
+  const c = await pandoraConnection(lab, node);
+  try {
+    // Above the semi-sync timeout (5 s): a commit waits that long when no replica acknowledges.
+    const [rows] = await c.query({ sql: q, values, timeout: 15_000 });
+    return rows as T[];
+  } finally {
+    c.destroy();
+  }
+}
+
+/** Polls until f() is true (or throws with `what` after timeoutMs). */
+export async function eventually(what: string, f: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      if (await f()) return;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
+}
+
+/**
+ * Inserts rows into `table` on `node` as fast as one connection can, recording the id of every
+ * insert the server acknowledged. stop() ends it and returns those ids.
+ */
+export function startWriter(lab: Lab, node: string, table: string): { stop: () => Promise<number[]>; acked: number[] } {
+  const acked: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    let c: mysql.Connection | undefined;
+    let n = 0;
+    while (running) {
+      try {
+        c ??= await pandoraConnection(lab, node);
+        const [r] = await c.query({ sql: `INSERT INTO ${table} (v) VALUES (?)`, values: [n++], timeout: 5000 });
+        acked.push((r as mysql.ResultSetHeader).insertId);
+      } catch {
+        c?.destroy();
+        c = undefined;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    c?.destroy();
+  })();
+  return {
+    acked,
+    stop: async () => {
+      running = false;
+      await loop;
+      return acked;
+    },
+  };
+}

@@ -1,0 +1,249 @@
+/**
+ * The lab, for real: MariaDB 10.11 servers, sshd and iptables on this machine's loopback
+ * addresses, deployed by the Pulumi program's own host steps over SSH.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { hostPids } from "../../lab/hosts";
+import type { Lab, UpResult } from "../../lab/lab";
+import { down, fault, findHost, status, up } from "../../lab/lab";
+import { labHosts, paths, LAB_DIR } from "../../lab/layout";
+import { run } from "../../lab/proc";
+import { labStackConfig } from "../../lab/stack";
+import { sshArgs } from "../../lab/deploy";
+import { labRules } from "../../lab/faults";
+import { installMocks, settle } from "../unit/mocks";
+import { eventually, requireLabMachine, sql, startWriter } from "./helpers";
+
+const quiet = () => undefined;
+
+async function countOn(lab: Lab, node: string, table: string): Promise<number> {
+  const [r] = await sql<{ n: number }>(lab, node, `SELECT COUNT(*) AS n FROM ${table}`);
+  return Number(r.n);
+}
+
+/** The names of the command resources the Pulumi program registers for this stack config. */
+async function programCommands(config: Record<string, string>): Promise<string[]> {
+  vi.resetModules();
+  const registered = installMocks("lab");
+  pulumi.runtime.setAllConfig(config, ["pandora-ha:ssh"]);
+  await import("../../index");
+  await settle();
+  return registered.filter((r) => r.type === "command:remote:Command").map((r) => r.name).sort();
+}
+
+describe("a 2-node lab", () => {
+  let first: UpResult;
+  let lab: Lab;
+
+  beforeAll(async () => {
+    await requireLabMachine();
+    first = await up(2, quiet);
+    lab = first.lab;
+  }, 300_000);
+
+  test("comes up: node1 the writable master, node2 a read-only replica of it", async () => {
+    expect(first.changed).toBeGreaterThan(0);
+    const s = await status(lab);
+    expect(s.map((n) => [n.name, n.role, n.readOnly])).toEqual([
+      ["node1", "master", false],
+      ["node2", "replica", true],
+    ]);
+    expect(s[1]).toMatchObject({ ioRunning: "Yes", sqlRunning: "Yes", source: "127.0.1.1", serverId: 2 });
+  });
+
+  test("the lab ran exactly the steps the Pulumi program registers for the same config", async () => {
+    const ran = (JSON.parse(readFileSync(paths.stepsRan, "utf8")) as string[]).map((id) => id.replace(/\//g, "-")).sort();
+    const config = labStackConfig(2, lab.state.sshPort, lab.secrets, readFileSync(paths.adminKey, "utf8"));
+    const registered = await programCommands(config);
+    expect(ran.length).toBeGreaterThan(10);
+    expect(ran).toEqual(registered);
+  });
+
+  test("a row written on the master appears on the replica; the application account cannot write there", async () => {
+    await sql(lab, "node1", "CREATE TABLE IF NOT EXISTS lab_rows (id INT AUTO_INCREMENT PRIMARY KEY, v INT)");
+    await sql(lab, "node1", "INSERT INTO lab_rows (v) VALUES (42)");
+    await eventually("the row on node2", async () => (await sql(lab, "node2", "SELECT v FROM lab_rows WHERE v = 42")).length === 1);
+    await expect(sql(lab, "node2", "INSERT INTO lab_rows (v) VALUES (1)")).rejects.toThrow(/read-only|read_only/);
+  });
+
+  test("a second deploy changes nothing", async () => {
+    const again = await up(2, quiet);
+    expect(again.steps.filter((s) => s.changed.length).map((s) => `${s.id}: ${s.changed.join("; ")}`)).toEqual([]);
+    expect(again.changed).toBe(0);
+  }, 120_000);
+
+  test("a broken replica is rebuilt by the resync tool while the master takes writes; no acknowledged row is missing", async () => {
+    await sql(lab, "node1", "CREATE TABLE IF NOT EXISTS resync_rows (id INT AUTO_INCREMENT PRIMARY KEY, v INT)");
+    await eventually("resync_rows on node2", async () => (await sql(lab, "node2", "SHOW TABLES LIKE 'resync_rows'")).length === 1);
+    // Break node2: replication stopped, and a row of its own (written as root, past read_only).
+    const node2 = path.join(paths.nsDir, "node2");
+    const broke = await run("nsenter", [`--mount=${node2}`, "mariadb", "-e",
+      "STOP SLAVE; SET GLOBAL read_only=OFF; INSERT INTO pandora.resync_rows (v) VALUES (-1); SET GLOBAL read_only=ON"]);
+    expect(broke.stderr).toBe("");
+    const writer = startWriter(lab, "node1", "resync_rows");
+    await eventually("the writer to get going", async () => writer.acked.length > 20);
+
+    const pfms1 = findHost(lab, "pfms1");
+    const r = await run("ssh", [...sshArgs(pfms1.address, lab.state.sshPort),
+      "/usr/share/pandora-ha/pandora_ha_resync_slave.sh /etc/pandora/pandora_server.conf 127.0.1.1 127.0.1.2"], { timeoutMs: 180_000 });
+    const acked = await writer.stop();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n").pop()).toMatch(/finished: 127\.0\.1\.2 replicates from 127\.0\.1\.1 \(IO Yes, SQL Yes\)/);
+    expect(acked.length).toBeGreaterThan(20);
+
+    const max = Math.max(...acked);
+    await eventually("node2 to catch up", async () => {
+      const [x] = await sql<{ m: number }>(lab, "node2", "SELECT MAX(id) AS m FROM resync_rows");
+      return Number(x.m) >= max;
+    });
+    const onReplica = new Set((await sql<{ id: number }>(lab, "node2", "SELECT id FROM resync_rows")).map((x) => Number(x.id)));
+    expect(acked.filter((id) => !onReplica.has(id))).toEqual([]);
+    // The diverged row is gone from the rebuilt node, kept in the datadir moved aside.
+    expect(await sql(lab, "node2", "SELECT id FROM resync_rows WHERE v = -1")).toEqual([]);
+    const log = readFileSync(paths.inHost("pfms1", "/var/log/pandora/pandora_ha_resync.log"), "utf8");
+    expect(log).toMatch(/resync of 127\.0\.1\.2 from 127\.0\.1\.1 started/);
+    expect(log).not.toContain(lab.secrets.passwords.replPassword);
+  }, 240_000);
+
+  test("the resync tool refuses to overwrite a writable node, and changes nothing", async () => {
+    const pfms1 = findHost(lab, "pfms1");
+    const r = await run("ssh", [...sshArgs(pfms1.address, lab.state.sshPort),
+      "/usr/share/pandora-ha/pandora_ha_resync_slave.sh /etc/pandora/pandora_server.conf 127.0.1.2 127.0.1.1"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split("\n").pop()).toMatch(/MASTER 127\.0\.1\.2 is read-only: it is not the master; nothing was changed/);
+    const s = await status(lab);
+    expect(s.map((n) => n.role)).toEqual(["master", "replica"]);
+  });
+
+  test("fault crash kills the server; restart brings it back and replication resumes", async () => {
+    expect(await fault(lab, "node2", "crash")).toMatch(/kill -9/);
+    expect((await status(lab))[1].role).toBe("down");
+    await sql(lab, "node1", "INSERT INTO lab_rows (v) VALUES (43)");
+    await fault(lab, "node2", "restart");
+    await eventually("node2 replicating again with the row written while it was down", async () => {
+      const s = (await status(lab))[1];
+      return s.ioRunning === "Yes" && (await sql(lab, "node2", "SELECT v FROM lab_rows WHERE v = 43")).length === 1;
+    });
+  }, 120_000);
+
+  test("fault hang: the server accepts TCP but never answers (a probe fails in about a second); resume", async () => {
+    await fault(lab, "node2", "hang");
+    const t = Date.now();
+    const s = (await status(lab))[1];
+    expect(s.role).toBe("down");
+    expect(Date.now() - t).toBeLessThan(5000);
+    await fault(lab, "node2", "resume");
+    await eventually("node2 answering", async () => (await status(lab))[1].role === "replica");
+  }, 60_000);
+
+  test("fault isolate cuts a node off from every host and heal restores it", async () => {
+    try {
+      await fault(lab, "node2", "isolate");
+      expect((await status(lab))[1].role).toBe("down"); // not even the lab's own probe gets through
+      // No replica acknowledges: the commit waits out the semi-sync timeout, then goes async.
+      await sql(lab, "node1", "INSERT INTO lab_rows (v) VALUES (44)");
+      expect(await sql(lab, "node2", "SELECT 1").catch((e: Error) => e.message)).toMatch(/connect|timeout|ETIMEDOUT/i);
+    } finally {
+      expect(await fault(lab, "node2", "heal")).toMatch(/3 isolation rules removed/);
+    }
+    await eventually("node2 to fetch the row written while it was cut off", async () =>
+      (await sql(lab, "node2", "SELECT v FROM lab_rows WHERE v = 44")).length === 1, 30_000);
+  }, 90_000);
+
+  test("fault isolate --from cuts only that pair: replication stops, the lab still reaches both", async () => {
+    try {
+      await fault(lab, "node2", "isolate", "node1");
+      await eventually("node2's replication to lose node1", async () => (await status(lab))[1].ioRunning !== "Yes", 30_000);
+      expect((await status(lab)).map((n) => n.role)).toEqual(["master", "replica"]);
+    } finally {
+      await fault(lab, "node2", "heal");
+    }
+    await eventually("replication back", async () => (await status(lab))[1].ioRunning === "Yes", 30_000);
+  }, 90_000);
+
+  test("fault isolate --from pfms1 cuts only the server host's view of the node", async () => {
+    const pfms1 = findHost(lab, "pfms1");
+    const probe = (addr: string) =>
+      run("ssh", [...sshArgs(pfms1.address, lab.state.sshPort), `ssh -o ConnectTimeout=2 root@${addr} true`], { timeoutMs: 20_000 });
+    try {
+      await fault(lab, "node1", "isolate", "pfms1");
+      expect((await probe("127.0.1.1")).code).not.toBe(0);
+      const other = await probe("127.0.1.2");
+      expect(other.code, other.stderr).toBe(0);
+      expect((await status(lab))[0].role).toBe("master"); // the lab (not pfms1) still reaches it
+    } finally {
+      await fault(lab, "node1", "heal");
+    }
+    expect((await probe("127.0.1.1")).code).toBe(0);
+  }, 60_000);
+
+  test("bad fault arguments are refused with the reason", async () => {
+    await expect(fault(lab, "node9", "crash")).rejects.toThrow(/no lab host 'node9'/);
+    await expect(fault(lab, "pfms1", "crash")).rejects.toThrow(/not a database node/);
+    await expect(fault(lab, "node1", "crash", "node2")).rejects.toThrow(/--from goes with isolate only/);
+  });
+
+  test("the CLI: status --json, and usage errors exit 2", async () => {
+    const tsx = path.join(__dirname, "..", "..", "node_modules", ".bin", "tsx");
+    const cli = path.join(__dirname, "..", "..", "lab", "cli.ts");
+    const st = await run(tsx, [cli, "status", "--json"]);
+    expect(st.code, st.stderr).toBe(0);
+    const j = JSON.parse(st.stdout) as { nodes: Array<{ name: string; role: string }>; adminUser: string; haHostsFile: string };
+    expect(j.nodes.map((n) => n.role)).toEqual(["master", "replica"]);
+    expect(j.adminUser).toBe("pandora_ha");
+    expect(j.haHostsFile).toMatch(/pfms1.*pandora_ha_hosts\.conf$/);
+    for (const args of [["up", "--nodes", "4"], ["fault", "node1", "explode"], ["frobnicate"], ["status", "--jsn"]]) {
+      const r = await run(tsx, [cli, ...args]);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(/^lab: /);
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await down(quiet);
+  }, 120_000);
+});
+
+describe("a 3-node lab", () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = (await up(3, quiet)).lab;
+  }, 300_000);
+
+  test("two replicas seeded from node1; a row reaches both", async () => {
+    const s = await status(lab);
+    expect(s.map((n) => [n.name, n.role, n.source])).toEqual([
+      ["node1", "master", null],
+      ["node2", "replica", "127.0.1.1"],
+      ["node3", "replica", "127.0.1.1"],
+    ]);
+    expect(new Set(s.map((n) => n.serverId)).size).toBe(3);
+    await sql(lab, "node1", "CREATE TABLE three (id INT PRIMARY KEY)");
+    await sql(lab, "node1", "INSERT INTO three VALUES (1), (2), (3)");
+    for (const n of ["node2", "node3"]) await eventually(`rows on ${n}`, async () => (await countOn(lab, n, "three")) === 3);
+  });
+
+  test("down leaves no process, no firewall rule and no state behind", async () => {
+    await fault(lab, "node3", "isolate");
+    await fault(lab, "node2", "hang");
+    const pids = labHosts(3).flatMap((h) => hostPids(h.name));
+    expect(pids.length).toBeGreaterThanOrEqual(3 * 3 + 1); // sshd + mariadbd-safe + mariadbd per node, sshd+ on pfms1
+    await down(quiet);
+    // Ended: gone, or a zombie waiting for PID 1 (this machine's init reaps lazily).
+    const alive = (p: number) => {
+      try {
+        return readFileSync(`/proc/${p}/stat`, "utf8").replace(/^.*\) /, "")[0] !== "Z";
+      } catch {
+        return false;
+      }
+    };
+    expect(pids.filter(alive)).toEqual([]);
+    expect(await labRules()).toEqual([]);
+    expect(existsSync(LAB_DIR)).toBe(false);
+    const listening = await run("ss", ["-Hltn"]);
+    expect(listening.stdout).not.toMatch(/127\.0\.1\.\d+:(22|2222|3306)\b/);
+  }, 120_000);
+});
