@@ -72,6 +72,11 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
   };
   const master = cfg.dbNodes[0];
   const paths = defaultDbPaths(cfg.dbFlavor, cfg.os);
+  // ssh-keys.sh: who may log in here with which keys, and which peers this host connects to.
+  const sshKeys = (loginUser: string, authorizedKeys: Value, peers: Value) => ({
+    env: { LOGIN_USER: loginUser, AUTHORIZED_KEYS: authorizedKeys, PEERS: peers, PEER_USER: cfg.ha.sshUser, PEER_PORT: String(cfg.ha.sshPort), KEY_FILE: SSH_KEY_FILE },
+    secretEnv: { PRIVATE_KEY: ref("secret:clusterPrivateKey") },
+  });
   const peersOf = (node: DbNodeConfig): Value => ({ join: cfg.dbNodes.filter((n) => n !== node).map((n) => ref(`address:${n.name}`)), sep: " " });
 
   for (const node of cfg.dbNodes) {
@@ -103,15 +108,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       host: node.name,
       script: "ssh-keys.sh",
       description: "authorize the pandora_ha and cluster keys; install the cluster key for streaming",
-      env: {
-        LOGIN_USER: cfg.ha.sshUser,
-        AUTHORIZED_KEYS: { join: [ref("publicKey:cluster")], sep: "\n" },
-        PEERS: peersOf(node),
-        PEER_USER: cfg.ha.sshUser,
-        PEER_PORT: String(cfg.ha.sshPort),
-        KEY_FILE: SSH_KEY_FILE,
-      },
-      secretEnv: { PRIVATE_KEY: ref("secret:clusterPrivateKey") },
+      ...sshKeys(cfg.ha.sshUser, { join: [ref("publicKey:cluster")], sep: "\n" }, peersOf(node)),
       dependsOn: [`${pre}/install`],
     });
     add({
@@ -205,15 +202,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       host: server.name,
       script: "ssh-keys.sh",
       description: "install the pandora_ha key so this host reaches every DB node",
-      env: {
-        LOGIN_USER: "",
-        AUTHORIZED_KEYS: "",
-        PEERS: { join: cfg.dbNodes.map((n) => ref(`address:${n.name}`)), sep: " " },
-        PEER_USER: cfg.ha.sshUser,
-        PEER_PORT: String(cfg.ha.sshPort),
-        KEY_FILE: SSH_KEY_FILE,
-      },
-      secretEnv: { PRIVATE_KEY: ref("secret:clusterPrivateKey") },
+      ...sshKeys("", "", { join: cfg.dbNodes.map((n) => ref(`address:${n.name}`)), sep: " " }),
       dependsOn: [`${pre}/install`],
     });
     if (cfg.sharedStorage !== "none" && opts.sharedSource !== undefined) {

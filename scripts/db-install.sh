@@ -4,7 +4,8 @@
 # and percona-xtrabackup-80 (the manual's procedure, with dnf on Rocky and apt on Ubuntu).
 # DB_FLAVOR=mariadb1011: MariaDB 10.11 with mariadb-backup — from the distribution on Debian 12
 # and Ubuntu 24.04, from MariaDB's own 10.11 repository elsewhere (Ubuntu 22.04, Rocky).
-# Also rsync, the OpenSSH client and, on Rocky, semanage (policycoreutils-python-utils).
+# Also rsync, zstd (compresses the seeding stream), the OpenSSH client and, on Rocky, semanage
+# (policycoreutils-python-utils).
 # It does not start the server (a package may; configuration happens in db-configure.sh).
 # Idempotent: what is installed already is skipped; an installed MariaDB that is not 10.11 is
 # refused rather than upgraded or downgraded behind the operator's back.
@@ -118,7 +119,7 @@ install_mariadb() {
 if [[ "$DB_FLAVOR" == percona80 ]]; then install_percona; else install_mariadb; fi
 
 if [[ "$FAMILY" == rhel ]]; then
-  pkg_install rsync openssh-clients policycoreutils-python-utils
+  pkg_install rsync zstd openssh-clients policycoreutils-python-utils
 else
-  pkg_install rsync openssh-client
+  pkg_install rsync zstd openssh-client
 fi

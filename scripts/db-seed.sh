@@ -3,16 +3,21 @@
 # replication, read-only.
 # Parameters: DB_FLAVOR (percona80|mariadb1011), MASTER_HOST, MASTER_PORT (MySQL), MASTER_SSH_USER,
 # MASTER_SSH_PORT, REPL_USER, DATADIR, MYCNF_PATH, KEY_FILE (SSH key to the master), FORCE (0|1,
-# default 0), RESYNC (0|1, default 0); secret REPL_PASSWORD.
+# default 0), RESYNC (0|1, default 0), SEED_COMPRESS (auto|zstd|none, default auto: zstd when
+# both ends have it and the master is not on a loopback address, where bandwidth is free and
+# compressing only costs CPU); secret REPL_PASSWORD.
 # Idempotent and safe after failovers: a node that already has replication configured is never
 # reseeded (unchanged). A node whose datadir holds user tables, or that is writable (it may be
 # the acting master), is refused unless FORCE=1. RESYNC=1 (pandora_ha_resync_slave.sh) rebuilds
 # a member on purpose: configured replication and existing tables do not stop it, a server
-# that does not start is rebuilt anyway, but a writable node is still refused unless FORCE=1. Otherwise: stop the server, move the datadir
-# (and binary logs kept outside it) aside to <path>.pandora-ha.<timestamp> — nothing is deleted —,
-# stream xtrabackup/mariabackup from the master over SSH straight into the empty datadir (no
-# staging copy anywhere; bytes and MB/s shown), prepare, chown, start, point replication at the
-# master from the backup's GTID position and wait up to 60 s for both replication threads.
+# that does not start is rebuilt anyway, but a writable node is still refused unless FORCE=1.
+# Otherwise: stream xtrabackup/mariabackup from the master over SSH into
+# <datadir>.pandora-ha-incoming beside the datadir (no staging copy on the master;
+# zstd-compressed when both ends have it; bytes and MB/s shown) while the local server stops,
+# prepare it there, move the old datadir (and binary logs kept outside it) aside to
+# <path>.pandora-ha.<timestamp> — nothing is deleted —, put the copy in its place, start, point
+# replication at the master from the backup's GTID position and wait up to 60 s for both
+# replication threads.
 # An interrupted seed is resumed by the next run (it starts over from a fresh stream).
 set -euo pipefail
 if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
@@ -35,6 +40,8 @@ FORCE="${FORCE:-0}"
 require_one_of FORCE 0 1
 RESYNC="${RESYNC:-0}"
 require_one_of RESYNC 0 1
+SEED_COMPRESS="${SEED_COMPRESS:-auto}"
+require_one_of SEED_COMPRESS auto zstd none
 [[ -f "$MYCNF_PATH" ]] || die "MYCNF_PATH $MYCNF_PATH does not exist: run db-configure.sh first"
 [[ -f "$KEY_FILE" ]] || die "KEY_FILE $KEY_FILE does not exist: run ssh-keys.sh first"
 pha_tmp_init
@@ -50,8 +57,12 @@ command -v "$BACKUP" >/dev/null || die "$BACKUP is not installed here: run db-in
 command -v "$STREAM" >/dev/null || die "$STREAM is not installed here: run db-install.sh first"
 
 MARKER="$PHA_STATE_DIR/seed-in-progress"
+# AES-GCM first: ssh is the bottleneck of a stream on small machines, and it is the cheapest
+# cipher with AES-NI (the others remain acceptable if the master's sshd refuses it).
+CIPHERS="aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr"
 SSH=(ssh -i "$KEY_FILE" -p "$MASTER_SSH_PORT" -o BatchMode=yes -o StrictHostKeyChecking=accept-new
   -o IdentitiesOnly=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=4
+  -o Compression=no -o "Ciphers=$CIPHERS"
   "$MASTER_SSH_USER@$MASTER_HOST")
 SUDO=""
 [[ "$MASTER_SSH_USER" == root ]] || SUDO="sudo -n "
@@ -114,6 +125,16 @@ fi
 # --- 3. Preflight: the master is reachable and can stream (before anything is stopped).
 "${SSH[@]}" "${SUDO}test -r /root/.my.cnf && ${SUDO}$BACKUP --version" >/dev/null 2>&1 ||
   die "cannot run $BACKUP on $MASTER_SSH_USER@$MASTER_HOST:$MASTER_SSH_PORT over SSH with $KEY_FILE, or /root/.my.cnf is missing there (run ssh-keys.sh and db-bootstrap.sh on the master)"
+# zstd on both ends: the stream is compressed (3-5:1 for InnoDB pages), less for the network.
+ZSTD=0
+case "$SEED_COMPRESS" in
+  zstd) ZSTD=1 ;;
+  auto) [[ "$MASTER_HOST" =~ ^(127\.|::1$|localhost$) ]] || ZSTD=1 ;;
+esac
+if ((ZSTD)) && ! { command -v zstd >/dev/null 2>&1 && "${SSH[@]}" "command -v zstd" >/dev/null 2>&1; }; then
+  [[ "$SEED_COMPRESS" == zstd ]] && die "SEED_COMPRESS=zstd, but zstd is missing here or on $MASTER_HOST"
+  ZSTD=0
+fi
 if mountpoint -q "$DATADIR"; then
   die "$DATADIR is a mount point: it cannot be moved aside; point DATADIR at a directory inside the volume"
 fi
@@ -122,35 +143,27 @@ if remote_size=$("${SSH[@]}" "${SUDO}du -sb $DATADIR" 2>/dev/null | awk '{ print
   ((avail > remote_size)) || warn "the master's $DATADIR holds $((remote_size / 1048576)) MB and only $((avail / 1048576)) MB are free here"
 fi
 
-# --- 4. Stop, move aside, stream, prepare.
+# --- 4. Stream and prepare into a staging directory beside the datadir while the local server
+# stops (it is replaced anyway); then swap: the old datadir is moved aside, never deleted. The
+# replica's downtime is the stop, not the whole copy, and the old datadir is untouched until a
+# prepared copy is ready.
 mkdir -p "$PHA_STATE_DIR"
 echo "started $(date -u +%FT%TZ) from $MASTER_HOST" >"$MARKER"
+INCOMING="$DATADIR.pandora-ha-incoming"
+if [[ -e "$INCOMING" ]]; then
+  # Only ever a partial copy from an interrupted run of this step: the master has it all.
+  log "removing the unfinished copy $INCOMING of an earlier run"
+  rm -rf -- "$INCOMING"
+fi
+mkdir -p "$INCOMING"
+chown mysql:mysql "$INCOMING"
+chmod 0750 "$INCOMING"
+STOP_PID=""
 if db_ping; then
-  log "stopping the local server"
-  db_stop "$DB_FLAVOR" "$MYCNF_PATH"
+  log "stopping the local server (while the backup streams)"
+  db_stop "$DB_FLAVOR" "$MYCNF_PATH" &
+  STOP_PID=$!
 fi
-
-if [[ -d "$DATADIR" && -n "$(ls -A "$DATADIR")" ]]; then
-  aside=$(move_aside "$DATADIR")
-  echo "previous datadir: $aside" >>"$MARKER"
-  changed "moved the previous datadir aside to $aside (not deleted)"
-fi
-# Binary logs outside the datadir belong to the old instance too: their GTID state would
-# conflict with the clone's. Move them into a dated subdirectory of their own directory.
-LOG_BIN=$(cnf_value "$MYCNF_PATH" log-bin)
-if [[ "$LOG_BIN" == /* && "$(dirname "$LOG_BIN")" != "$DATADIR" ]]; then
-  bdir=$(dirname "$LOG_BIN")
-  mapfile -t old_logs < <(find "$bdir" -maxdepth 1 -type f -name "$(basename "$LOG_BIN").*")
-  if ((${#old_logs[@]} > 0)); then
-    keep="$bdir/pandora-ha.$(date +%Y%m%d-%H%M%S)"
-    mkdir -p "$keep"
-    mv -- "${old_logs[@]}" "$keep/"
-    changed "moved ${#old_logs[@]} binary log file(s) of the previous instance to $keep (not deleted)"
-  fi
-fi
-mkdir -p "$DATADIR"
-chown mysql:mysql "$DATADIR"
-chmod 0750 "$DATADIR"
 
 # progress: bytes, elapsed time and MB/s, one log line every 10 s (pv), else dd's. The lines go
 # to fd 4, the script's stdout, so that they come in order with the other log lines (fd 4 is
@@ -184,32 +197,60 @@ prev=$(q "SELECT @@global.innodb_flush_log_at_timeout") || exit 1
 restore() { [ "$prev" -gt 1 ] && q "SET GLOBAL innodb_flush_log_at_timeout=$prev"; }
 trap restore EXIT HUP INT TERM
 [ "$prev" -gt 1 ] && q "SET GLOBAL innodb_flush_log_at_timeout=1"
-'"$BACKUP"' --defaults-extra-file=/root/.my.cnf --backup --stream=xbstream --target-dir=/tmp'
+'"$BACKUP"' --defaults-extra-file=/root/.my.cnf --backup --parallel=2 --stream=xbstream --target-dir=/tmp'
+if ((ZSTD)); then REMOTE_SCRIPT+=' | zstd -1 -T0 -q -c'; fi
 REMOTE="${SUDO}bash -c $(sh_quote "$REMOTE_SCRIPT")"
+decompress() { if ((ZSTD)); then zstd -d -q -c; else cat; fi; }
 
-log "streaming a backup of $MASTER_HOST into $DATADIR"
+log "streaming a backup of $MASTER_HOST into $INCOMING$( ((ZSTD)) && echo " (zstd-compressed)")"
 start=$SECONDS
 ERR_REMOTE=$(pha_mktemp)
 exec 4>&1
-if ! "${SSH[@]}" "$REMOTE" 2>"$ERR_REMOTE" | progress | "$STREAM" -x -C "$DATADIR"; then
+# Several writers: a single one cannot keep up with the stream.
+if ! "${SSH[@]}" "$REMOTE" 2>"$ERR_REMOTE" | progress | decompress | "$STREAM" --parallel=4 -x -C "$INCOMING"; then
   tail -n 20 "$ERR_REMOTE" >&2
   die "streaming the backup from $MASTER_HOST failed (see above); run again to start over"
 fi
 exec 4>&-
-bytes=$(du -sb "$DATADIR" | awk '{ print $1 }')
+bytes=$(du -sb "$INCOMING" | awk '{ print $1 }')
 secs=$((SECONDS - start))
 log "received $((bytes / 1048576)) MB in ${secs} s ($((bytes / 1048576 / (secs > 0 ? secs : 1))) MB/s)"
 
 log "preparing the backup"
 ERR_PREP=$(pha_mktemp)
-if ! "$BACKUP" --prepare --target-dir="$DATADIR" >"$ERR_PREP" 2>&1; then
+if ! "$BACKUP" --prepare --target-dir="$INCOMING" >"$ERR_PREP" 2>&1; then
   tail -n 20 "$ERR_PREP" >&2
   die "$BACKUP --prepare failed; run again to start over"
 fi
 # The server UUID must be this node's own (MySQL refuses a replica with its source's UUID);
 # xtrabackup does not copy auto.cnf, but should one come along, keep it aside.
-if [[ -f "$DATADIR/auto.cnf" ]]; then mv -- "$DATADIR/auto.cnf" "$DATADIR/auto.cnf.from-master"; fi
-chown -R mysql:mysql "$DATADIR"
+if [[ -f "$INCOMING/auto.cnf" ]]; then mv -- "$INCOMING/auto.cnf" "$INCOMING/auto.cnf.from-master"; fi
+chown -R mysql:mysql "$INCOMING"
+
+if [[ -n "$STOP_PID" ]]; then
+  wait "$STOP_PID" || die "the local server did not stop; the prepared copy is in $INCOMING"
+fi
+if [[ -d "$DATADIR" && -n "$(ls -A "$DATADIR")" ]]; then
+  aside=$(move_aside "$DATADIR")
+  echo "previous datadir: $aside" >>"$MARKER"
+  changed "moved the previous datadir aside to $aside (not deleted)"
+elif [[ -d "$DATADIR" ]]; then
+  rmdir -- "$DATADIR"
+fi
+mv -- "$INCOMING" "$DATADIR" || die "cannot move $INCOMING to $DATADIR"
+# Binary logs outside the datadir belong to the old instance too: their GTID state would
+# conflict with the clone's. Move them into a dated subdirectory of their own directory.
+LOG_BIN=$(cnf_value "$MYCNF_PATH" log-bin)
+if [[ "$LOG_BIN" == /* && "$(dirname "$LOG_BIN")" != "$DATADIR" ]]; then
+  bdir=$(dirname "$LOG_BIN")
+  mapfile -t old_logs < <(find "$bdir" -maxdepth 1 -type f -name "$(basename "$LOG_BIN").*")
+  if ((${#old_logs[@]} > 0)); then
+    keep="$bdir/pandora-ha.$(date +%Y%m%d-%H%M%S)"
+    mkdir -p "$keep"
+    mv -- "${old_logs[@]}" "$keep/"
+    changed "moved ${#old_logs[@]} binary log file(s) of the previous instance to $keep (not deleted)"
+  fi
+fi
 restore_context "$DATADIR"
 
 # --- 5. The position: "file pos gtid" (MariaDB) or "file pos gtid_set" (Percona, may wrap).
@@ -262,6 +303,6 @@ while :; do
     exit 0
   fi
   ((SECONDS >= deadline)) && break
-  sleep 1
+  sleep 0.2
 done
 die "replication threads not running after 60 s ($(replication_summary "$status")): $(replication_errors "$status")"

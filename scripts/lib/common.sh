@@ -393,7 +393,7 @@ wait_db_ping() {
   local deadline=$((SECONDS + $1))
   until db_ping; do
     ((SECONDS >= deadline)) && return 1
-    sleep 1
+    sleep 0.2
   done
 }
 
@@ -509,7 +509,7 @@ db_stop() {
   fi
   while db_ping || { [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }; do
     ((SECONDS >= deadline)) && die "the database server did not stop within 300 s"
-    sleep 1
+    sleep 0.2
   done
 }
 
