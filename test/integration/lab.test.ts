@@ -2,7 +2,7 @@
  * The lab, for real: MariaDB 10.11 servers, sshd and iptables on this machine's loopback
  * addresses, deployed by the Pulumi program's own host steps over SSH.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
@@ -117,6 +117,27 @@ describe("a 2-node lab", () => {
     const s = await status(lab);
     expect(s.map((n) => n.role)).toEqual(["master", "replica"]);
   });
+
+  test("a redeploy never reseeds a node that holds data of its own: the seed step refuses, nothing is moved", async () => {
+    // node2 leaves the cluster and gets a database that exists nowhere else.
+    const node2 = path.join(paths.nsDir, "node2");
+    const r = await run("nsenter", [`--mount=${node2}`, "mariadb", "-e",
+      "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=OFF; CREATE DATABASE foreign_data; CREATE TABLE foreign_data.keep (id INT); SET GLOBAL read_only=ON"]);
+    expect(r.stderr).toBe("");
+    const before = readdirSync(paths.inHost("node2", "/var/lib")).filter((d) => d.startsWith("mysql"));
+    await expect(up(2, quiet)).rejects.toThrow(/refusing to seed: this node replicates from nobody and its datadir holds data: foreign_data \(1 tables\)/);
+    expect(readdirSync(paths.inHost("node2", "/var/lib")).filter((d) => d.startsWith("mysql"))).toEqual(before);
+    expect(await run("nsenter", [`--mount=${node2}`, "mariadb", "-N", "-e", "SELECT COUNT(*) FROM foreign_data.keep"]).then((x) => x.stdout.trim())).toBe("0");
+    // The operator decides: the resync tool rebuilds it (the old datadir is kept aside).
+    const pfms1 = findHost(lab, "pfms1");
+    const rs = await run("ssh", [...sshArgs(pfms1.address, lab.state.sshPort),
+      "/usr/share/pandora-ha/pandora_ha_resync_slave.sh /etc/pandora/pandora_server.conf 127.0.1.1 127.0.1.2"], { timeoutMs: 180_000 });
+    expect(rs.code, rs.stderr).toBe(0);
+    expect(readdirSync(paths.inHost("node2", "/var/lib")).filter((d) => d.startsWith("mysql.pandora-ha.")).length).toBeGreaterThan(
+      before.filter((d) => d.startsWith("mysql.pandora-ha.")).length,
+    );
+    expect((await up(2, quiet)).changed).toBe(0);
+  }, 240_000);
 
   test("fault crash kills the server; restart brings it back and replication resumes", async () => {
     expect(await fault(lab, "node2", "crash")).toMatch(/kill -9/);
