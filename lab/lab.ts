@@ -25,6 +25,14 @@ export function readState(): LabState | undefined {
   return existsSync(paths.state) ? (JSON.parse(readFileSync(paths.state, "utf8")) as LabState) : undefined;
 }
 
+/**
+ * True when a lab recorded in the state file still has processes running. A state file without
+ * them is what a stopped machine leaves behind (processes gone, files kept): `down` clears it.
+ */
+export function labIsLive(state: LabState | undefined = readState()): boolean {
+  return !!state && state.hosts.some((h) => hostPids(h.name).length > 0);
+}
+
 /** Installs the Debian packages the lab needs, when missing (as root). */
 export async function ensurePackages(log: Log): Promise<void> {
   const missing: string[] = [];

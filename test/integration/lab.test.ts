@@ -6,9 +6,9 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { hostPids } from "../../lab/hosts";
+import { hostPids, killQuiet } from "../../lab/hosts";
 import type { Lab, UpResult } from "../../lab/lab";
-import { down, fault, findHost, status, up } from "../../lab/lab";
+import { down, fault, findHost, labIsLive, status, up } from "../../lab/lab";
 import { labHosts, paths, LAB_DIR } from "../../lab/layout";
 import { run } from "../../lab/proc";
 import { labStackConfig } from "../../lab/stack";
@@ -234,6 +234,10 @@ describe("a 3-node lab", () => {
     lab = (await up(3, quiet)).lab;
   }, 300_000);
 
+  afterAll(async () => {
+    await down(quiet);
+  }, 120_000);
+
   test("two replicas seeded from node1; a row reaches both", async () => {
     const s = await status(lab);
     expect(s.map((n) => [n.name, n.role, n.source])).toEqual([
@@ -266,5 +270,18 @@ describe("a 3-node lab", () => {
     expect(existsSync(LAB_DIR)).toBe(false);
     const listening = await run("ss", ["-Hltn"]);
     expect(listening.stdout).not.toMatch(/127\.0\.1\.\d+:(22|2222|3306)\b/);
+  }, 120_000);
+
+  test("files left by a machine that stopped under a lab (processes gone) are cleared before the tests start", async () => {
+    await up(2, quiet);
+    expect(labIsLive()).toBe(true);
+    await expect(requireLabMachine()).rejects.toThrow(/a lab is already up/);
+    // What a stopped machine leaves: every process gone, the state directory kept.
+    for (const p of labHosts(2).flatMap((h) => hostPids(h.name))) killQuiet(p, "SIGKILL");
+    await eventually("the lab's processes to end", async () => !labIsLive());
+    expect(existsSync(paths.state)).toBe(true);
+    await requireLabMachine();
+    expect(existsSync(LAB_DIR)).toBe(false);
+    expect(await labRules()).toEqual([]);
   }, 120_000);
 });
