@@ -62,8 +62,9 @@ export async function restart(h: string, myCnf: string): Promise<void> {
     resume(h);
     return;
   }
-  const common = path.join(__dirname, "..", "scripts", "lib", "common.sh");
-  const script = `set -euo pipefail; . ${common}; PHA_STEP=lab-restart; db_use_cnf ${myCnf}; db_start mariadb1011 ${myCnf}; wait_db_ping 60`;
+  // The helpers go in with the script: the host's own /tmp, /root and /var/lib hide a checkout there.
+  const common = readFileSync(path.join(__dirname, "..", "scripts", "lib", "common.sh"), "utf8");
+  const script = `${common}\nset -euo pipefail\nPHA_STEP=lab-restart\ndb_use_cnf ${myCnf}\ndb_start mariadb1011 ${myCnf}\nwait_db_ping 60\n`;
   const r = await inHost(h, "bash", ["-c", script], { timeoutMs: 90_000 });
   if (r.code !== 0) throw new Error(`${h}: the database server did not start again: ${(r.stderr || r.stdout).trim()}`);
 }
