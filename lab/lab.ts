@@ -2,7 +2,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { ClusterConfig } from "../lib/config";
-import { myCnfPath } from "../lib/render/mycnf";
 import { PANDORA_PATHS } from "../lib/render/pandora";
 import type { StepResult } from "./deploy";
 import { deploy } from "./deploy";
@@ -152,7 +151,7 @@ export async function fault(lab: Lab, node: string, kind: FaultKind, from?: stri
     case "resume":
       return `${node}: database server continued (SIGCONT pid ${faults.resume(node).join(", ") || "none"})`;
     case "restart":
-      await faults.restart(node, myCnfPath(lab.cfg.os));
+      await faults.restart(node, lab.cfg.os);
       return `${node}: database server running`;
     case "isolate":
       return `${node}: cut off from ${fromHost ? fromHost.name : "every other host"} in both directions (${await faults.isolate(h, fromHost)} iptables rules)`;
