@@ -67,14 +67,6 @@ SSH=(ssh -i "$KEY_FILE" -p "$MASTER_SSH_PORT" -o BatchMode=yes -o StrictHostKeyC
 SUDO=""
 [[ "$MASTER_SSH_USER" == root ]] || SUDO="sudo -n "
 
-threads_running() { # STATUS
-  [[ "$(replica_field "$1" Replica_IO_Running Slave_IO_Running)" == Yes &&
-    "$(replica_field "$1" Replica_SQL_Running Slave_SQL_Running)" == Yes ]]
-}
-replication_summary() { # STATUS
-  printf 'source %s, IO=%s, SQL=%s' "$(replica_field "$1" Source_Host Master_Host)" \
-    "$(replica_field "$1" Replica_IO_Running Slave_IO_Running)" "$(replica_field "$1" Replica_SQL_Running Slave_SQL_Running)"
-}
 replication_errors() { # STATUS
   local io sql
   io=$(replica_field "$1" Last_IO_Error)

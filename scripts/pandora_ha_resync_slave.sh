@@ -85,9 +85,12 @@ flock -n 9 || fail "another resync is running (lock $LOCK)"
 # --- both nodes, as the HA admin over TCP
 HA_CNF=$(pha_mktemp)
 client_cnf "$HA_USER" "$HA_PASSWORD" >"$HA_CNF"
-ha_sql() { # HOST SQL
-  HOME=$PHA_TMP "$(db_client_bin)" --defaults-extra-file="$HA_CNF" --connect-timeout=3 -N -B -h "$1" -P "$DB_PORT" -e "$2"
+ha_client() { # HOST ARGS...
+  local host=$1
+  shift
+  HOME=$PHA_TMP "$(db_client_bin)" --defaults-extra-file="$HA_CNF" --connect-timeout=3 -h "$host" -P "$DB_PORT" "$@"
 }
+ha_sql() { ha_client "$1" -N -B -e "$2"; } # HOST SQL
 ro=$(ha_sql "$MASTER" 'SELECT @@global.read_only' 2>/dev/null) || fail "MASTER $MASTER:$DB_PORT does not answer as $HA_USER; nothing was changed"
 [[ "$ro" == 0 ]] || fail "MASTER $MASTER is read-only: it is not the master; nothing was changed"
 if ro=$(ha_sql "$SLAVE" 'SELECT @@global.read_only' 2>/dev/null) && [[ "$ro" == 0 ]]; then
@@ -111,17 +114,11 @@ if ! { printf 'export REPL_PASSWORD=%s\n' "$(sh_quote "$REPL_PASSWORD")"; cat "$
 fi
 
 # --- the verdict, from SLAVE itself
-status=$(HOME=$PHA_TMP "$(db_client_bin)" --defaults-extra-file="$HA_CNF" --connect-timeout=3 -E -h "$SLAVE" -P "$DB_PORT" -e 'SHOW REPLICA STATUS' 2>&1) ||
-  fail "SLAVE $SLAVE does not answer after the rebuild: $(mask_secrets <<<"$status" | tail -n 1)"
-field() { awk -v k="$1" -F': ' '{ gsub(/^[ \t]+/, "", $1) } $1 == k { print $2; exit }' <<<"$status"; }
-io=$(field Slave_IO_Running)
-io=${io:-$(field Replica_IO_Running)}
-sql=$(field Slave_SQL_Running)
-sql=${sql:-$(field Replica_SQL_Running)}
-src=$(field Master_Host)
-src=${src:-$(field Source_Host)}
-if [[ "$io" == Yes && "$sql" == Yes && "$src" == "$MASTER" ]]; then
-  log "resync of $SLAVE from $MASTER finished: $SLAVE replicates from $src (IO $io, SQL $sql)"
+out=$(ha_client "$SLAVE" -E -e 'SHOW REPLICA STATUS' 2>&1) ||
+  fail "SLAVE $SLAVE does not answer after the rebuild: $(mask_secrets <<<"$out" | tail -n 1)"
+status=$(vertical_fields <<<"$out")
+if threads_running "$status" && [[ "$(replica_field "$status" Source_Host Master_Host)" == "$MASTER" ]]; then
+  log "resync of $SLAVE from $MASTER finished: $SLAVE replicates from $MASTER (IO Yes, SQL Yes)"
   exit 0
 fi
-fail "$SLAVE does not replicate from $MASTER after the rebuild (source ${src:-none}, IO ${io:-none}, SQL ${sql:-none})"
+fail "$SLAVE does not replicate from $MASTER after the rebuild ($(replication_summary "$status"))"

@@ -439,11 +439,8 @@ sql_quote() {
   printf "'%s'" "$s"
 }
 
-# replica_status: SHOW REPLICA STATUS as "Field<TAB>value" lines (nothing when not a replica).
-replica_status() {
-  local out
-  # Vertical output with field names (not mysql_root: -N would drop the names).
-  out=$(db_client_run "$(db_client_bin)" -E -e 'SHOW REPLICA STATUS') || die "cannot read SHOW REPLICA STATUS"
+# vertical_fields: the client's vertical output (-E) on stdin as "Field<TAB>value" lines.
+vertical_fields() {
   awk '
     /^\*+ [0-9]+\. row \*+$/ { next }
     {
@@ -451,7 +448,15 @@ replica_status() {
       k = substr($0, 1, i - 1); v = substr($0, i + 1)
       gsub(/^[[:space:]]+|[[:space:]]+$/, "", k); sub(/^ /, "", v)
       print k "\t" v
-    }' <<<"$out"
+    }'
+}
+
+# replica_status: SHOW REPLICA STATUS as "Field<TAB>value" lines (nothing when not a replica).
+replica_status() {
+  local out
+  # Vertical output with field names (not mysql_root: -N would drop the names).
+  out=$(db_client_run "$(db_client_bin)" -E -e 'SHOW REPLICA STATUS') || die "cannot read SHOW REPLICA STATUS"
+  vertical_fields <<<"$out"
 }
 
 # replica_field STATUS NAME...: the first of NAME... present in STATUS (MySQL 8 and MariaDB
@@ -466,6 +471,18 @@ replica_field() {
     fi
   done
   return 0
+}
+
+# threads_running STATUS: both replication threads run.
+threads_running() {
+  [[ "$(replica_field "$1" Replica_IO_Running Slave_IO_Running)" == Yes &&
+    "$(replica_field "$1" Replica_SQL_Running Slave_SQL_Running)" == Yes ]]
+}
+
+# replication_summary STATUS: "source HOST, IO=Yes, SQL=Yes".
+replication_summary() {
+  printf 'source %s, IO=%s, SQL=%s' "$(replica_field "$1" Source_Host Master_Host)" \
+    "$(replica_field "$1" Replica_IO_Running Slave_IO_Running)" "$(replica_field "$1" Replica_SQL_Running Slave_SQL_Running)"
 }
 
 # db_use_cnf MYCNF: lets the clients find the server (socket) named in that file.
