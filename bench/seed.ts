@@ -8,10 +8,9 @@
  */
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { sshArgs } from "../lab/deploy";
 import { inHost } from "../lab/hosts";
-import { down, readState, status, up } from "../lab/lab";
-import { run, runOk } from "../lab/proc";
+import { down, requireNoLiveLab, runResyncTool, status, up } from "../lab/lab";
+import { runOk } from "../lab/proc";
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([MG])$/i.exec(s);
@@ -73,7 +72,7 @@ async function replicaCount(): Promise<string> {
 
 export async function benchSeed(size: string, trials: number): Promise<void> {
   const bytes = parseSize(size);
-  if (readState()) throw new Error("a lab is up: the benchmark brings up its own; run `npm run lab -- down` first");
+  await requireNoLiveLab("the benchmark");
   const log = (l: string) => process.stdout.write(`${l}\n`);
   log(`bringing up a 2-node lab`);
   const { lab } = await up(2, () => undefined);
@@ -85,7 +84,6 @@ export async function benchSeed(size: string, trials: number): Promise<void> {
     await inHost("node1", "sh", ["-c", "find /var/lib/mysql -type f -exec cat {} + >/dev/null"]);
 
     const script = readFileSync(path.join(__dirname, "manual-seed.sh"), "utf8");
-    const pfms1 = lab.state.hosts.find((h) => h.name === "pfms1")!;
     const manualRun = async (): Promise<number> => {
       const t = Date.now();
       const r = await inHost("node2", "bash", ["-c", script], {
@@ -99,8 +97,7 @@ export async function benchSeed(size: string, trials: number): Promise<void> {
     };
     const oursRun = async (): Promise<number> => {
       const t = Date.now();
-      const r = await run("ssh", [...sshArgs(pfms1.address, lab.state.sshPort),
-        "/usr/share/pandora-ha/pandora_ha_resync_slave.sh /etc/pandora/pandora_server.conf 127.0.1.1 127.0.1.2"], { timeoutMs: 3_600_000 });
+      const r = await runResyncTool(lab, "127.0.1.1", "127.0.1.2", 3_600_000);
       const secs = (Date.now() - t) / 1000;
       if (r.code !== 0) throw new Error(`our resync failed: ${r.stderr.trim().split("\n").slice(-5).join("\n")}`);
       return secs;
@@ -127,7 +124,6 @@ export async function benchSeed(size: string, trials: number): Promise<void> {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const manualSecs = median(manualTimes);
     const oursSecs = median(oursTimes);
-    const rowsOurs = expectedRows;
 
     const mb = datadir / 1048576;
     const table = [
@@ -137,7 +133,7 @@ export async function benchSeed(size: string, trials: number): Promise<void> {
     ];
     const w = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
     log("");
-    log(`data: ${(filled / 1048576).toFixed(0)} MB in tables, ${mb.toFixed(0)} MB datadir, ${rowsOurs} rows; replica verified after each seed`);
+    log(`data: ${(filled / 1048576).toFixed(0)} MB in tables, ${mb.toFixed(0)} MB datadir, ${expectedRows} rows; replica verified after each seed`);
     log(`manual phases (s), per trial: ${phases.join(" | ")}`);
     for (const r of table) log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  "));
     log(`machine: ${(await runOk("nproc", [])).trim()} cores, ${(await runOk("uname", ["-r"])).trim()}`);

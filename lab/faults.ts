@@ -8,14 +8,14 @@
  * (and pandora_ha) binds to the host's address. So "X cannot talk to Y" is: packets to Y's
  * address from X's address or X's uid, and the same the other way round.
  */
-import { readFileSync, rmSync } from "node:fs";
-import * as path from "node:path";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import type { OsName } from "../lib/config";
+import { withCommon } from "../lib/plan";
 import { defaultDbPaths, myCnfPath } from "../lib/render/mycnf";
 import { hostPids, inHost, killQuiet } from "./hosts";
 import type { LabHost } from "./layout";
 import { paths } from "./layout";
-import { run, runOk, sleep } from "./proc";
+import { processState, run, runOk, sleep } from "./proc";
 
 export const CHAIN = "PHA_LAB";
 
@@ -66,14 +66,8 @@ export function resume(h: string): number[] {
  */
 function clearZombiePidFile(h: string, pidFile: string): void {
   const file = paths.inHost(h, pidFile);
-  let state: string;
-  try {
-    const pid = Number(readFileSync(file, "utf8").trim());
-    state = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "")[0];
-  } catch {
-    return; // no pid file, or its process is gone: nothing stands in the way
-  }
-  if (state === "Z") rmSync(file, { force: true });
+  if (!existsSync(file)) return;
+  if (processState(Number(readFileSync(file, "utf8").trim())) === "Z") rmSync(file, { force: true });
 }
 
 /** Starts the host's database server again with the host scripts' own db_start, and waits. */
@@ -85,8 +79,7 @@ export async function restart(h: string, os: OsName): Promise<void> {
   }
   clearZombiePidFile(h, defaultDbPaths("mariadb1011", os).pidFile);
   // The helpers go in with the script: the host's own /tmp, /root and /var/lib hide a checkout there.
-  const common = readFileSync(path.join(__dirname, "..", "scripts", "lib", "common.sh"), "utf8");
-  const script = `${common}\nset -euo pipefail\nPHA_STEP=lab-restart\ndb_use_cnf ${myCnf}\ndb_start mariadb1011 ${myCnf}\nwait_db_ping 60\n`;
+  const script = withCommon("lab-restart", `set -euo pipefail\nPHA_STEP=lab-restart\ndb_use_cnf ${myCnf}\ndb_start mariadb1011 ${myCnf}\nwait_db_ping 60\n`);
   const r = await inHost(h, "bash", ["-c", script], { timeoutMs: 90_000 });
   if (r.code !== 0) throw new Error(`${h}: the database server did not start again: ${(r.stderr || r.stdout).trim()}`);
 }

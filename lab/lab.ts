@@ -4,11 +4,12 @@ import { createServer } from "node:net";
 import type { ClusterConfig } from "../lib/config";
 import { PANDORA_PATHS } from "../lib/render/pandora";
 import type { StepResult } from "./deploy";
-import { deploy } from "./deploy";
+import { deploy, sshArgs } from "./deploy";
 import * as faults from "./faults";
 import { createHost, destroyHost, ensureNsDir, hostExists, hostPids, startSshd } from "./hosts";
 import type { LabHost, LabState } from "./layout";
 import { LAB_DIR, labHosts, paths } from "./layout";
+import type { RunResult } from "./proc";
 import { run, runOk } from "./proc";
 import type { LabSecrets } from "./stack";
 import { labClusterConfig, labSecrets } from "./stack";
@@ -30,6 +31,22 @@ export function readState(): LabState | undefined {
  */
 export function labIsLive(state: LabState | undefined = readState()): boolean {
   return !!state && state.hosts.some((h) => hostPids(h.name).length > 0);
+}
+
+/**
+ * For whatever brings up a lab of its own (the tests, the benchmark): refuses while a lab runs
+ * (same addresses), and clears the files of one whose processes are gone.
+ */
+export async function requireNoLiveLab(who: string): Promise<void> {
+  if (labIsLive()) throw new Error(`a lab is already up in ${LAB_DIR}; ${who} brings up its own: run \`npm run lab -- down\` first`);
+  if (readState()) await down(() => undefined);
+}
+
+/** Runs the resync tool on the server host, as an operator (or pandora_ha) would. */
+export function runResyncTool(lab: Lab, master: string, slave: string, timeoutMs = 180_000): Promise<RunResult> {
+  const server = lab.state.hosts.find((h) => h.kind === "server")!;
+  const command = `${PANDORA_PATHS.resyncScript} ${PANDORA_PATHS.serverConf} ${master} ${slave}`;
+  return run("ssh", [...sshArgs(server.address, lab.state.sshPort), command], { timeoutMs });
 }
 
 /** Installs the Debian packages the lab needs, when missing (as root). */

@@ -1,5 +1,6 @@
 /** Running commands for the lab: captured output, hard timeouts, clear errors. */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 export interface RunResult {
   code: number | null;
@@ -65,6 +66,15 @@ export async function runOk(cmd: string, args: string[], opts: RunOptions = {}):
     throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}${out ? `:\n${out}` : ""}`);
   }
   return r.stdout;
+}
+
+/** The state letter of a process (R, S, Z for a zombie, …), or undefined when it is gone. */
+export function processState(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "")[0];
+  } catch {
+    return undefined;
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -49,7 +49,7 @@ export const BINLOG_DIR = "/var/lib/mysql-binlog";
 export const SHARED_MOUNT_ROOT = "/mnt/pandora-shared";
 export const SSH_KEY_FILE = "/root/.ssh/id_pandora_ha";
 /** Where a server host keeps the resync tool and the seeding script it runs on a replica. */
-export const TOOLS_DIR = "/usr/share/pandora-ha";
+export const TOOLS_DIR = PANDORA_PATHS.toolsDir;
 export const CLUSTER_ENV_PATH = "/etc/pandora-ha/cluster.env";
 
 const ref = (r: string): Value => ({ ref: r });
@@ -243,7 +243,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       group: "servers",
       host: server.name,
       script: "server-ha-tools.sh",
-      description: `install the resync tool (${TOOLS_DIR}/pandora_ha_resync_slave.sh) and what it runs on a replica`,
+      description: `install the resync tool (${PANDORA_PATHS.resyncScript}) and what it runs on a replica`,
       env: {
         TOOLS_DIR,
         CLUSTER_ENV_PATH,
@@ -327,11 +327,15 @@ export function resolveValue(v: Value, resolve: (ref: string) => string): string
 
 export const SCRIPTS_DIR = path.join(__dirname, "..", "scripts");
 
-/** The script with scripts/lib/common.sh inlined in front of it. */
-export function scriptBundle(script: string, dir = SCRIPTS_DIR): string {
+/** A script body (named `name`) with scripts/lib/common.sh inlined in front of it. */
+export function withCommon(name: string, body: string, dir = SCRIPTS_DIR): string {
   const common = readFileSync(path.join(dir, "lib", "common.sh"), "utf8");
-  const body = readFileSync(path.join(dir, script), "utf8");
-  return `${common}\n# ---- ${script}\n${body}`;
+  return `${common}\n# ---- ${name}\n${body}`;
+}
+
+/** The script file with scripts/lib/common.sh inlined in front of it. */
+export function scriptBundle(script: string, dir = SCRIPTS_DIR): string {
+  return withCommon(script, readFileSync(path.join(dir, script), "utf8"), dir);
 }
 
 /**

@@ -8,13 +8,17 @@ import type { ClusterConfig, ServerConfig } from "../config";
 /** A value that is only known later (addresses, passwords); resolved by the plan's consumer. */
 export type TokenValue = string | { ref: string } | { join: TokenValue[]; sep: string };
 
+const TOOLS_DIR = "/usr/share/pandora-ha";
+
 export const PANDORA_PATHS = {
   serverConf: "/etc/pandora/pandora_server.conf",
   incomingDir: "/var/spool/pandora/data_in",
   attachmentDir: "/var/www/html/pandora_console/attachment",
   haHostsFile: "/var/spool/pandora/data_in/conf/pandora_ha_hosts.conf",
+  /** Ours: the resync tool and the seeding script it runs on a replica. */
+  toolsDir: TOOLS_DIR,
   // Ours (the original's, closed, lives in /usr/share/pandora_server/util/).
-  resyncScript: "/usr/share/pandora-ha/pandora_ha_resync_slave.sh",
+  resyncScript: `${TOOLS_DIR}/pandora_ha_resync_slave.sh`,
   resyncLog: "/var/log/pandora/pandora_ha_resync.log",
   tentacleConf: "/etc/tentacle/tentacle_server.conf",
   tentacleLog: "/var/log/tentacle/tentacle.log",

@@ -1,18 +1,13 @@
 /** Shared by the integration tests: they run the real lab (MariaDB, sshd, iptables) as root. */
-import { existsSync } from "node:fs";
 import * as mysql from "mysql2/promise";
-import { LAB_DIR, paths } from "../../lab/layout";
 import type { Lab } from "../../lab/lab";
-import { down, findHost, labIsLive } from "../../lab/lab";
+import { findHost, requireNoLiveLab } from "../../lab/lab";
 import { run } from "../../lab/proc";
 
 /** The lab needs root and a machine whose lab addresses are free: fail loudly otherwise. */
 export async function requireLabMachine(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("the integration tests run the lab and need root (mount namespaces, sshd, iptables)");
-  if (labIsLive())
-    throw new Error(`a lab is already up in ${LAB_DIR}; the tests use the same addresses: run \`npm run lab -- down\` first`);
-  // Files of a lab whose processes are gone (the machine stopped under it): clear them.
-  if (existsSync(paths.state)) await down(() => undefined);
+  await requireNoLiveLab("the integration test suite");
   for (const bin of ["mariadbd", "mariabackup", "mbstream", "sshd", "iptables", "ssh-keygen", "nsenter", "unshare"]) {
     const r = await run("sh", ["-c", `command -v ${bin} || test -x /usr/sbin/${bin}`]);
     if (r.code !== 0) throw new Error(`${bin} is missing: apt-get install mariadb-server mariadb-client mariadb-backup openssh-server rsync iptables`);

@@ -6,11 +6,11 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { hostPids, killQuiet } from "../../lab/hosts";
+import { hostPids, inHost, killQuiet } from "../../lab/hosts";
 import type { Lab, UpResult } from "../../lab/lab";
-import { down, fault, findHost, labIsLive, status, up } from "../../lab/lab";
+import { down, fault, findHost, labIsLive, runResyncTool, status, up } from "../../lab/lab";
 import { labHosts, paths, LAB_DIR } from "../../lab/layout";
-import { run } from "../../lab/proc";
+import { processState, run } from "../../lab/proc";
 import { labStackConfig } from "../../lab/stack";
 import { sshArgs } from "../../lab/deploy";
 import { labRules } from "../../lab/faults";
@@ -79,16 +79,13 @@ describe("a 2-node lab", () => {
     await sql(lab, "node1", "CREATE TABLE IF NOT EXISTS resync_rows (id INT AUTO_INCREMENT PRIMARY KEY, v INT)");
     await eventually("resync_rows on node2", async () => (await sql(lab, "node2", "SHOW TABLES LIKE 'resync_rows'")).length === 1);
     // Break node2: replication stopped, and a row of its own (written as root, past read_only).
-    const node2 = path.join(paths.nsDir, "node2");
-    const broke = await run("nsenter", [`--mount=${node2}`, "mariadb", "-e",
+    const broke = await inHost("node2", "mariadb", ["-e",
       "STOP SLAVE; SET GLOBAL read_only=OFF; INSERT INTO pandora.resync_rows (v) VALUES (-1); SET GLOBAL read_only=ON"]);
     expect(broke.stderr).toBe("");
     const writer = startWriter(lab, "node1", "resync_rows");
     await eventually("the writer to get going", async () => writer.acked.length > 20);
 
-    const pfms1 = findHost(lab, "pfms1");
-    const r = await run("ssh", [...sshArgs(pfms1.address, lab.state.sshPort),
-      "/usr/share/pandora-ha/pandora_ha_resync_slave.sh /etc/pandora/pandora_server.conf 127.0.1.1 127.0.1.2"], { timeoutMs: 180_000 });
+    const r = await runResyncTool(lab, "127.0.1.1", "127.0.1.2");
     const acked = await writer.stop();
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout.trim().split("\n").pop()).toMatch(/finished: 127\.0\.1\.2 replicates from 127\.0\.1\.1 \(IO Yes, SQL Yes\)/);
@@ -109,9 +106,7 @@ describe("a 2-node lab", () => {
   }, 240_000);
 
   test("the resync tool refuses to overwrite a writable node, and changes nothing", async () => {
-    const pfms1 = findHost(lab, "pfms1");
-    const r = await run("ssh", [...sshArgs(pfms1.address, lab.state.sshPort),
-      "/usr/share/pandora-ha/pandora_ha_resync_slave.sh /etc/pandora/pandora_server.conf 127.0.1.2 127.0.1.1"]);
+    const r = await runResyncTool(lab, "127.0.1.2", "127.0.1.1");
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim().split("\n").pop()).toMatch(/MASTER 127\.0\.1\.2 is read-only: it is not the master; nothing was changed/);
     const s = await status(lab);
@@ -120,18 +115,15 @@ describe("a 2-node lab", () => {
 
   test("a redeploy never reseeds a node that holds data of its own: the seed step refuses, nothing is moved", async () => {
     // node2 leaves the cluster and gets a database that exists nowhere else.
-    const node2 = path.join(paths.nsDir, "node2");
-    const r = await run("nsenter", [`--mount=${node2}`, "mariadb", "-e",
+    const r = await inHost("node2", "mariadb", ["-e",
       "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=OFF; CREATE DATABASE foreign_data; CREATE TABLE foreign_data.keep (id INT); SET GLOBAL read_only=ON"]);
     expect(r.stderr).toBe("");
     const before = readdirSync(paths.inHost("node2", "/var/lib")).filter((d) => d.startsWith("mysql"));
     await expect(up(2, quiet)).rejects.toThrow(/refusing to seed: this node replicates from nobody and its datadir holds data: foreign_data \(1 tables\)/);
     expect(readdirSync(paths.inHost("node2", "/var/lib")).filter((d) => d.startsWith("mysql"))).toEqual(before);
-    expect(await run("nsenter", [`--mount=${node2}`, "mariadb", "-N", "-e", "SELECT COUNT(*) FROM foreign_data.keep"]).then((x) => x.stdout.trim())).toBe("0");
+    expect(await inHost("node2", "mariadb", ["-N", "-e", "SELECT COUNT(*) FROM foreign_data.keep"]).then((x) => x.stdout.trim())).toBe("0");
     // The operator decides: the resync tool rebuilds it (the old datadir is kept aside).
-    const pfms1 = findHost(lab, "pfms1");
-    const rs = await run("ssh", [...sshArgs(pfms1.address, lab.state.sshPort),
-      "/usr/share/pandora-ha/pandora_ha_resync_slave.sh /etc/pandora/pandora_server.conf 127.0.1.1 127.0.1.2"], { timeoutMs: 180_000 });
+    const rs = await runResyncTool(lab, "127.0.1.1", "127.0.1.2");
     expect(rs.code, rs.stderr).toBe(0);
     expect(readdirSync(paths.inHost("node2", "/var/lib")).filter((d) => d.startsWith("mysql.pandora-ha.")).length).toBeGreaterThan(
       before.filter((d) => d.startsWith("mysql.pandora-ha.")).length,
@@ -258,13 +250,7 @@ describe("a 3-node lab", () => {
     expect(pids.length).toBeGreaterThanOrEqual(3 * 3 + 1); // sshd + mariadbd-safe + mariadbd per node, sshd+ on pfms1
     await down(quiet);
     // Ended: gone, or a zombie waiting for PID 1 (this machine's init reaps lazily).
-    const alive = (p: number) => {
-      try {
-        return readFileSync(`/proc/${p}/stat`, "utf8").replace(/^.*\) /, "")[0] !== "Z";
-      } catch {
-        return false;
-      }
-    };
+    const alive = (p: number) => ![undefined, "Z"].includes(processState(p));
     expect(pids.filter(alive)).toEqual([]);
     expect(await labRules()).toEqual([]);
     expect(existsSync(LAB_DIR)).toBe(false);
