@@ -181,8 +181,7 @@ writable_peer() {
   f=$(pha_mktemp)
   client_cnf "$HA_DB_USER" "$HA_DB_PASSWORD" >"$f"
   for peer in $PEERS; do
-    ro=$(HOME=$PHA_TMP "$(db_client_bin)" --defaults-extra-file="$f" --connect-timeout=3 -N -B \
-      -h "$peer" -P "$DB_PORT" -e 'SELECT @@global.read_only' 2>/dev/null) || continue
+    ro=$(remote_client "$f" "$peer" "$DB_PORT" -N -B -e 'SELECT @@global.read_only' 2>/dev/null) || continue
     if [[ "$ro" == 0 ]]; then
       printf '%s\n' "$peer"
       return 0

@@ -85,12 +85,7 @@ flock -n 9 || fail "another resync is running (lock $LOCK)"
 # --- both nodes, as the HA admin over TCP
 HA_CNF=$(pha_mktemp)
 client_cnf "$HA_USER" "$HA_PASSWORD" >"$HA_CNF"
-ha_client() { # HOST ARGS...
-  local host=$1
-  shift
-  HOME=$PHA_TMP "$(db_client_bin)" --defaults-extra-file="$HA_CNF" --connect-timeout=3 -h "$host" -P "$DB_PORT" "$@"
-}
-ha_sql() { ha_client "$1" -N -B -e "$2"; } # HOST SQL
+ha_sql() { remote_client "$HA_CNF" "$1" "$DB_PORT" -N -B -e "$2"; } # HOST SQL
 ro=$(ha_sql "$MASTER" 'SELECT @@global.read_only' 2>/dev/null) || fail "MASTER $MASTER:$DB_PORT does not answer as $HA_USER; nothing was changed"
 [[ "$ro" == 0 ]] || fail "MASTER $MASTER is read-only: it is not the master; nothing was changed"
 if ro=$(ha_sql "$SLAVE" 'SELECT @@global.read_only' 2>/dev/null) && [[ "$ro" == 0 ]]; then
@@ -114,7 +109,7 @@ if ! { printf 'export REPL_PASSWORD=%s\n' "$(sh_quote "$REPL_PASSWORD")"; cat "$
 fi
 
 # --- the verdict, from SLAVE itself
-out=$(ha_client "$SLAVE" -E -e 'SHOW REPLICA STATUS' 2>&1) ||
+out=$(remote_client "$HA_CNF" "$SLAVE" "$DB_PORT" -E -e 'SHOW REPLICA STATUS' 2>&1) ||
   fail "SLAVE $SLAVE does not answer after the rebuild: $(mask_secrets <<<"$out" | tail -n 1)"
 status=$(vertical_fields <<<"$out")
 if threads_running "$status" && [[ "$(replica_field "$status" Source_Host Master_Host)" == "$MASTER" ]]; then

@@ -439,6 +439,15 @@ sql_quote() {
   printf "'%s'" "$s"
 }
 
+# remote_client CNF HOST PORT ARGS...: the client against HOST:PORT over TCP, as the account
+# in the client option file CNF, giving up on connecting after 3 s.
+remote_client() {
+  local cnf=$1 host=$2 port=$3
+  shift 3
+  pha_tmp_init
+  HOME=$PHA_TMP "$(db_client_bin)" --defaults-extra-file="$cnf" --connect-timeout=3 -h "$host" -P "$port" "$@"
+}
+
 # vertical_fields: the client's vertical output (-E) on stdin as "Field<TAB>value" lines.
 vertical_fields() {
   awk '
