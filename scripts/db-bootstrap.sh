@@ -34,9 +34,7 @@ for v in DB_NAME REPL_USER HA_DB_USER PANDORA_DB_USER; do require_sql_ident "$v"
 require_match ACCOUNT_HOST '^[A-Za-z0-9.%_/:-]+$' "a MySQL host pattern such as % or 10.0.0.0/255.255.0.0"
 require_port DB_PORT
 PEERS="${PEERS:-}"
-for peer in $PEERS; do
-  [[ "$peer" =~ ^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$ ]] || die "PEERS must be host names or addresses separated by spaces (got '$peer')"
-done
+require_host_list PEERS
 MASTER_MARKER="$PHA_STATE_DIR/master-initialized"
 pha_tmp_init
 PERCONA=0

@@ -26,10 +26,8 @@ LOGIN_USER="${LOGIN_USER:-}"
 AUTHORIZED_KEYS="${AUTHORIZED_KEYS:-}"
 PEERS="${PEERS:-}"
 [[ -z "$LOGIN_USER" ]] || require_match LOGIN_USER '^[a-z_][a-z0-9_-]{0,31}$' "a Unix user name"
+require_host_list PEERS
 read -r -a PEER_LIST <<<"$PEERS"
-for p in "${PEER_LIST[@]}"; do
-  [[ "$p" =~ ^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$ ]] || die "PEERS holds '$p', which is not a host name or address"
-done
 [[ "$PRIVATE_KEY" == *"-----BEGIN "*"PRIVATE KEY-----"* ]] || die "PRIVATE_KEY is not a PEM/OpenSSH private key"
 
 pha_tmp_init

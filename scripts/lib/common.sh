@@ -60,7 +60,16 @@ require_port() { require_match "$1" '^[0-9]{1,5}$' "a TCP port number"; ((10#${!
 # An absolute path without whitespace or shell/fstab-hostile characters; never "/".
 require_abs_path() { require_match "$1" '^/[A-Za-z0-9._/@+-]*[A-Za-z0-9._@+-]$' "an absolute path (not /, no spaces)"; }
 # A host name or IPv4/IPv6 address.
-require_host() { require_match "$1" '^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$' "a host name or IP address"; }
+PHA_HOST_RE='^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$'
+require_host() { require_match "$1" "$PHA_HOST_RE" "a host name or IP address"; }
+# require_host_list VAR: VAR holds host names or addresses separated by spaces (may be empty).
+require_host_list() {
+  local h hosts
+  read -r -a hosts <<<"${!1:-}"
+  for h in "${hosts[@]}"; do
+    [[ "$h" =~ $PHA_HOST_RE ]] || die "$1 must be host names or addresses separated by spaces (got '$h')"
+  done
+}
 # A MySQL identifier we are willing to put between backticks or quotes.
 require_sql_ident() { require_match "$1" '^[A-Za-z_][A-Za-z0-9_]{0,31}$' "an SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 32 characters)"; }
 
