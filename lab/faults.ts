@@ -8,14 +8,13 @@
  * (and pandora_ha) binds to the host's address. So "X cannot talk to Y" is: packets to Y's
  * address from X's address or X's uid, and the same the other way round.
  */
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { OsName } from "../lib/config";
 import { withCommon } from "../lib/plan";
-import { defaultDbPaths, myCnfPath } from "../lib/render/mycnf";
+import { myCnfPath } from "../lib/render/mycnf";
 import { hostPids, inHost, killQuiet } from "./hosts";
 import type { LabHost } from "./layout";
-import { paths } from "./layout";
-import { processState, run, runOk, sleep } from "./proc";
+import { run, runOk, sleep } from "./proc";
 
 export const CHAIN = "PHA_LAB";
 
@@ -59,17 +58,6 @@ export function resume(h: string): number[] {
   return server;
 }
 
-/**
- * After kill -9 the server's parent (mariadbd-safe) is gone too, so the dead server waits for
- * this machine's PID 1 to reap it, which it does lazily. Until then mariadbd-safe sees the PID of
- * the pid file "still running" and refuses to start. A pid file naming a zombie is stale: remove it.
- */
-function clearZombiePidFile(h: string, pidFile: string): void {
-  const file = paths.inHost(h, pidFile);
-  if (!existsSync(file)) return;
-  if (processState(Number(readFileSync(file, "utf8").trim())) === "Z") rmSync(file, { force: true });
-}
-
 /** Starts the host's database server again with the host scripts' own db_start, and waits. */
 export async function restart(h: string, os: OsName): Promise<void> {
   const myCnf = myCnfPath(os);
@@ -77,7 +65,6 @@ export async function restart(h: string, os: OsName): Promise<void> {
     resume(h);
     return;
   }
-  clearZombiePidFile(h, defaultDbPaths("mariadb1011", os).pidFile);
   // The helpers go in with the script: the host's own /tmp, /root and /var/lib hide a checkout there.
   const script = withCommon("lab-restart", `set -euo pipefail\nPHA_STEP=lab-restart\ndb_use_cnf ${myCnf}\ndb_start mariadb1011 ${myCnf}\nwait_db_ping 60\n`);
   const r = await inHost(h, "bash", ["-c", script], { timeoutMs: 90_000 });

@@ -511,6 +511,22 @@ db_use_cnf() {
   return 0
 }
 
+# clear_zombie_pid_file MYCNF: removes the server's pid file when it names a zombie (a killed
+# server whose parent died too, not yet reaped by a slow init): mysqld_safe takes such a file
+# for a running server and refuses to start.
+clear_zombie_pid_file() {
+  local pidfile pid
+  pidfile=$(cnf_value "$1" pid-file)
+  [[ -n "$pidfile" && -r "$pidfile" ]] || return 0
+  pid=$(tr -dc 0-9 <"$pidfile")
+  [[ -n "$pid" ]] || return 0
+  if [[ "$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c 1)" == Z ]]; then
+    rm -f "$pidfile"
+    log "removed $pidfile: the server it names (pid $pid) is dead, a zombie"
+  fi
+  return 0
+}
+
 # db_start FLAVOR MYCNF: starts the server and enables it at boot. Without a service manager
 # that knows it, mysqld_safe/mariadbd-safe runs detached with the given option file.
 db_start() {
@@ -521,6 +537,7 @@ db_start() {
     svc_action "$svc" start || return 1
   elif safe=$(command -v mariadbd-safe 2>/dev/null || command -v mysqld_safe 2>/dev/null); then
     log "no service manager for $svc: starting $(basename "$safe") --defaults-file=$2"
+    clear_zombie_pid_file "$2"
     setsid "$safe" --defaults-file="$2" </dev/null >/dev/null 2>&1 &
   else
     safe=$(command -v mariadbd 2>/dev/null || command -v mysqld 2>/dev/null) ||

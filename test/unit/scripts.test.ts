@@ -408,6 +408,41 @@ function common(body: string, env: Record<string, string> = {}): Run {
 }
 
 describe("common.sh", () => {
+  test("clear_zombie_pid_file: a pid file naming a zombie goes; one naming a live process or nothing stays", () => {
+    const dir = tmp();
+    const cnf = path.join(dir, "my.cnf");
+    const pidFile = path.join(dir, "mysqld.pid");
+    writeFileSync(cnf, `[mysqld]\npid-file = ${pidFile}\n`);
+    // A real zombie: a child that exits under a parent that never waits for it.
+    const zombie = common(
+      [
+        `bash -c 'sleep 0.1 & echo $! > "$P"; exec sleep 30' >/dev/null 2>&1 &`,
+        "parent=$!",
+        "sleep 0.5",
+        'clear_zombie_pid_file "$C"',
+        'kill "$parent"',
+        '[[ -e "$P" ]] && echo kept || echo removed',
+      ].join("\n"),
+      { C: cnf, P: pidFile },
+    );
+    expect(zombie.status, zombie.out).toBe(0);
+    expect(zombie.stdout).toMatch(/removed .*mysqld\.pid: the server it names \(pid \d+\) is dead, a zombie[\s\S]*removed$/m);
+    for (const content of [`${process.pid}\n`, "999999999\n"]) {
+      writeFileSync(pidFile, content);
+      const r = common('clear_zombie_pid_file "$C"; [[ -e "$P" ]] && echo kept', { C: cnf, P: pidFile });
+      expect(r.stdout.trim(), content).toBe("kept");
+    }
+  });
+
+  test("require_host_list: host names and addresses separated by spaces, or nothing; a glob or a shell word is refused", () => {
+    for (const ok of ["", "db1 10.0.0.2", "127.0.1.1 fe80::1"]) expect(common("require_host_list PEERS", { PEERS: ok }).status, ok).toBe(0);
+    for (const bad of ["db1 *", "db1;reboot", "db1 -oProxyCommand=x"]) {
+      const r = common("require_host_list PEERS", { PEERS: bad });
+      expect(r.status, bad).not.toBe(0);
+      expect(r.stderr).toMatch(/PEERS must be host names or addresses separated by spaces \(got '/);
+    }
+  });
+
   test("install_file_if_changed: 0 when written, 1 when already right, one backup of a foreign file", () => {
     const dir = tmp();
     const dest = path.join(dir, "f.conf");
