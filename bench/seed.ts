@@ -3,8 +3,9 @@
  *
  * Seeds the replica of a lab master holding SIZE of monitoring-like data twice, in one run:
  * the manual's procedure (backup into a directory on the master, prepare, rsync over SSH,
- * start, replicate) and ours (the resync tool: the backup streamed, zstd-compressed, straight
- * into the replica's datadir, prepared there). Prints both times, MB/s and the ratio.
+ * start, replicate) and ours (the resync tool: the backup streamed into a directory beside the
+ * replica's datadir, zstd-compressed off loopback, prepared there and swapped in). Prints both
+ * times, MB/s and the ratio.
  */
 import { readFileSync } from "node:fs";
 import * as path from "node:path";

@@ -9,8 +9,9 @@
 # MYCNF_PATH, DATADIR, NODE_KEY_FILE (the key a node streams from another with), SEED_SCRIPT.
 # It refuses (nothing touched) when MASTER is not the writable master, or SLAVE is writable.
 # Then the seeding step runs on SLAVE (over SSH, secrets on stdin) with RESYNC=1: the backup
-# streams from MASTER straight into SLAVE's datadir (the old one is moved aside, never
-# deleted), and replication starts from the backup's position. One resync at a time (lock).
+# streams from MASTER into a directory beside SLAVE's datadir and is prepared there, then takes
+# the datadir's place (the old one is moved aside, never deleted), and replication starts from
+# the backup's position. One resync at a time (lock).
 # Exit 0 only when SLAVE replicates from MASTER with both threads running; otherwise non-zero
 # with the reason on the last line.
 set -euo pipefail
