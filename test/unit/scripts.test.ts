@@ -537,6 +537,23 @@ describe("common.sh", () => {
     expect(r2.stderr).toMatch(/already mounts nas1:\/export on \/mnt\/shared/);
   });
 
+  test("vertical_fields turns the client's -E output into Field<TAB>value lines, colons in values kept", () => {
+    const vertical = [
+      "*************************** 1. row ***************************",
+      "                Slave_IO_State: Waiting for master to send event",
+      "                   Master_Host: 127.0.1.1",
+      "              Slave_IO_Running: Yes",
+      "                Last_SQL_Error: Error 'x' on query: y",
+      "            Replicate_Do_Table: ",
+    ].join("\n");
+    const r = common('vertical_fields <<<"$V" | while IFS=$\'\\t\' read -r k v; do printf "%s=[%s]\\n" "$k" "$v"; done', { V: vertical });
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toBe(
+      "Slave_IO_State=[Waiting for master to send event]\nMaster_Host=[127.0.1.1]\nSlave_IO_Running=[Yes]\n" +
+        "Last_SQL_Error=[Error 'x' on query: y]\nReplicate_Do_Table=[]\n",
+    );
+  });
+
   test("replica_field reads either spelling of SHOW REPLICA STATUS columns", () => {
     const r = common(
       [
