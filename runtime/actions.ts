@@ -1,0 +1,406 @@
+/**
+ * Actions: one per condition the analysis names. Each is safe to repeat (a daemon killed in the
+ * middle of one and restarted finds the cluster half-way and finishes it), and each failover or
+ * switchover is recorded as a timeline of phases.
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import type { HaSettings } from "./conf";
+import type { EventLog } from "./events";
+import type { NodeSession } from "./probe";
+import { EPOCH_TABLE, shortError } from "./probe";
+import type { DaemonState, Phase, PhaseName, Timeline } from "./state";
+import { writeFileAtomic } from "./state";
+import { truncateAndRejoin } from "./truncate";
+import type { NodeObservation } from "./types";
+
+export interface Ctx {
+  settings: HaSettings;
+  sessions: Map<string, NodeSession>;
+  state: DaemonState;
+  events: EventLog;
+  saveState(): void;
+  /** Test hook (PANDORA_HA_PAUSE_AFTER=<phase>): the daemon stops here so a test can kill it. */
+  pauseAfter(phase: PhaseName): Promise<void>;
+}
+
+export class ActionError extends Error {}
+
+function session(ctx: Ctx, host: string): NodeSession {
+  const s = ctx.sessions.get(host);
+  if (!s) throw new ActionError(`${host} is not in ha_hosts`);
+  return s;
+}
+
+/** Runs a shell command line (pandora_service_cmd ...) with a timeout; never throws. */
+export function runShell(cmd: string, timeoutMs: number): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const p = spawn("sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    p.stdout.on("data", (d) => (output += d));
+    p.stderr.on("data", (d) => (output += d));
+    const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+    p.on("error", (e) => {
+      clearTimeout(t);
+      resolve({ code: 127, output: e.message });
+    });
+    p.on("close", (code, signal) => {
+      clearTimeout(t);
+      resolve({ code: code ?? (signal ? 124 : 1), output: output.trim().slice(-2000) });
+    });
+  });
+}
+
+/** Runs a command on a DB host over SSH as ha_sshuser (key ha_sshkey); never throws. */
+export function runSsh(s: HaSettings, host: string, remote: string, timeoutMs: number): Promise<{ code: number; output: string }> {
+  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  const args = [
+    "-i", s.sshKey, "-p", String(s.sshPort), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new",
+    "-o", `ConnectTimeout=${Math.max(1, Math.ceil(s.probeTimeout * 2))}`, "-o", "ServerAliveInterval=2",
+    ...(s.bindAddress ? ["-o", `BindAddress=${s.bindAddress}`] : []),
+    `${s.sshUser}@${host}`, remote,
+  ];
+  return runShell(`ssh ${args.map(q).join(" ")}`, timeoutMs);
+}
+
+/**
+ * Secondary check: can `replica`'s host reach `master`'s database port? Asked over SSH, as the
+ * host's mysql user (the one its replication runs as), with the ping that needs no account.
+ * true: reachable; false: not; undefined: could not ask (SSH failed) — which never counts as lost.
+ */
+export async function replicaReachesMaster(ctx: Ctx, replica: string, master: string): Promise<boolean | undefined> {
+  const s = ctx.settings;
+  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  const t = Math.max(1, Math.round(s.probeTimeout));
+  const remote = [
+    "a=$(command -v mariadb-admin || command -v mysqladmin) || exit 3",
+    'if [ "$(id -u)" = 0 ] && id mysql >/dev/null 2>&1; then set -- runuser -u mysql -- "$a"; else set -- "$a"; fi',
+    `"$@" --no-defaults --connect-timeout=${t} --protocol=tcp -h ${q(master)} -P ${s.dbPort} -u pandora_ha_ping ping >/dev/null 2>&1 && exit 0 || exit 1`,
+  ].join("\n");
+  const r = await runSsh(s, replica, remote, (t + 4) * 1000);
+  if (r.code === 0) return true;
+  if (r.code === 1) return false;
+  ctx.events.log({ check: "secondary", replica, master, result: "unknown", code: r.code, output: r.output });
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+
+/** read_only (MySQL: super_read_only) at once, then every client connection killed. */
+export async function fence(ctx: Ctx, host: string, reason: string): Promise<number> {
+  const s = session(ctx, host);
+  const d = s.dialect;
+  if (!d) throw new ActionError(`${host}: not probed yet`);
+  for (const q of d.fenceSql) await s.conn.admin(q);
+  const keep = [ctx.settings.haDbUser, ctx.settings.replUser, "system user", "event_scheduler"];
+  const rows = await s.conn.query<{ id: string }>(
+    "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN (?) " +
+      "AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker')",
+    [keep],
+  );
+  let killed = 0;
+  for (const r of rows) {
+    try {
+      await s.conn.admin(`KILL CONNECTION ${Number(r.id)}`);
+      killed++;
+    } catch {
+      // it ended meanwhile
+    }
+  }
+  if (!ctx.state.fenced.includes(host)) ctx.state.fenced.push(host);
+  ctx.saveState();
+  ctx.events.emit("fenced", "warning", `${host} fenced: read-only, ${killed} client connections killed (${reason})`, { node: host, key: `fence:${host}` });
+  return killed;
+}
+
+async function makeWritable(ctx: Ctx, host: string): Promise<void> {
+  const s = session(ctx, host);
+  for (const q of s.dialect!.writableSql) await s.conn.admin(q);
+}
+
+/** Records `epoch` on `host` (the new master): replicated, so every node carries it. */
+export async function recordEpoch(ctx: Ctx, host: string, epoch: number, reason: string): Promise<void> {
+  const s = session(ctx, host);
+  await s.conn.admin(
+    `CREATE TABLE IF NOT EXISTS ${EPOCH_TABLE} (epoch INT UNSIGNED NOT NULL PRIMARY KEY, master VARCHAR(255) NOT NULL, ` +
+      "promoted_at DATETIME(3) NOT NULL, daemon VARCHAR(255) NOT NULL, reason TEXT) ENGINE=InnoDB",
+  );
+  await s.conn.admin(`INSERT IGNORE INTO ${EPOCH_TABLE} VALUES (?, ?, NOW(3), ?, ?)`, [epoch, host, ctx.settings.serverName, reason.slice(0, 1000)], 30_000);
+  const { epoch: now } = await s.readEpoch();
+  if (now < epoch) throw new ActionError(`${host}: epoch ${epoch} not recorded (highest is ${now})`);
+}
+
+export function readPublished(ctx: Ctx): string | undefined {
+  try {
+    return readFileSync(ctx.settings.hostsFile, "utf8").split("\n")[0].trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Publishes `master` in pandora_ha_hosts.conf (exactly the host string, no newline, written
+ * atomically) when it changed, then restarts pandora_server so it reconnects. Returns false when
+ * the restart failed (the failover is then not complete).
+ */
+export async function publish(ctx: Ctx, master: string, phases?: Phase[]): Promise<boolean> {
+  const s = ctx.settings;
+  if (readPublished(ctx) !== master) {
+    await phase(phases, "publish", async () => {
+      writeFileAtomic(s.hostsFile, master, 0o644);
+      return `${s.hostsFile} now names ${master}`;
+    });
+  }
+  try {
+    await phase(phases, "restart-server", async () => {
+      const r = await runShell(`${s.pandoraServiceCmd} restart-server`, 120_000);
+      if (r.code !== 0) throw new ActionError(`${s.pandoraServiceCmd} restart-server exited ${r.code}: ${r.output}`);
+      return "pandora_server restarted";
+    });
+    return true;
+  } catch (e) {
+    ctx.events.emit("failover_failure", "critical", `pandora_server did not restart after publishing ${master}: ${shortError(e)}`, { key: "restart-server" });
+    return false;
+  }
+}
+
+async function phase(phases: Phase[] | undefined, name: PhaseName, f: () => Promise<string>): Promise<string> {
+  const start = Date.now();
+  try {
+    const detail = await f();
+    phases?.push({ phase: name, start, end: Date.now(), ok: true, detail });
+    return detail;
+  } catch (e) {
+    phases?.push({ phase: name, start, end: Date.now(), ok: false, detail: shortError(e) });
+    throw e;
+  }
+}
+
+/** Waits until `host` has applied everything in its relay log (never thrown away unapplied). */
+async function drain(ctx: Ctx, host: string): Promise<string> {
+  const s = session(ctx, host);
+  const d = s.dialect!;
+  const r = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
+  if (!r) return "not a replica: nothing to apply";
+  if (!r.sqlRunning) await s.conn.admin(d.startSqlThreadSql);
+  const wait = d.waitForGtidSql(r.receivedGtid, ctx.settings.drainTimeout);
+  const [row] = await s.conn.query<{ v: string | null }>(wait.sql, wait.values, (ctx.settings.drainTimeout + 5) * 1000);
+  if (Number(row?.v) !== 0) throw new ActionError(`${host} did not apply its relay log (${r.receivedGtid}) within ${ctx.settings.drainTimeout} s`);
+  return `applied everything received (${r.receivedGtid || "nothing pending"})`;
+}
+
+/** Detaches `host` from any source and makes it writable. */
+async function promote(ctx: Ctx, host: string): Promise<string> {
+  const s = session(ctx, host);
+  const d = s.dialect!;
+  const r = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
+  if (r) {
+    await s.conn.admin(d.stopReplicaSql);
+    await s.conn.admin(d.resetReplicaAllSql);
+  }
+  await makeWritable(ctx, host);
+  return r ? `replication from ${r.sourceHost} removed; writable` : "writable";
+}
+
+/** Points `host` at `master` by GTID and starts replication. */
+async function pointAt(ctx: Ctx, host: string, master: string, fromOwnHistory: boolean): Promise<void> {
+  const s = session(ctx, host);
+  const d = s.dialect!;
+  await s.conn.admin(d.stopReplicaSql);
+  const st = ctx.settings;
+  for (const q of d.changeSourceSql({ host: master, port: st.dbPort, user: st.replUser, password: st.replPass }, fromOwnHistory)) await s.conn.admin(q);
+  await s.conn.admin(d.startReplicaSql);
+}
+
+function replicasOf(ctx: Ctx, exclude: string[]): NodeObservation[] {
+  return [...ctx.sessions.values()]
+    .map((s) => s.last)
+    .filter((o): o is NodeObservation => !!o && o.reachable && !exclude.includes(o.host) && !ctx.state.diverged[o.host]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failover and switchover
+
+export async function failover(ctx: Ctx, oldMaster: string, candidate: string, reason: string, detectedAt: number, observations: string[]): Promise<Timeline> {
+  const epoch = ctx.state.epoch + 1;
+  const t: Timeline = { kind: "failover", from: oldMaster, to: candidate, epoch, reason, observations, phases: [], ok: false, totalMs: 0 };
+  t.phases.push({ phase: "detect", start: detectedAt, end: Date.now(), ok: true, detail: `${oldMaster} unreachable` });
+  t.phases.push({ phase: "decide", start: Date.now(), end: Date.now(), ok: true, detail: reason });
+  ctx.events.emit("failover_start", "critical", `failover: ${oldMaster} is dead for the daemon and its replicas; promoting ${candidate} (epoch ${epoch})`, {
+    key: "failover",
+    data: { reason, observations },
+  });
+  const finish = (ok: boolean): Timeline => {
+    t.ok = ok;
+    t.totalMs = Date.now() - detectedAt;
+    ctx.state.lastFailover = t;
+    ctx.saveState();
+    ctx.events.log({ timeline: t });
+    return t;
+  };
+  try {
+    await phase(t.phases, "fence", async () => {
+      if (!ctx.state.fenced.includes(oldMaster)) ctx.state.fenced.push(oldMaster);
+      ctx.saveState();
+      return `${oldMaster} unreachable: marked fenced; it is made read-only the moment it is seen again`;
+    });
+    await ctx.pauseAfter("fence");
+    await phase(t.phases, "drain", () => drain(ctx, candidate));
+    await ctx.pauseAfter("drain");
+    await phase(t.phases, "promote", () => promote(ctx, candidate));
+    await ctx.pauseAfter("promote");
+    await phase(t.phases, "epoch", async () => {
+      await recordEpoch(ctx, candidate, epoch, `failover from ${oldMaster}: ${reason}`);
+      ctx.state.master = candidate;
+      ctx.state.epoch = epoch;
+      ctx.state.failovers.push(Date.now());
+      ctx.state.fenced = ctx.state.fenced.filter((h) => h !== candidate);
+      ctx.saveState();
+      return `epoch ${epoch} recorded on ${candidate}`;
+    });
+    await ctx.pauseAfter("epoch");
+    await phase(t.phases, "repoint", async () => {
+      const moved: string[] = [];
+      for (const o of replicasOf(ctx, [candidate, oldMaster])) {
+        await pointAt(ctx, o.host, candidate, false);
+        moved.push(o.host);
+      }
+      return moved.length ? `replicating from ${candidate}: ${moved.join(", ")}` : "no other replica";
+    });
+    const ok = await publish(ctx, candidate, t.phases);
+    const done = finish(ok);
+    if (ok) {
+      ctx.events.emit("failover_end", "normal", `failover done: ${candidate} is the master (epoch ${epoch}) after ${done.totalMs} ms`, { key: "failover", data: { totalMs: done.totalMs } });
+    }
+    return done;
+  } catch (e) {
+    const done = finish(false);
+    ctx.events.emit("failover_failure", "critical", `failover to ${candidate} failed: ${shortError(e)}`, { key: "failover" });
+    return done;
+  }
+}
+
+/** Planned switchover to `target`: the old master is fenced first, so no write is lost. */
+export async function switchover(ctx: Ctx, target: string): Promise<Timeline> {
+  const from = ctx.state.master;
+  if (!from) throw new ActionError("no master known yet");
+  if (target === from) throw new ActionError(`${target} is already the master`);
+  const m = session(ctx, from).last;
+  const c = session(ctx, target).last;
+  if (!m?.reachable) throw new ActionError(`the master ${from} is not reachable: a switchover needs it (a failover happens by itself)`);
+  if (!c?.reachable) throw new ActionError(`${target} is not reachable`);
+  if (ctx.state.diverged[target]) throw new ActionError(`${target} is diverged: resync it first`);
+  if (!c.replica || c.replica.sourceHost !== from || c.replica.io !== "yes" || !c.replica.sqlRunning)
+    throw new ActionError(`${target} is not a healthy replica of ${from} (${c.replica ? `io=${c.replica.io} sql=${c.replica.sqlRunning}` : "not replicating"})`);
+  const epoch = ctx.state.epoch + 1;
+  const start = Date.now();
+  const t: Timeline = { kind: "switchover", from, to: target, epoch, reason: "requested", observations: [], phases: [], ok: false, totalMs: 0 };
+  ctx.events.emit("switchover_start", "warning", `switchover from ${from} to ${target} (epoch ${epoch})`, { key: "switchover" });
+  try {
+    await phase(t.phases, "fence", async () => `${await fence(ctx, from, `switchover to ${target}`)} clients killed on ${from}`);
+    await phase(t.phases, "drain", async () => {
+      const ms = session(ctx, from);
+      const [row] = await ms.conn.query<{ v: string }>(ms.dialect!.gtidExecutedSql);
+      const gtid = String(Object.values(row)[0] ?? "");
+      const cs = session(ctx, target);
+      const w = cs.dialect!.waitForGtidSql(gtid, ctx.settings.drainTimeout);
+      const [r] = await cs.conn.query<{ v: string }>(w.sql, w.values, (ctx.settings.drainTimeout + 5) * 1000);
+      if (Number(r?.v) !== 0) throw new ActionError(`${target} did not reach ${gtid} within ${ctx.settings.drainTimeout} s`);
+      return `${target} applied everything up to ${gtid}`;
+    });
+    await phase(t.phases, "promote", () => promote(ctx, target));
+    await phase(t.phases, "epoch", async () => {
+      await recordEpoch(ctx, target, epoch, `switchover from ${from}`);
+      ctx.state.master = target;
+      ctx.state.epoch = epoch;
+      ctx.state.fenced = ctx.state.fenced.filter((h) => h !== target && h !== from);
+      ctx.saveState();
+      return `epoch ${epoch} recorded on ${target}`;
+    });
+    await phase(t.phases, "repoint", async () => {
+      await pointAt(ctx, from, target, true);
+      const moved = [from];
+      for (const o of replicasOf(ctx, [target, from])) {
+        await pointAt(ctx, o.host, target, false);
+        moved.push(o.host);
+      }
+      return `replicating from ${target}: ${moved.join(", ")}`;
+    });
+    t.ok = await publish(ctx, target, t.phases);
+  } catch (e) {
+    ctx.events.emit("switchover_failure", "critical", `switchover to ${target} failed: ${shortError(e)}`, { key: "switchover" });
+    // The old master stays fenced; if the target was not promoted the daemon makes the old one
+    // writable again on its next cycle (master_read_only).
+  }
+  t.totalMs = Date.now() - start;
+  ctx.state.lastFailover = t;
+  ctx.saveState();
+  ctx.events.log({ timeline: t });
+  if (t.ok) ctx.events.emit("switchover_end", "normal", `switchover done: ${target} is the master (epoch ${epoch}) after ${t.totalMs} ms`, { key: "switchover" });
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conditions with one step each
+
+/** The master came back read-only (restart) or a promotion stopped before it: writable again. */
+export async function restoreMaster(ctx: Ctx, host: string): Promise<void> {
+  const s = session(ctx, host);
+  const mine = s.last?.gtidHistory ?? "";
+  for (const o of replicasOf(ctx, [host])) {
+    const cmp = s.dialect!.compareHistory(o.gtidHistory ?? "", mine);
+    if (!cmp.prefix) throw new ActionError(`${host} stays read-only: ${o.host} has ${cmp.errantCount} transactions it lacks (${cmp.errant})`);
+  }
+  if (s.last?.replica) {
+    await s.conn.admin(s.dialect!.stopReplicaSql);
+    await s.conn.admin(s.dialect!.resetReplicaAllSql);
+  }
+  await makeWritable(ctx, host);
+  ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
+  ctx.saveState();
+  ctx.events.emit("master_writable", "warning", `${host}, the master (epoch ${ctx.state.epoch}), was read-only: made writable`, { node: host, key: `fence:${host}` });
+}
+
+/**
+ * A read-only node that does not follow the master. Its history a prefix of the master's: it
+ * replicates from the master. Otherwise it is diverged: it stays fenced, nothing of it is
+ * dropped, and an event says what it holds that the master lacks.
+ */
+export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"rejoined" | "diverged"> {
+  const s = session(ctx, host);
+  const m = session(ctx, master);
+  const d = s.dialect!;
+  const theirs = m.last?.gtidHistory ?? "";
+  const mine = s.last?.gtidHistory ?? "";
+  const cmp = d.compareHistory(mine, theirs);
+  if (!cmp.prefix) {
+    // An unacknowledged tail (in flight when it died or was cut off): archive it, undo it, rejoin.
+    try {
+      const how = await truncateAndRejoin(ctx, s, master, theirs, cmp, ctx.state.epoch);
+      ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
+      ctx.saveState();
+      ctx.events.emit("rejoined", "warning", `${host} rejoined as a replica of ${master} after its ${cmp.errantCount} unacknowledged transactions (${cmp.errant}) were archived and undone: ${how}`, {
+        node: host,
+        key: `rejoin:${host}`,
+      });
+      return "rejoined";
+    } catch (e) {
+      ctx.events.log({ truncate: host, refused: shortError(e) });
+    }
+    ctx.state.diverged[host] = { since: Date.now(), errant: cmp.errant, errantCount: cmp.errantCount };
+    ctx.saveState();
+    ctx.events.emit(
+      "diverged",
+      "critical",
+      `${host} holds ${cmp.errantCount} transactions the master ${master} lacks (${cmp.errant}): it stays read-only and out of replication; its rows are kept. Merge or resync it: pandora_ha resync ${ctx.settings.confPath} ${master} ${host}`,
+      { node: host, key: `rejoin:${host}` },
+    );
+    return "diverged";
+  }
+  await pointAt(ctx, host, master, true);
+  ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
+  ctx.saveState();
+  ctx.events.emit("rejoined", "normal", `${host} rejoined as a replica of ${master}`, { node: host, key: `rejoin:${host}` });
+  return "rejoined";
+}

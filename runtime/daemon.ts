@@ -1,0 +1,457 @@
+/**
+ * The loop: every ha_probe_interval, probe every node at once → analysis → one action per
+ * condition (only the actor acts) → publishers (hosts file, events, HTTP status). Every
+ * ha_interval, the original's watchdogs: pandora_server and Tentacle.
+ */
+import { createServer } from "node:http";
+import type { Server } from "node:http";
+import type { Ctx } from "./actions";
+import * as act from "./actions";
+import type { Condition } from "./analysis";
+import { ACTION_ORDER, analyze, describeNode } from "./analysis";
+import type { HaSettings } from "./conf";
+import type { EventLog, HaEvent } from "./events";
+import { teventoStatements } from "./events";
+import { ADMIN_TIMEOUT_MS, NodeConnection, NodeSession, shortError } from "./probe";
+import type { DaemonState, PhaseName } from "./state";
+import { loadState, saveState } from "./state";
+import type { NodeObservation } from "./types";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface StatusReport {
+  daemon: { pid: number; serverName: string; actor: boolean; startedAt: string };
+  master: string | null;
+  published: string | null;
+  epoch: number;
+  conditions: Condition[];
+  nodes: NodeObservation[];
+  fenced: string[];
+  diverged: DaemonState["diverged"];
+  failoverBudget: { used: number; allowed: number; windowS: number };
+  lastFailover: DaemonState["lastFailover"] | null;
+  recentEvents: HaEvent[];
+}
+
+export class Daemon {
+  readonly sessions = new Map<string, NodeSession>();
+  readonly state: DaemonState;
+  readonly ctx: Ctx;
+  private running = false;
+  private actor = false;
+  private conditions: Condition[] = [];
+  private secondary = new Map<string, { at: number; value: boolean | undefined }>();
+  /** First failed probe of the master in the current episode (for the timeline). */
+  private masterLostAt?: number;
+  private down = new Set<string>();
+  private raised = new Map<string, string>();
+  private lastHousekeeping = 0;
+  private http?: Server;
+  private queue: Array<() => Promise<void>> = [];
+  private readonly startedAt = new Date().toISOString();
+  private wake?: () => void;
+  private teventoWarned = false;
+  private flushing = false;
+  private eventConn?: NodeConnection;
+
+  constructor(
+    readonly settings: HaSettings,
+    readonly events: EventLog,
+  ) {
+    this.state = loadState(settings.stateDir);
+    for (const host of settings.haHosts) {
+      this.sessions.set(
+        host,
+        new NodeSession({
+          host,
+          port: settings.dbPort,
+          user: settings.haDbUser,
+          password: settings.haDbPass,
+          database: settings.dbName,
+          timeoutMs: Math.round(settings.probeTimeout * 1000),
+          localAddress: settings.bindAddress,
+        }),
+      );
+    }
+    const pauseAt = process.env.PANDORA_HA_PAUSE_AFTER;
+    this.ctx = {
+      settings,
+      sessions: this.sessions,
+      state: this.state,
+      events,
+      saveState: () => saveState(settings.stateDir, this.state),
+      pauseAfter: async (phase: PhaseName) => {
+        if (pauseAt !== phase) return;
+        events.log({ test_hook: `paused after ${phase} (PANDORA_HA_PAUSE_AFTER)` });
+        await sleep(3_600_000);
+      },
+    };
+  }
+
+  async run(): Promise<void> {
+    this.running = true;
+    this.events.emit("daemon_start", "info", `pandora_ha started on ${this.settings.serverName} (pid ${process.pid}), watching ${this.settings.haHosts.join(", ")}`, {
+      key: `daemon:${this.settings.serverName}`,
+    });
+    await this.startHttp();
+    while (this.running) {
+      const t0 = Date.now();
+      try {
+        await this.cycle();
+      } catch (e) {
+        this.events.log({ error: `cycle failed: ${shortError(e)}` });
+      }
+      const wait = Math.max(0, this.settings.probeInterval * 1000 - (Date.now() - t0));
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, wait);
+        this.wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    this.http?.close();
+    for (const s of this.sessions.values()) s.close();
+    this.eventConn?.close();
+  }
+
+  /** One cycle: probe, lock, analyse, act, publish. */
+  async cycle(): Promise<void> {
+    const now = Date.now();
+    await Promise.all(
+      [...this.sessions.values()].map((s) => {
+        // A node that failed is re-probed after ha_connect_delay.
+        if (s.failures > 0 && now - s.lastAttempt < this.settings.connectDelay * 1000 && s.last) return Promise.resolve(s.last);
+        return s.probe(now);
+      }),
+    );
+    await this.refreshActor();
+    this.trackNodes();
+
+    let conds = this.analyse(now);
+    const check = conds.find((c) => c.kind === "need_secondary_check");
+    if (check && check.kind === "need_secondary_check") {
+      await Promise.all(
+        check.replicas.map(async (r) => {
+          const value = await act.replicaReachesMaster(this.ctx, r, check.master);
+          this.secondary.set(r, { at: Date.now(), value });
+          this.events.log({ check: "secondary", replica: r, master: check.master, reaches: value ?? "unknown" });
+        }),
+      );
+      conds = this.analyse(Date.now());
+    }
+    this.conditions = conds;
+    this.raiseWarnings(conds);
+
+    // Requests (switchover) run between cycles, in the loop: never beside an automatic action.
+    while (this.queue.length) await this.queue.shift()!();
+
+    if (this.actor) {
+      for (const kind of ACTION_ORDER) {
+        for (const c of conds.filter((x) => x.kind === kind)) {
+          try {
+            await this.act(c);
+          } catch (e) {
+            this.events.emit("warning", "warning", `${c.kind}: ${shortError(e)}`, { key: `action:${c.kind}` });
+          }
+        }
+      }
+    } else {
+      // A watcher follows what the actor decided (new epoch) and keeps its own host's file right.
+      for (const c of conds) if (c.kind === "adopt_master") await this.adopt(c, false);
+    }
+    // In the background: an insert may wait for a semi-sync acknowledgement; the loop never does.
+    if (!this.flushing) {
+      this.flushing = true;
+      void this.flushEvents().finally(() => (this.flushing = false));
+    }
+    if (Date.now() - this.lastHousekeeping >= this.settings.interval * 1000) {
+      this.lastHousekeeping = Date.now();
+      await this.housekeeping();
+    }
+  }
+
+  /**
+   * The actor holds the lock on every node it reaches. Holding only some of them (two daemons
+   * raced) means letting go of those and trying again a random number of cycles later.
+   */
+  private lockBackoff = 0;
+  private async refreshActor(): Promise<void> {
+    const all = [...this.sessions.values()];
+    const reach = all.map((s) => !!s.last?.reachable);
+    const wasActor = this.actor;
+    if (this.lockBackoff > 0) {
+      this.lockBackoff--;
+      this.actor = false;
+    } else {
+      const locks = await Promise.all(all.map((s, i) => (reach[i] ? s.refreshLock() : Promise.resolve(false))));
+      this.actor = reach.some(Boolean) && all.every((_, i) => !reach[i] || locks[i]);
+      if (!this.actor && locks.some(Boolean)) {
+        await Promise.all(all.map((s) => s.releaseLock()));
+        this.lockBackoff = 1 + Math.floor(Math.random() * 4);
+      }
+    }
+    if (this.actor !== wasActor)
+      this.events.log({ actor: this.actor, message: this.actor ? "this daemon acts (it holds the actor lock on every reachable node)" : "another daemon acts: watching" });
+  }
+
+  private analyse(now: number): Condition[] {
+    const secondary: Record<string, boolean | undefined> = {};
+    for (const [h, v] of this.secondary) if (now - v.at < Math.max(1500, this.settings.probeInterval * 3000)) secondary[h] = v.value;
+    const nodes = this.settings.haHosts.map((h) => this.sessions.get(h)!.last!);
+    const d = [...this.sessions.values()].find((s) => s.dialect)?.dialect;
+    if (!d) return [{ kind: "no_node_reachable" }];
+    return analyze({
+      nodes,
+      state: this.state,
+      settings: this.settings,
+      history: { compare: (a, b) => d.compareHistory(a, b), union: (a, b) => d.unionHistory(a, b) },
+      now,
+      secondary,
+    });
+  }
+
+  /** node_down / node_up events, and when the master was first lost. */
+  private trackNodes(): void {
+    for (const s of this.sessions.values()) {
+      const o = s.last!;
+      if (!o.reachable && o.failures === 1 && o.host === this.state.master) this.masterLostAt = o.at;
+      if (o.reachable && o.host === this.state.master) this.masterLostAt = undefined;
+      if (!o.reachable && o.failures >= this.settings.connectRetries && !this.down.has(o.host)) {
+        this.down.add(o.host);
+        this.events.emit("node_down", "critical", `${o.host} unreachable after ${o.failures} probes: ${o.error ?? "no answer"}`, { node: o.host, key: `node:${o.host}` });
+      } else if (o.reachable && this.down.has(o.host)) {
+        this.down.delete(o.host);
+        this.events.emit("node_up", "normal", `${o.host} reachable again`, { node: o.host, key: `node:${o.host}` });
+      }
+    }
+  }
+
+  /** Events for conditions that only warn, raised once when they appear. */
+  private raiseWarnings(conds: Condition[]): void {
+    const now = new Map<string, string>();
+    for (const c of conds) {
+      let key: string | undefined;
+      let msg = "";
+      let type: Parameters<EventLog["emit"]>[0] = "warning";
+      switch (c.kind) {
+        case "master_unreachable_from_daemon":
+          key = `nofailover:${c.master}`;
+          type = "no_failover";
+          msg = `${c.master} is unreachable from this daemon but ${c.replicasSeeingIt.join(", ")} still replicate from it: no failover (check this host's network)`;
+          break;
+        case "master_and_replicas_unreachable":
+          key = `nofailover:${c.master}`;
+          type = "no_failover";
+          msg = `${c.master} and every replica are unreachable from this daemon: no failover (this host may be the one cut off)`;
+          break;
+        case "no_candidate":
+          key = `nofailover:${c.master}`;
+          type = "no_failover";
+          msg = `${c.master} is dead but no failover: ${c.detail}`;
+          break;
+        case "budget_exhausted":
+          key = `budget:${c.master}`;
+          type = "budget_exhausted";
+          msg = `${c.master} is dead but the failover budget is spent (${c.failovers} in ${c.windowS} s): no automatic failover; switch over by hand (pandora_ha switchover)`;
+          break;
+        case "replica_link_broken":
+          key = `link:${c.replica}`;
+          type = "replica_link_broken";
+          msg = `${c.replica} lost its link to the master ${c.master} (${c.detail}); the master is up for this daemon: no failover`;
+          break;
+        case "replica_stopped":
+          key = `link:${c.replica}`;
+          msg = `${c.replica}: replication stopped: ${c.detail}`;
+          break;
+        case "lagging_replica":
+          key = `lag:${c.replica}`;
+          type = "replica_lagging";
+          msg = `${c.replica} is ${c.seconds} s behind the master`;
+          break;
+        case "semi_sync_off":
+          key = `semisync:${c.master}`;
+          type = "semi_sync_off";
+          msg = `semi-sync fell back to async on ${c.master}: a failover now may lose acknowledged writes`;
+          break;
+        case "no_master":
+          key = "nomaster";
+          msg = c.detail;
+          break;
+      }
+      if (key) {
+        now.set(key, msg);
+        if (!this.raised.has(key)) this.events.emit(type, type === "budget_exhausted" ? "critical" : "warning", msg, { key });
+      }
+    }
+    for (const key of this.raised.keys()) {
+      if (!now.has(key)) this.events.log({ cleared: key });
+    }
+    this.raised = now;
+  }
+
+  private async act(c: Condition): Promise<void> {
+    switch (c.kind) {
+      case "adopt_master":
+        return this.adopt(c, true);
+      case "stale_master":
+        await act.fence(this.ctx, c.node, c.detail);
+        return;
+      case "dead_master": {
+        const obs = this.settings.haHosts.map((h) => describeNode(this.sessions.get(h)!.last!));
+        const t = await act.failover(this.ctx, c.master, c.candidate, c.reason, this.masterLostAt ?? Date.now(), obs);
+        if (t.ok) this.masterLostAt = undefined;
+        return;
+      }
+      case "master_read_only":
+        return act.restoreMaster(this.ctx, c.master);
+      case "rejoin":
+        await act.rejoin(this.ctx, c.node, this.state.master!);
+        return;
+      case "diverged_cleared":
+        delete this.state.diverged[c.node];
+        this.state.fenced = this.state.fenced.filter((h) => h !== c.node);
+        this.ctx.saveState();
+        this.events.emit("rejoined", "normal", `${c.node} replicates from the master again (resynced): no longer diverged`, { node: c.node, key: `rejoin:${c.node}` });
+        return;
+    }
+  }
+
+  private async adopt(c: Extract<Condition, { kind: "adopt_master" }>, actor: boolean): Promise<void> {
+    const first = this.state.master === undefined;
+    this.state.master = c.master;
+    this.state.epoch = c.epoch;
+    saveState(this.settings.stateDir, this.state);
+    if (actor) {
+      const s = this.sessions.get(c.master)!;
+      if ((s.last?.epoch ?? 0) < c.epoch && s.last?.readOnly === false) await act.recordEpoch(this.ctx, c.master, c.epoch, c.reason);
+    }
+    this.events.emit("master_adopted", first ? "info" : "warning", `master is ${c.master} (epoch ${c.epoch}): ${c.reason}`, { key: "master" });
+    if (act.readPublished(this.ctx) !== c.master) await act.publish(this.ctx, c.master);
+  }
+
+  private async flushEvents(): Promise<void> {
+    const m = this.state.master ? this.sessions.get(this.state.master) : undefined;
+    if (!m?.last?.reachable || m.last.readOnly !== false) return;
+    if (this.eventConn?.opts.host !== m.host) {
+      this.eventConn?.close();
+      this.eventConn = new NodeConnection({ ...m.opts, timeoutMs: ADMIN_TIMEOUT_MS });
+    }
+    const c = this.eventConn;
+    try {
+      await this.events.flush(async (batch) => {
+        for (const e of batch) for (const st of teventoStatements(e)) await c.query(st.sql, st.values);
+      });
+    } catch (e) {
+      if (!this.teventoWarned) this.events.log({ warning: `events not written to tevento on ${m.host} yet: ${shortError(e)}` });
+      this.teventoWarned = true;
+    }
+  }
+
+  /** The original's watchdogs: pandora_server (status-server → start-server) and Tentacle. */
+  private async housekeeping(): Promise<void> {
+    const s = this.settings;
+    if (this.state.master && act.readPublished(this.ctx) !== this.state.master) await act.publish(this.ctx, this.state.master);
+    const st = await act.runShell(`${s.pandoraServiceCmd} status-server`, 30_000);
+    if (st.code !== 0) {
+      const r = await act.runShell(`${s.pandoraServiceCmd} start-server`, 120_000);
+      this.events.emit("server_restarted", r.code === 0 ? "warning" : "critical", `pandora_server was not running: start-server ${r.code === 0 ? "succeeded" : `failed (${r.output})`}`, {
+        key: `server:${s.serverName}`,
+      });
+    }
+    if (s.tentacleWatchdog) {
+      const t = await act.runShell(`${s.tentacleServiceCmd} status`, 30_000);
+      if (t.code !== 0) {
+        const r = await act.runShell(`${s.tentacleServiceCmd} start`, 60_000);
+        this.events.emit("tentacle_restarted", r.code === 0 ? "warning" : "critical", `tentacle_server was not running: start ${r.code === 0 ? "succeeded" : `failed (${r.output})`}`, {
+          key: `tentacle:${s.serverName}`,
+        });
+      }
+    }
+  }
+
+  status(): StatusReport {
+    const used = this.state.failovers.filter((t) => Date.now() - t < this.settings.failoverWindow * 1000).length;
+    return {
+      daemon: { pid: process.pid, serverName: this.settings.serverName, actor: this.actor, startedAt: this.startedAt },
+      master: this.state.master ?? null,
+      published: act.readPublished(this.ctx) ?? null,
+      epoch: this.state.epoch,
+      conditions: this.conditions,
+      nodes: this.settings.haHosts.map((h) => this.sessions.get(h)!.last ?? { host: h, reachable: false, failures: 0, at: 0, error: "not probed yet" }),
+      fenced: this.state.fenced,
+      diverged: this.state.diverged,
+      failoverBudget: { used, allowed: this.settings.failoverBudget, windowS: this.settings.failoverWindow },
+      lastFailover: this.state.lastFailover ?? null,
+      recentEvents: this.events.recent.slice(-20),
+    };
+  }
+
+  /** One look without acting (status and switchover when no daemon runs). */
+  async observe(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((s) => s.probe()));
+    await this.refreshActor();
+    this.conditions = this.analyse(Date.now());
+    for (const c of this.conditions) if (c.kind === "adopt_master") {
+      this.state.master = c.master;
+      this.state.epoch = c.epoch;
+    }
+  }
+
+  /** A switchover by this process (no daemon running): it must hold the actor lock. */
+  async switchoverNow(target: string): Promise<unknown> {
+    if (!this.actor) throw new act.ActionError("another pandora_ha holds the actor lock: run the switchover through it (its HTTP endpoint)");
+    return act.switchover(this.ctx, target);
+  }
+
+  /** Queues a switchover into the loop and waits for it. */
+  requestSwitchover(target: string): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (!this.actor) return reject(new act.ActionError("this daemon is not the actor (another pandora_ha holds the lock): ask that one"));
+      if (!this.sessions.has(target)) return reject(new act.ActionError(`${target} is not in ha_hosts (${this.settings.haHosts.join(", ")})`));
+      this.queue.push(async () => {
+        try {
+          resolve(await act.switchover(this.ctx, target));
+        } catch (e) {
+          reject(e);
+        }
+      });
+      this.wake?.();
+    });
+  }
+
+  private async startHttp(): Promise<void> {
+    const s = this.settings;
+    if (!s.httpPort) return;
+    this.http = createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      const send = (code: number, body: unknown) => {
+        res.writeHead(code, { "content-type": "application/json" });
+        res.end(JSON.stringify(body, null, 2) + "\n");
+      };
+      if (req.method === "GET" && url.pathname === "/status") return send(200, this.status());
+      if (req.method === "POST" && url.pathname === "/switchover") {
+        const host = url.searchParams.get("host") ?? "";
+        this.requestSwitchover(host).then(
+          (t) => send(200, t),
+          (e) => send(409, { error: shortError(e) }),
+        );
+        return;
+      }
+      send(404, { error: "GET /status or POST /switchover?host=<host>" });
+    });
+    await new Promise<void>((resolve) => {
+      this.http!.once("error", (e) => {
+        this.events.log({ warning: `HTTP endpoint ${s.httpAddress}:${s.httpPort} not available: ${shortError(e)}` });
+        this.http = undefined;
+        resolve();
+      });
+      this.http!.listen(s.httpPort, s.httpAddress, () => resolve());
+    });
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * Probes: one persistent connection per node (mysql2), hard connect and query timeouts on
+ * everything, so a hung server (accepts TCP, never answers) costs one timeout and never stalls
+ * the loop. A second connection per node holds the actor lock (GET_LOCK): the daemon that holds
+ * it on every node it reaches is the one that acts; the lock dies with its connection, so a
+ * killed daemon's lock is free at once.
+ */
+import * as net from "node:net";
+import * as mysql from "mysql2/promise";
+import { dialectFor } from "./dialect";
+import type { Dialect, NodeObservation } from "./types";
+
+export const ACTOR_LOCK = "pandora_ha.actor";
+export const EPOCH_TABLE = "pandora_ha_epoch";
+export const ADMIN_TIMEOUT_MS = 30_000;
+
+export interface SessionOptions {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  /** Connect and per-query timeout, ms. */
+  timeoutMs: number;
+  localAddress?: string;
+}
+
+type Row = Record<string, unknown>;
+
+/** Rejects after ms; the caller destroys the connection it was waiting on. */
+function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const timer = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timer]).finally(() => clearTimeout(t));
+}
+
+/** A connection that is re-opened after any error. */
+export class NodeConnection {
+  private conn?: mysql.Connection;
+  private connecting?: Promise<mysql.Connection>;
+  constructor(readonly opts: SessionOptions) {}
+
+  private async open(): Promise<mysql.Connection> {
+    if (this.conn) return this.conn;
+    this.connecting ??= (async () => {
+      const o = this.opts;
+      const c = await deadline(
+        mysql.createConnection({
+          host: o.host,
+          port: o.port,
+          user: o.user,
+          password: o.password,
+          database: o.database,
+          connectTimeout: o.timeoutMs,
+          // mysql2 accepts localAddress but never passes it to the socket: make the socket here.
+          ...(o.localAddress
+            ? { stream: () => net.connect({ host: o.host, port: o.port, localAddress: o.localAddress }).setNoDelay(true) }
+            : {}),
+          supportBigNumbers: true,
+          bigNumberStrings: true,
+          dateStrings: true,
+        }),
+        o.timeoutMs + 200,
+        `connect to ${o.host}`,
+      );
+      c.on("error", () => this.close());
+      this.conn = c;
+      return c;
+    })().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  get connected(): boolean {
+    return !!this.conn;
+  }
+
+  /** One statement with the session's timeout; any failure closes the connection. */
+  async query<T = Row>(sql: string, values: unknown[] = [], timeoutMs = this.opts.timeoutMs): Promise<T[]> {
+    try {
+      const c = await this.open();
+      const [rows] = await deadline(c.query({ sql, values, timeout: timeoutMs }), timeoutMs + 200, `${this.opts.host}: ${sql.slice(0, 40)}`);
+      return (Array.isArray(rows) ? rows : [rows]) as T[];
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** An administrative statement (fence, promote, repoint): STOP SLAVE may wait seconds for an IO thread stuck on a dead link. */
+  admin<T = Row>(sql: string, values: unknown[] = [], timeoutMs = ADMIN_TIMEOUT_MS): Promise<T[]> {
+    return this.query<T>(sql, values, timeoutMs);
+  }
+
+  close(): void {
+    const c = this.conn;
+    this.conn = undefined;
+    try {
+      c?.destroy();
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export class NodeSession {
+  readonly conn: NodeConnection;
+  private readonly lockConn: NodeConnection;
+  dialect?: Dialect;
+  version?: string;
+  serverId?: number;
+  failures = 0;
+  lastAttempt = 0;
+  holdsLock = false;
+  last?: NodeObservation;
+
+  constructor(readonly opts: SessionOptions) {
+    this.conn = new NodeConnection(opts);
+    this.lockConn = new NodeConnection(opts);
+  }
+
+  get host(): string {
+    return this.opts.host;
+  }
+
+  private async one(sql: string): Promise<unknown> {
+    const [r] = await this.conn.query<Row>(sql);
+    return r ? Object.values(r)[0] : undefined;
+  }
+
+  /** Everything the analysis needs from this node, or an unreachable observation. */
+  async probe(now = Date.now()): Promise<NodeObservation> {
+    this.lastAttempt = now;
+    try {
+      if (!this.conn.connected || !this.dialect) {
+        this.version = String(await this.one("SELECT VERSION() AS v"));
+        this.dialect = dialectFor(this.version);
+        this.serverId = Number(await this.one("SELECT @@global.server_id AS v"));
+      }
+      const d = this.dialect;
+      const readOnly = Number(await this.one(d.readOnlySql)) === 1;
+      const superReadOnly = d.superReadOnlySql ? Number(await this.one(d.superReadOnlySql)) === 1 : undefined;
+      const replica = d.parseReplicaStatus(await this.conn.query<Row>(d.replicaStatusSql));
+      const gtidHistory = String(await this.one(d.gtidHistorySql) ?? "");
+      const gtidExecuted = String(await this.one(d.gtidExecutedSql) ?? "");
+      const semiRows: Row[] = [];
+      for (const q of d.semiSyncSql) semiRows.push(...(await this.conn.query<Row>(q)));
+      const semiSync = d.parseSemiSync(semiRows);
+      const { epoch, master } = await this.readEpoch();
+      this.failures = 0;
+      this.last = {
+        host: this.host, reachable: true, failures: 0, at: now, flavor: d.flavor, version: this.version,
+        serverId: this.serverId, readOnly, superReadOnly, replica, gtidHistory, gtidExecuted, semiSync,
+        epoch, epochMaster: master,
+      };
+    } catch (e) {
+      this.failures++;
+      this.conn.close();
+      this.last = { host: this.host, reachable: false, failures: this.failures, at: now, error: shortError(e) };
+    }
+    return this.last;
+  }
+
+  /** The highest epoch recorded on this node (0 when the table does not exist yet). */
+  async readEpoch(): Promise<{ epoch: number; master?: string }> {
+    try {
+      const [r] = await this.conn.query<{ epoch: string; master: string }>(`SELECT epoch, master FROM ${EPOCH_TABLE} ORDER BY epoch DESC LIMIT 1`);
+      return r ? { epoch: Number(r.epoch), master: r.master } : { epoch: 0 };
+    } catch (e) {
+      if ((e as { errno?: number }).errno === 1146) return { epoch: 0 };
+      throw e;
+    }
+  }
+
+  /** Takes or confirms the actor lock on this node; false when another daemon holds it or the node is down. */
+  async refreshLock(): Promise<boolean> {
+    try {
+      if (this.holdsLock) {
+        const [r] = await this.lockConn.query<{ v: string | null }>("SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS v", [ACTOR_LOCK]);
+        this.holdsLock = Number(r?.v) === 1;
+      }
+      if (!this.holdsLock) {
+        const [r] = await this.lockConn.query<{ v: string | null }>("SELECT GET_LOCK(?, 0) AS v", [ACTOR_LOCK]);
+        this.holdsLock = Number(r?.v) === 1;
+      }
+    } catch {
+      this.holdsLock = false;
+    }
+    return this.holdsLock;
+  }
+
+  async releaseLock(): Promise<void> {
+    if (!this.holdsLock) return;
+    this.holdsLock = false;
+    try {
+      await this.lockConn.query("SELECT RELEASE_LOCK(?) AS v", [ACTOR_LOCK]);
+    } catch {
+      this.lockConn.close();
+    }
+  }
+
+  /** Which connection id holds the actor lock here (for status). */
+  async lockHolder(): Promise<number | undefined> {
+    const [r] = await this.conn.query<{ v: string | null }>("SELECT IS_USED_LOCK(?) AS v", [ACTOR_LOCK]);
+    return r?.v === null || r?.v === undefined ? undefined : Number(r.v);
+  }
+
+  close(): void {
+    this.conn.close();
+    this.lockConn.close();
+    this.holdsLock = false;
+  }
+}
+
+export function shortError(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const msg = (err.message ?? String(e)).split("\n")[0];
+  return err.code && !msg.includes(err.code) ? `${err.code}: ${msg}` : msg;
+}

@@ -1,0 +1,94 @@
+/**
+ * What the daemon remembers between cycles and across restarts: the master it published, the
+ * promotion epoch, the automatic failovers inside the budget window, the nodes it fenced or
+ * found diverged, and the last failover's timeline. Kept in <ha_state_dir>/state.json, written
+ * atomically (temporary file, fsync, rename). The cluster itself is the source of truth for the
+ * epoch (it is replicated to every node); this file only lets a restarted daemon explain itself.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import * as path from "node:path";
+
+export type PhaseName = "detect" | "decide" | "fence" | "drain" | "promote" | "epoch" | "repoint" | "publish" | "restart-server";
+
+export interface Phase {
+  phase: PhaseName;
+  /** ms since epoch */
+  start: number;
+  end: number;
+  ok: boolean;
+  detail: string;
+}
+
+/** One failover or switchover, as it happened. */
+export interface Timeline {
+  kind: "failover" | "switchover";
+  from: string;
+  to: string;
+  epoch: number;
+  reason: string;
+  /** The observations the decision was taken on (short form, one line per node). */
+  observations: string[];
+  phases: Phase[];
+  ok: boolean;
+  /** ms from the first failed probe (failover) or the request (switchover) to the end. */
+  totalMs: number;
+}
+
+export interface DivergedNode {
+  since: number;
+  errant: string;
+  errantCount: number;
+  /** Where its diverged transactions were archived, when they were. */
+  archive?: string;
+}
+
+export interface DaemonState {
+  master?: string;
+  epoch: number;
+  /** ms timestamps of automatic failovers (for the budget). */
+  failovers: number[];
+  /** Nodes made read-only by the daemon because they were a stale or competing master. */
+  fenced: string[];
+  diverged: Record<string, DivergedNode>;
+  lastFailover?: Timeline;
+}
+
+export function emptyState(): DaemonState {
+  return { epoch: 0, failovers: [], fenced: [], diverged: {} };
+}
+
+export function statePath(stateDir: string): string {
+  return path.join(stateDir, "state.json");
+}
+
+export function loadState(stateDir: string): DaemonState {
+  try {
+    const s = JSON.parse(readFileSync(statePath(stateDir), "utf8")) as Partial<DaemonState>;
+    return { ...emptyState(), ...s };
+  } catch {
+    return emptyState();
+  }
+}
+
+/** Atomic write: a reader (or a crash) sees the old file or the new one, never half of one. */
+export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "w", mode);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+export function saveState(stateDir: string, s: DaemonState): void {
+  writeFileAtomic(statePath(stateDir), JSON.stringify(s, null, 2) + "\n", 0o600);
+}
+
+/** Automatic failovers inside the window ending now. */
+export function failoversInWindow(s: DaemonState, now: number, windowS: number): number[] {
+  return s.failovers.filter((t) => now - t < windowS * 1000);
+}

@@ -1,0 +1,845 @@
+/**
+ * analyze(): the pure decision function of pandora_ha, table-driven over observation sets.
+ * Every row asserts the exact list of condition kinds (in order) and the key fields of each.
+ */
+import { describe, expect, test } from "vitest";
+import { analyze, describeNode, mostAdvanced } from "../../runtime/analysis";
+import type { AnalysisSettings, Condition, HistoryOps } from "../../runtime/analysis";
+import { MARIADB, MYSQL80 } from "../../runtime/dialect";
+import { teventoStatements } from "../../runtime/events";
+import type { HaEvent } from "../../runtime/events";
+import type { DaemonState } from "../../runtime/state";
+import { commonPosition } from "../../runtime/truncate";
+import type { NodeObservation, ReplicaStatus, SemiSyncStatus } from "../../runtime/types";
+
+// ---------------------------------------------------------------------------------------------
+// Factories
+
+const NOW = Date.parse("2025-01-15T10:00:00.000Z");
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+const MARIA_OPS: HistoryOps = { compare: (a, b) => MARIADB.compareHistory(a, b), union: (a, b) => MARIADB.unionHistory(a, b) };
+const MYSQL_OPS: HistoryOps = { compare: (a, b) => MYSQL80.compareHistory(a, b), union: (a, b) => MYSQL80.unionHistory(a, b) };
+
+const SETTINGS: AnalysisSettings = { connectRetries: 2, failoverBudget: 1, failoverWindow: 3600, lagWarning: 30 };
+
+const SEMI_UP: SemiSyncStatus = { sourceEnabled: true, sourceActive: true, clients: 1, replicaEnabled: true };
+
+type Over = Partial<NodeObservation>;
+
+/** A reachable MariaDB master: writable, no replication, epoch 1 naming db1. */
+function master(host: string, over: Over = {}): NodeObservation {
+  return {
+    host,
+    reachable: true,
+    failures: 0,
+    at: NOW,
+    flavor: "mariadb",
+    readOnly: false,
+    gtidHistory: "0-1-100",
+    gtidExecuted: "0-1-100",
+    epoch: 1,
+    epochMaster: "db1",
+    semiSync: { ...SEMI_UP },
+    ...over,
+  };
+}
+
+/** A reachable read-only replica of db1 (both threads running, no lag). */
+function replica(host: string, r: Partial<ReplicaStatus> = {}, over: Over = {}): NodeObservation {
+  return {
+    host,
+    reachable: true,
+    failures: 0,
+    at: NOW,
+    flavor: "mariadb",
+    readOnly: true,
+    replica: {
+      sourceHost: "db1",
+      sourcePort: 3306,
+      io: "yes",
+      sqlRunning: true,
+      lastIoError: "",
+      lastSqlError: "",
+      secondsBehind: 0,
+      receivedGtid: "0-1-100",
+      usingGtid: true,
+      ...r,
+    },
+    gtidHistory: "0-1-100",
+    gtidExecuted: "0-1-100",
+    epoch: 1,
+    epochMaster: "db1",
+    semiSync: { ...SEMI_UP, sourceActive: false, clients: 0 },
+    ...over,
+  };
+}
+
+/** A node the daemon could not reach for `failures` consecutive probes. */
+function down(host: string, failures: number, error = "connect ETIMEDOUT"): NodeObservation {
+  return { host, reachable: false, failures, at: NOW, error };
+}
+
+function state(over: Partial<DaemonState> = {}): DaemonState {
+  return { master: "db1", epoch: 1, failovers: [], fenced: [], diverged: {}, ...over };
+}
+
+interface Row {
+  name: string;
+  nodes: NodeObservation[];
+  state?: DaemonState;
+  settings?: Partial<AnalysisSettings>;
+  secondary?: Record<string, boolean | undefined>;
+  history?: HistoryOps;
+  /** The exact kinds, in order. */
+  kinds: Condition["kind"][];
+  /** Key fields of each condition (same length as kinds). */
+  match?: Array<Record<string, unknown>>;
+}
+
+function run(row: Omit<Row, "name" | "kinds" | "match">): Condition[] {
+  return analyze({
+    nodes: row.nodes,
+    state: row.state ?? state(),
+    settings: { ...SETTINGS, ...row.settings },
+    history: row.history ?? MARIA_OPS,
+    now: NOW,
+    secondary: row.secondary ?? {},
+  });
+}
+
+function check(rows: Row[]): void {
+  test.each(rows.map((r) => [r.name, r] as const))("%s", (_name, row) => {
+    const conds = run(row);
+    expect(conds.map((c) => c.kind)).toEqual(row.kinds);
+    if (row.match) {
+      expect(row.match).toHaveLength(row.kinds.length);
+      expect(conds).toMatchObject(row.match);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The truth table: 2 DB nodes + the daemon
+
+describe("analyze: truth table (db1 master, db2 replica, the daemon)", () => {
+  check([
+    {
+      name: "(1) daemon sees the master, replica IO yes: healthy",
+      nodes: [master("db1"), replica("db2")],
+      kinds: ["healthy"],
+      match: [{ master: "db1" }],
+    },
+    {
+      name: "(2a) daemon sees the master, replica IO connecting: replica_link_broken, no failover",
+      nodes: [master("db1"), replica("db2", { io: "connecting" })],
+      kinds: ["replica_link_broken"],
+      match: [{ replica: "db2", master: "db1", detail: "IO thread connecting" }],
+    },
+    {
+      name: "(2b) daemon sees the master, replica IO no (with its error): replica_link_broken",
+      nodes: [master("db1"), replica("db2", { io: "no", lastIoError: "error reconnecting to master 'db1:3306'" })],
+      kinds: ["replica_link_broken"],
+      match: [{ replica: "db2", master: "db1", detail: "error reconnecting to master 'db1:3306'" }],
+    },
+    {
+      name: "(3) daemon lost the master, replica IO yes, secondary not asked: need_secondary_check",
+      nodes: [down("db1", 2), replica("db2")],
+      kinds: ["need_secondary_check"],
+      match: [{ master: "db1", replicas: ["db2"] }],
+    },
+    {
+      name: "(4) ... secondary says the replica reaches it: master_unreachable_from_daemon (no failover)",
+      nodes: [down("db1", 2), replica("db2")],
+      secondary: { db2: true },
+      kinds: ["master_unreachable_from_daemon"],
+      match: [{ master: "db1", replicasSeeingIt: ["db2"] }],
+    },
+    {
+      name: "(5) ... secondary says the replica cannot reach it either: dead_master, candidate db2",
+      nodes: [down("db1", 2), replica("db2")],
+      secondary: { db2: false },
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2", reason: "db1 failed 2 probes; db2 IO yes, cannot reach it either" }],
+    },
+    {
+      name: "(6) daemon lost the master, replica IO connecting: dead_master without the secondary check",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting" })],
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2", reason: "db1 failed 2 probes; db2 IO connecting" }],
+    },
+    {
+      name: "(6b) daemon lost the master, replica IO no: dead_master too",
+      nodes: [down("db1", 3), replica("db2", { io: "no" })],
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2", reason: "db1 failed 3 probes; db2 IO no" }],
+    },
+    {
+      // With two DB nodes, "the daemon lost the master and the replica" is "no node reachable":
+      // analyze() returns no_node_reachable before anything else (nothing is done either way).
+      // master_and_replicas_unreachable is never produced here (see the diverged rows below).
+      name: "(7) daemon lost the master (2 failures) and the replica too: no_node_reachable, no failover",
+      nodes: [down("db1", 2), down("db2", 2)],
+      kinds: ["no_node_reachable"],
+      match: [{ kind: "no_node_reachable" }],
+    },
+    {
+      name: "(7b) 3 nodes: the master and both replicas lost: no_node_reachable, no failover",
+      nodes: [down("db1", 5), down("db2", 1), down("db3", 3)],
+      kinds: ["no_node_reachable"],
+      match: [{ kind: "no_node_reachable" }],
+    },
+    {
+      name: "(8) master failed once only (1 < connectRetries): master_suspect",
+      nodes: [down("db1", 1), replica("db2", { io: "connecting" })],
+      kinds: ["master_suspect"],
+      match: [{ master: "db1", failures: 1 }],
+    },
+    {
+      name: "(8b) connectRetries 3: two failures are still a suspicion",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting" })],
+      settings: { connectRetries: 3 },
+      kinds: ["master_suspect"],
+      match: [{ master: "db1", failures: 2 }],
+    },
+    {
+      name: "(9) no node reachable: no_node_reachable, nothing else",
+      nodes: [down("db1", 4), down("db2", 4)],
+      kinds: ["no_node_reachable"],
+      match: [{ kind: "no_node_reachable" }],
+    },
+    {
+      name: "(10) the secondary check could not be run (undefined): still need_secondary_check, never dead_master",
+      nodes: [down("db1", 2), replica("db2")],
+      secondary: { db2: undefined },
+      kinds: ["need_secondary_check"],
+      match: [{ master: "db1", replicas: ["db2"] }],
+    },
+    {
+      name: "(10b) 3 nodes: one replica answered true, the other not asked: ask that one first",
+      nodes: [down("db1", 2), replica("db2"), replica("db3")],
+      secondary: { db2: true },
+      kinds: ["need_secondary_check"],
+      match: [{ master: "db1", replicas: ["db3"] }],
+    },
+    {
+      name: "(10c) 3 nodes: db2 lost it by thread, db3 still reaches it (secondary true): no failover",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting" }), replica("db3")],
+      secondary: { db3: true },
+      kinds: ["master_unreachable_from_daemon"],
+      match: [{ master: "db1", replicasSeeingIt: ["db3"] }],
+    },
+    {
+      name: "(10d) 3 nodes: db2 IO connecting, db3 IO yes but cannot reach it (secondary false): dead_master",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting" }), replica("db3")],
+      secondary: { db3: false },
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2", reason: "db1 failed 2 probes; db2 IO connecting; db3 IO yes, cannot reach it either" }],
+    },
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Warnings with the master up
+
+describe("analyze: replica and master warnings", () => {
+  check([
+    {
+      name: "replica 31 s behind (> lagWarning 30): lagging_replica",
+      nodes: [master("db1"), replica("db2", { secondsBehind: 31 })],
+      kinds: ["lagging_replica"],
+      match: [{ replica: "db2", seconds: 31 }],
+    },
+    {
+      name: "replica 30 s behind (= lagWarning): healthy",
+      nodes: [master("db1"), replica("db2", { secondsBehind: 30 })],
+      kinds: ["healthy"],
+      match: [{ master: "db1" }],
+    },
+    {
+      name: "secondsBehind unknown (null) with both threads running: healthy",
+      nodes: [master("db1"), replica("db2", { secondsBehind: null })],
+      kinds: ["healthy"],
+      match: [{ master: "db1" }],
+    },
+    {
+      name: "SQL thread stopped: replica_stopped",
+      nodes: [master("db1"), replica("db2", { sqlRunning: false, secondsBehind: null })],
+      kinds: ["replica_stopped"],
+      match: [{ replica: "db2", detail: "SQL thread stopped" }],
+    },
+    {
+      name: "SQL thread stopped on an error: replica_stopped with the error",
+      nodes: [master("db1"), replica("db2", { sqlRunning: false, lastSqlError: "Error 'Duplicate entry' on query" })],
+      kinds: ["replica_stopped"],
+      match: [{ replica: "db2", detail: "Error 'Duplicate entry' on query" }],
+    },
+    {
+      name: "IO broken and SQL stopped: only replica_link_broken (IO first)",
+      nodes: [master("db1"), replica("db2", { io: "connecting", sqlRunning: false })],
+      kinds: ["replica_link_broken"],
+      match: [{ replica: "db2", master: "db1" }],
+    },
+    {
+      name: "semi-sync fell back to async on the master: semi_sync_off",
+      nodes: [master("db1", { semiSync: { ...SEMI_UP, sourceActive: false, clients: 0 } }), replica("db2")],
+      kinds: ["semi_sync_off"],
+      match: [{ master: "db1" }],
+    },
+    {
+      name: "semi-sync not enabled at all: healthy (nothing fell back)",
+      nodes: [master("db1", { semiSync: { sourceEnabled: false, sourceActive: false, clients: 0, replicaEnabled: false } }), replica("db2")],
+      kinds: ["healthy"],
+      match: [{ master: "db1" }],
+    },
+    {
+      name: "3 nodes: one lagging, one stopped, semi-sync off: each reported, in node order",
+      nodes: [master("db1", { semiSync: { ...SEMI_UP, sourceActive: false } }), replica("db2", { secondsBehind: 120 }), replica("db3", { sqlRunning: false })],
+      kinds: ["lagging_replica", "replica_stopped", "semi_sync_off"],
+      match: [{ replica: "db2", seconds: 120 }, { replica: "db3" }, { master: "db1" }],
+    },
+    {
+      name: "master reachable but read-only, no other writable node: master_read_only",
+      nodes: [master("db1", { readOnly: true }), replica("db2")],
+      kinds: ["master_read_only"],
+      match: [{ master: "db1" }],
+    },
+    {
+      name: "master read-only while another node is writable: stale_master only, never master_read_only",
+      nodes: [master("db1", { readOnly: true }), master("db2")],
+      kinds: ["stale_master"],
+      match: [{ node: "db2", epoch: 1, detail: "writable while db1 holds epoch 1" }],
+    },
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The failover budget
+
+describe("analyze: failover budget", () => {
+  const lost = () => [down("db1", 2), replica("db2", { io: "connecting" })];
+  check([
+    {
+      name: "one failover 10 minutes ago, budget 1: budget_exhausted instead of dead_master",
+      nodes: lost(),
+      state: state({ failovers: [NOW - 10 * MIN] }),
+      kinds: ["budget_exhausted"],
+      match: [{ master: "db1", failovers: 1, windowS: 3600 }],
+    },
+    {
+      name: "one failover 2 hours ago (outside the window): dead_master",
+      nodes: lost(),
+      state: state({ failovers: [NOW - 2 * HOUR] }),
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2" }],
+    },
+    {
+      name: "one failover exactly failoverWindow ago: out of the window, dead_master",
+      nodes: lost(),
+      state: state({ failovers: [NOW - 3600 * 1000] }),
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2" }],
+    },
+    {
+      name: "one failover 1 ms inside the window: budget_exhausted",
+      nodes: lost(),
+      state: state({ failovers: [NOW - 3600 * 1000 + 1] }),
+      kinds: ["budget_exhausted"],
+      match: [{ master: "db1", failovers: 1, windowS: 3600 }],
+    },
+    {
+      name: "budget 0: budget_exhausted with no failover at all",
+      nodes: lost(),
+      settings: { failoverBudget: 0 },
+      kinds: ["budget_exhausted"],
+      match: [{ master: "db1", failovers: 0, windowS: 3600 }],
+    },
+    {
+      name: "budget 2 with one failover in the window: dead_master",
+      nodes: lost(),
+      settings: { failoverBudget: 2 },
+      state: state({ failovers: [NOW - 10 * MIN] }),
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2" }],
+    },
+    {
+      name: "candidate already promoted (writable, no replication: interrupted promotion), budget spent: still finished",
+      nodes: [down("db1", 2), master("db2")],
+      state: state({ failovers: [NOW - 10 * MIN] }),
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2", reason: "db1 failed 2 probes; db2 not replicating" }],
+    },
+    {
+      name: "candidate already promoted, budget 0: still finished",
+      nodes: [down("db1", 2), master("db2")],
+      settings: { failoverBudget: 0 },
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2" }],
+    },
+    {
+      name: "flapping: after a failover to db2 (epoch 2) db2 dies, db1 replicates from it: budget_exhausted",
+      nodes: [replica("db1", { sourceHost: "db2", io: "connecting" }, { epoch: 2, epochMaster: "db2" }), down("db2", 2)],
+      state: state({ master: "db2", epoch: 2, failovers: [NOW - 60_000] }),
+      kinds: ["budget_exhausted"],
+      match: [{ master: "db2", failovers: 1, windowS: 3600 }],
+    },
+    {
+      // db1 came back writable with epoch 1 (cut off, never fenced) while the cluster is at epoch
+      // 2: a stale master, not an interrupted promotion (that one carries the current epoch). It
+      // is fenced and never promoted, whatever the budget.
+      name: "flapping: db2 (epoch 2) dies while the old master db1 is back writable with epoch 1: db1 fenced, never promoted",
+      nodes: [master("db1"), down("db2", 2)],
+      state: state({ master: "db2", epoch: 2, failovers: [NOW - 60_000] }),
+      kinds: ["stale_master", "no_candidate"],
+      match: [{ node: "db1", epoch: 1 }, { master: "db2" }],
+    },
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// After a failover: the old master, rejoin, divergence
+
+describe("analyze: after a failover to db2 (epoch 2)", () => {
+  const after = (over: Partial<DaemonState> = {}) => state({ master: "db2", epoch: 2, failovers: [NOW - 10 * MIN], ...over });
+  const db2 = () => master("db2", { epoch: 2, epochMaster: "db2", gtidHistory: "0-1-100,0-2-150", gtidExecuted: "0-2-150" });
+  const divergedInfo = { since: NOW - HOUR, errant: "0-1-101", errantCount: 1 };
+  check([
+    {
+      name: "old master db1 back writable with epoch 1: stale_master db1",
+      nodes: [master("db1"), db2()],
+      state: after(),
+      kinds: ["stale_master"],
+      match: [{ node: "db1", epoch: 1, detail: "writable while db2 holds epoch 2" }],
+    },
+    {
+      name: "db1 read-only, not replicating: rejoin",
+      nodes: [master("db1", { readOnly: true, epoch: 2, epochMaster: "db2" }), db2()],
+      state: after(),
+      kinds: ["rejoin"],
+      match: [{ node: "db1", detail: "replicates from nobody" }],
+    },
+    {
+      name: "db1 read-only, replicating from db2: healthy",
+      nodes: [replica("db1", { sourceHost: "db2" }, { epoch: 2, epochMaster: "db2" }), db2()],
+      state: after(),
+      kinds: ["healthy"],
+      match: [{ master: "db2" }],
+    },
+    {
+      name: "3 nodes: db3 still replicates from the old master: rejoin db3",
+      nodes: [replica("db1", { sourceHost: "db2" }, { epoch: 2, epochMaster: "db2" }), db2(), replica("db3", { sourceHost: "db1" }, { epoch: 2, epochMaster: "db2" })],
+      state: after(),
+      kinds: ["rejoin"],
+      match: [{ node: "db3", detail: "replicates from db1, not db2" }],
+    },
+    {
+      name: "db1 diverged in state and not replicating: diverged",
+      nodes: [master("db1", { readOnly: true, gtidHistory: "0-1-101" }), db2()],
+      state: after({ diverged: { db1: divergedInfo } }),
+      kinds: ["diverged"],
+      match: [{ node: "db1", info: divergedInfo }],
+    },
+    {
+      name: "db1 diverged, replicating from db2 but IO connecting: still diverged",
+      nodes: [replica("db1", { sourceHost: "db2", io: "connecting" }), db2()],
+      state: after({ diverged: { db1: divergedInfo } }),
+      kinds: ["diverged"],
+      match: [{ node: "db1", info: divergedInfo }],
+    },
+    {
+      name: "db1 diverged but now replicating from db2 healthily (resynced): diverged_cleared",
+      nodes: [replica("db1", { sourceHost: "db2" }, { epoch: 2, epochMaster: "db2" }), db2()],
+      state: after({ diverged: { db1: divergedInfo } }),
+      kinds: ["diverged_cleared"],
+      match: [{ node: "db1" }],
+    },
+    {
+      name: "db1 diverged and writable again: stale_master first (fence it)",
+      nodes: [master("db1"), db2()],
+      state: after({ diverged: { db1: divergedInfo } }),
+      kinds: ["stale_master"],
+      match: [{ node: "db1", epoch: 1 }],
+    },
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Who is the master: epochs and fresh starts
+
+describe("analyze: who is the master", () => {
+  const fresh = () => state({ master: undefined, epoch: 0 });
+  const noEpoch = { epoch: 0, epochMaster: undefined };
+  check([
+    {
+      name: "a newer epoch on a node (3 naming db2, state db1 epoch 1): adopt_master db2 epoch 3 first",
+      nodes: [replica("db1", { sourceHost: "db2" }, { epoch: 3, epochMaster: "db2" }), master("db2", { epoch: 3, epochMaster: "db2" })],
+      kinds: ["adopt_master", "healthy"],
+      match: [{ master: "db2", epoch: 3, reason: "epoch 3 recorded on db1 names db2" }, { master: "db2" }],
+    },
+    {
+      name: "a newer epoch naming db2 while db1 is still writable at epoch 1: adopt_master db2, then stale_master db1",
+      nodes: [master("db1"), master("db2", { epoch: 3, epochMaster: "db2" })],
+      kinds: ["adopt_master", "stale_master"],
+      match: [{ master: "db2", epoch: 3, reason: "epoch 3 recorded on db2 names db2" }, { node: "db1", epoch: 1, detail: "writable while db2 holds epoch 3" }],
+    },
+    {
+      name: "a newer epoch naming a host outside ha_hosts is ignored",
+      nodes: [master("db1", { epoch: 3, epochMaster: "db9" }), replica("db2", {}, { epoch: 3, epochMaster: "db9" })],
+      kinds: ["healthy"],
+      match: [{ master: "db1" }],
+    },
+    {
+      name: "a newer epoch naming a dead master: adopt it, then the dead-master logic",
+      nodes: [replica("db1", { sourceHost: "db2", io: "connecting" }, { epoch: 2, epochMaster: "db2" }), down("db2", 2)],
+      kinds: ["adopt_master", "dead_master"],
+      match: [{ master: "db2", epoch: 2 }, { master: "db2", candidate: "db1" }],
+    },
+    {
+      name: "an epoch equal to ours changes nothing",
+      nodes: [master("db1"), replica("db2")],
+      kinds: ["healthy"],
+      match: [{ master: "db1" }],
+    },
+    {
+      name: "fresh start (no master, epoch 0), db1 the only writable node: adopt_master db1 epoch 1",
+      nodes: [master("db1", noEpoch), replica("db2", {}, noEpoch)],
+      state: fresh(),
+      kinds: ["adopt_master", "healthy"],
+      match: [{ master: "db1", epoch: 1, reason: "db1 is the only writable node" }, { master: "db1" }],
+    },
+    {
+      name: "fresh start, epoch 1 already recorded on the nodes: adopt_master db1 epoch 1 from the epoch",
+      nodes: [master("db1"), replica("db2")],
+      state: fresh(),
+      kinds: ["adopt_master", "healthy"],
+      match: [{ master: "db1", epoch: 1, reason: "epoch 1 recorded on db1 names db1" }, { master: "db1" }],
+    },
+    {
+      name: "fresh start with two writable nodes: no_master, nothing else",
+      nodes: [master("db1", noEpoch), master("db2", noEpoch)],
+      state: fresh(),
+      kinds: ["no_master"],
+      match: [{ detail: "no epoch recorded and 2 writable nodes (db1, db2): fix by hand" }],
+    },
+    {
+      name: "fresh start, no writable node, db2 replicating from db1: adopt_master db1, then make it writable",
+      nodes: [master("db1", { readOnly: true, ...noEpoch }), replica("db2", {}, noEpoch)],
+      state: fresh(),
+      kinds: ["adopt_master", "master_read_only"],
+      match: [{ master: "db1", epoch: 1, reason: "db1 is read-only but every other node replicates from it" }, { master: "db1" }],
+    },
+    {
+      name: "fresh start, no writable node, nobody replicating: no_master",
+      nodes: [master("db1", { readOnly: true, ...noEpoch }), master("db2", { readOnly: true, ...noEpoch })],
+      state: fresh(),
+      kinds: ["no_master"],
+      match: [{ detail: "no epoch recorded, no writable node, and replication does not point at one node" }],
+    },
+    {
+      name: "fresh start, db1 unreachable, db2 read-only replicating from it: no_master",
+      nodes: [down("db1", 3), replica("db2", { io: "connecting" }, noEpoch)],
+      state: fresh(),
+      kinds: ["no_master"],
+      match: [{ detail: "no epoch recorded, no writable node, and replication does not point at one node" }],
+    },
+    {
+      // BUG: "every other node replicates from it" is checked against the REACHABLE nodes only
+      // (analysis.ts: `followers.length === reachable.length - 1`), so with db1 unreachable it is
+      // vacuously true of db2, a read-only node with no replication at all. Actual:
+      // [adopt_master db2 epoch 1 "db2 is read-only but every other node replicates from it",
+      // master_read_only db2] — the daemon then makes db2 writable while db1, the real master
+      // maybe, is only unreachable from the daemon. Nothing points at db2: no_master.
+      name: "fresh start, db1 unreachable, db2 read-only and not replicating: no_master (nothing replicates from db2)",
+      nodes: [down("db1", 3), master("db2", { readOnly: true, ...noEpoch })],
+      state: fresh(),
+      kinds: ["no_master"],
+      match: [{ detail: "no epoch recorded, no writable node, and replication does not point at one node" }],
+    },
+    {
+      // BUG: same defect, 3 nodes: the daemon sees only db3 (a minority), read-only, no replication,
+      // and actual is [adopt_master db3, master_read_only db3]: it would make db3 writable.
+      name: "fresh start, 3 nodes, only db3 reachable (read-only, not replicating): no_master",
+      nodes: [down("db1", 3), down("db2", 3), master("db3", { readOnly: true, ...noEpoch })],
+      state: fresh(),
+      kinds: ["no_master"],
+      match: [{ detail: "no epoch recorded, no writable node, and replication does not point at one node" }],
+    },
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Candidate choice and the majority rule
+
+describe("analyze: candidate choice (MariaDB)", () => {
+  check([
+    {
+      name: "3 nodes: db2 received 0-1-120, db3 0-1-110: candidate db2",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-120" }), replica("db3", { io: "connecting", receivedGtid: "0-1-110" })],
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2", reason: "db1 failed 2 probes; db2 IO connecting; db3 IO connecting" }],
+    },
+    {
+      name: "3 nodes: db2 received 0-1-110, db3 0-1-120: candidate db3",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-110" }), replica("db3", { io: "connecting", receivedGtid: "0-1-120" })],
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db3" }],
+    },
+    {
+      name: "3 nodes: executed history counts too (db3 applied 0-1-125, nothing in its relay log)",
+      nodes: [
+        down("db1", 2),
+        replica("db2", { io: "connecting", receivedGtid: "0-1-120" }),
+        replica("db3", { io: "connecting", receivedGtid: "" }, { gtidExecuted: "0-1-125", gtidHistory: "0-1-125" }),
+      ],
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db3" }],
+    },
+    {
+      name: "3 nodes, equal histories: the first in ha_hosts order",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting" }), replica("db3", { io: "connecting" })],
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2" }],
+    },
+    {
+      // BUG (runtime/dialect.ts compareMariaHistory errantCount, see mostAdvanced below): db2 has
+      // everything up to 0-1-110; db3 stopped at 0-1-100 and holds 3 errant writes (0-2-101..103).
+      // db2 misses 3 transactions, db3 misses 10 of the master's: promote db2. Actual:
+      // [dead_master candidate db3], because db2's score is counted as 103 instead of 3.
+      name: "3 nodes: db2 received 0-1-110, db3 at 0-1-100 plus 3 errant (0-2-103): candidate db2",
+      nodes: [
+        down("db1", 2),
+        replica("db2", { io: "connecting", receivedGtid: "0-1-110" }),
+        replica("db3", { io: "connecting", receivedGtid: "" }, { gtidExecuted: "0-1-100,0-2-103", gtidHistory: "0-1-100,0-2-103" }),
+      ],
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2" }],
+    },
+    {
+      name: "3 nodes, only 1 of 2 replicas reachable: no_candidate (majority rule)",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-120" }), down("db3", 2)],
+      kinds: ["no_candidate"],
+      match: [{ master: "db1", detail: "only 1 of 2 replicas reachable; 2 needed to decide" }],
+    },
+    {
+      name: "4 nodes: db2 diverged (most advanced) is never the candidate: db3",
+      nodes: [
+        down("db1", 2),
+        replica("db2", { io: "connecting", receivedGtid: "0-1-130" }),
+        replica("db3", { io: "connecting", receivedGtid: "0-1-110" }),
+        replica("db4", { io: "connecting", receivedGtid: "0-1-105" }),
+      ],
+      state: state({ diverged: { db2: { since: NOW - HOUR, errant: "0-2-7", errantCount: 1 } } }),
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db3", reason: "db1 failed 2 probes; db3 IO connecting; db4 IO connecting" }],
+    },
+    {
+      // BUG: the only reachable replica is diverged, so no candidate is fit to promote. That is
+      // no_candidate by the Condition docs ("Dead master but too few replicas reachable to decide
+      // alone, or none fit to promote"). Actual: [master_and_replicas_unreachable db1], whose event
+      // says "db1 and every replica are unreachable from this daemon ... this host may be the one
+      // cut off" although db2 answers. (No failover either way; the diagnosis is wrong.) This is
+      // the only way master_and_replicas_unreachable can be produced at all: with every replica
+      // really unreachable, no_node_reachable is returned first.
+      name: "2 nodes: the only replica is diverged: no dead_master, no_candidate (not 'replicas unreachable')",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-130" })],
+      state: state({ diverged: { db2: { since: NOW - HOUR, errant: "0-2-7", errantCount: 1 } } }),
+      kinds: ["no_candidate"],
+      match: [{ master: "db1" }],
+    },
+    {
+      // The diverged replica answers, so it counts toward the majority of replicas seen (two
+      // daemons still overlap on one); it is just never the candidate.
+      name: "3 nodes: db2 diverged, db3 fit: db3 promoted (db2 counts as seen, is never a candidate)",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-130" }), replica("db3", { io: "connecting", receivedGtid: "0-1-110" })],
+      state: state({ diverged: { db2: { since: NOW - HOUR, errant: "0-2-7", errantCount: 1 } } }),
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db3" }],
+    },
+  ]);
+
+  test("two daemons, each seeing a different replica of 3 nodes, can never both promote", () => {
+    const db2 = replica("db2", { io: "connecting", receivedGtid: "0-1-120" });
+    const db3 = replica("db3", { io: "connecting", receivedGtid: "0-1-110" });
+    // Daemon A sees db2 only, daemon B sees db3 only (db1 is dead for both).
+    const a = run({ nodes: [down("db1", 2), db2, down("db3", 2)] });
+    const b = run({ nodes: [down("db1", 2), down("db2", 2), db3] });
+    expect(a).toEqual([{ kind: "no_candidate", master: "db1", detail: "only 1 of 2 replicas reachable; 2 needed to decide" }]);
+    expect(b).toEqual([{ kind: "no_candidate", master: "db1", detail: "only 1 of 2 replicas reachable; 2 needed to decide" }]);
+    expect([...a, ...b].some((c) => c.kind === "dead_master")).toBe(false);
+    // ...even with the secondary checks answered "cannot reach it" and a fresh budget.
+    const a2 = run({ nodes: [down("db1", 2), replica("db2"), down("db3", 2)], secondary: { db2: false }, settings: { failoverBudget: 5 } });
+    const b2 = run({ nodes: [down("db1", 2), down("db2", 2), replica("db3")], secondary: { db3: false }, settings: { failoverBudget: 5 } });
+    expect(a2.map((c) => c.kind)).toEqual(["no_candidate"]);
+    expect(b2.map((c) => c.kind)).toEqual(["no_candidate"]);
+  });
+});
+
+describe("analyze: candidate choice (MySQL 8.0 GTID sets)", () => {
+  const A = "8d5c1f3e-4a2b-11ef-a6c9-0242ac120002";
+  const B = "9e6d2a4f-4a2b-11ef-b7da-0242ac120003";
+  const my = (host: string, received: string, executed = `${A}:1-100`): NodeObservation =>
+    replica(host, { io: "connecting", receivedGtid: received }, { flavor: "mysql80", gtidExecuted: executed, gtidHistory: executed });
+  check([
+    {
+      name: `db2 received ${"A"}:1-120, db3 A:1-110: candidate db2`,
+      nodes: [down("db1", 2), my("db2", `${A}:1-120`), my("db3", `${A}:1-110`)],
+      history: MYSQL_OPS,
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2" }],
+    },
+    {
+      name: "db2 A:1-110, db3 A:1-120: candidate db3",
+      nodes: [down("db1", 2), my("db2", `${A}:1-110`), my("db3", `${A}:1-120`)],
+      history: MYSQL_OPS,
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db3" }],
+    },
+    {
+      name: "Retrieved_Gtid_Set is partial (A:90-120) beside executed A:1-100; db3 executed A:1-115: candidate db2",
+      nodes: [down("db1", 2), my("db2", `${A}:90-120`), my("db3", "", `${A}:1-115`)],
+      history: MYSQL_OPS,
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2" }],
+    },
+    {
+      name: "neither contains the other: the one the others are fewest transactions beyond (db3: 3 vs 10)",
+      nodes: [down("db1", 2), my("db2", `${A}:1-100,${B}:1-3`), my("db3", `${A}:1-110`)],
+      history: MYSQL_OPS,
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db3" }],
+    },
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// mostAdvanced, describeNode
+
+describe("mostAdvanced", () => {
+  const r = (host: string, received: string, executed = "0-1-100") => replica(host, { receivedGtid: received }, { gtidExecuted: executed });
+  test("none: undefined", () => {
+    expect(mostAdvanced([], MARIA_OPS)).toBeUndefined();
+  });
+  test("one node: that node", () => {
+    const n = r("db2", "0-1-100");
+    expect(mostAdvanced([n], MARIA_OPS)).toBe(n);
+  });
+  test("the one whose history contains the others', whatever the order", () => {
+    const [a, b, c] = [r("db2", "0-1-110"), r("db3", "0-1-130"), r("db4", "0-1-120")];
+    expect(mostAdvanced([a, b, c], MARIA_OPS)?.host).toBe("db3");
+    expect(mostAdvanced([b, c, a], MARIA_OPS)?.host).toBe("db3");
+    expect(mostAdvanced([c, a, b], MARIA_OPS)?.host).toBe("db3");
+  });
+  test("relay log and applied history are combined (executed 0-1-125 beats received 0-1-120)", () => {
+    const a = r("db2", "0-1-120", "0-1-100");
+    const b = r("db3", "", "0-1-125");
+    expect(mostAdvanced([a, b], MARIA_OPS)?.host).toBe("db3");
+  });
+  test("a node without replication: its executed history", () => {
+    const a = master("db2", { gtidExecuted: "0-1-140" });
+    const b = r("db3", "0-1-130");
+    expect(mostAdvanced([b, a], MARIA_OPS)?.host).toBe("db2");
+  });
+  test("ties: the first in order", () => {
+    const [a, b] = [r("db2", "0-1-120"), r("db3", "0-1-120")];
+    expect(mostAdvanced([a, b], MARIA_OPS)).toBe(a);
+    expect(mostAdvanced([b, a], MARIA_OPS)).toBe(b);
+  });
+  test("diverged histories: the one the others are fewest transactions beyond", () => {
+    // db2 has 0-3-101..110 (10) that db3 lacks; db3 has 0-2-101..103 (3) that db2 lacks:
+    // db2 misses fewer (3), it is the most advanced.
+    const a = r("db2", "0-1-100,0-3-110");
+    const b = r("db3", "0-1-100,0-2-103");
+    expect(MARIA_OPS.compare("0-1-100,0-3-110", "0-1-100,0-2-103").errantCount).toBe(10);
+    expect(MARIA_OPS.compare("0-1-100,0-2-103", "0-1-100,0-3-110").errantCount).toBe(3);
+    expect(mostAdvanced([a, b], MARIA_OPS)?.host).toBe("db2");
+    expect(mostAdvanced([b, a], MARIA_OPS)?.host).toBe("db2");
+  });
+  test("diverged histories where one side kept only an older entry of the shared server", () => {
+    // BUG (runtime/dialect.ts compareMariaHistory, errantCount): db2 "0-1-110" has 0-1-101..110
+    // (10) that db3 lacks; db3 "0-1-100,0-2-103" has 0-2-101..103 (3) that db2 lacks. The count
+    // of compare("0-1-100,0-2-103", "0-1-110") is 103, not 3: the point where the histories part
+    // is searched only among b's entries that a shares (b's 0-1-110 is not shared: a's 0-1 stops
+    // at 100), never among a's entries that b contains (a's 0-1-100 is in b), so it falls to 0.
+    // Through mostAdvanced: scores db2 = 103, db3 = 10, and db3 — the replica missing 10 of the
+    // master's transactions — is picked over db2, which only lacks db3's 3 errant ones.
+    expect(MARIA_OPS.compare("0-1-110", "0-1-100,0-2-103").errantCount).toBe(10);
+    expect(MARIA_OPS.compare("0-1-100,0-2-103", "0-1-110").errantCount).toBe(3);
+    const a = r("db2", "0-1-110");
+    const b = r("db3", "0-1-100,0-2-103");
+    expect(mostAdvanced([a, b], MARIA_OPS)?.host).toBe("db2");
+    expect(mostAdvanced([b, a], MARIA_OPS)?.host).toBe("db2");
+  });
+  test("MySQL sets", () => {
+    const A = "8d5c1f3e-4a2b-11ef-a6c9-0242ac120002";
+    const a = replica("db2", { receivedGtid: `${A}:50-130` }, { gtidExecuted: `${A}:1-100` });
+    const b = replica("db3", { receivedGtid: "" }, { gtidExecuted: `${A}:1-120` });
+    expect(mostAdvanced([b, a], MYSQL_OPS)?.host).toBe("db2");
+  });
+});
+
+describe("describeNode", () => {
+  test("a reachable master", () => {
+    expect(describeNode(master("db1"))).toBe("db1: read_only=0 not replicating epoch=1 history=0-1-100");
+  });
+  test("a reachable replica", () => {
+    expect(describeNode(replica("db2", { secondsBehind: 4 }, { gtidHistory: "0-1-96" }))).toBe("db2: read_only=1 replica of db1 io=yes sql=yes lag=4 epoch=1 history=0-1-96");
+  });
+  test("a replica with its threads stopped and no epoch, no history", () => {
+    const n = replica("db3", { io: "connecting", sqlRunning: false, secondsBehind: null }, { epoch: undefined, gtidHistory: undefined });
+    expect(describeNode(n)).toBe("db3: read_only=1 replica of db1 io=connecting sql=no lag=- epoch=0 history=-");
+  });
+  test("an unreachable node, with and without its error", () => {
+    expect(describeNode(down("db1", 3, "connect ECONNREFUSED 127.0.1.1:3306"))).toBe("db1: unreachable (3 failed probes: connect ECONNREFUSED 127.0.1.1:3306)");
+    expect(describeNode({ host: "db2", reachable: false, failures: 1, at: NOW })).toBe("db2: unreachable (1 failed probes)");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// truncate.commonPosition, events.teventoStatements
+
+describe("commonPosition", () => {
+  test("the old master's tail past the new master's history: the last shared transaction", () => {
+    expect(commonPosition("0-1-105", "0-1-100,0-2-150")).toBe("0-1-100");
+  });
+  test("a prefix history returns its own position", () => {
+    expect(commonPosition("0-1-100", "0-1-120")).toBe("0-1-100");
+    expect(commonPosition("0-1-100", "0-1-100,0-2-150")).toBe("0-1-100");
+  });
+  test("the highest shared seq of the domain across servers", () => {
+    expect(commonPosition("0-1-100,0-2-105", "0-1-100,0-2-103")).toBe("0-2-103");
+  });
+  test("multi-domain: one point per domain", () => {
+    expect(commonPosition("0-1-105,1-1-50", "0-1-100,1-1-60")).toBe("0-1-100,1-1-50");
+  });
+  test("no common point in a domain: undefined", () => {
+    expect(commonPosition("0-1-105", "0-2-150")).toBeUndefined();
+    expect(commonPosition("0-1-100,1-1-5", "0-1-100")).toBeUndefined();
+  });
+});
+
+describe("teventoStatements", () => {
+  const e: HaEvent = {
+    time: "2025-01-15T10:00:00.750Z",
+    type: "failover_start",
+    severity: "critical",
+    node: "db1",
+    message: "failover: db1 is dead; promoting db2 (epoch 2)",
+    key: "pandora_ha:failover",
+  };
+  test("validate older open events with the same key, then insert the new one", () => {
+    expect(teventoStatements(e)).toEqual([
+      { sql: "UPDATE tevento SET estado = 1 WHERE id_extra = ? AND estado = 0", values: ["pandora_ha:failover"] },
+      {
+        sql:
+          "INSERT INTO tevento (id_agente, id_grupo, evento, timestamp, utimestamp, estado, event_type, criticity, source, id_extra) " +
+          "VALUES (0, 0, ?, FROM_UNIXTIME(?), ?, 0, 'system', ?, 'pandora_ha', ?)",
+        values: ["[pandora_ha] failover: db1 is dead; promoting db2 (epoch 2)", 1736935200, 1736935200, 4, "pandora_ha:failover"],
+      },
+    ]);
+  });
+  test("criticity per severity", () => {
+    const crit = (severity: HaEvent["severity"]) => teventoStatements({ ...e, severity })[1].values[3];
+    expect([crit("info"), crit("normal"), crit("warning"), crit("critical")]).toEqual([1, 2, 3, 4]);
+  });
+});
