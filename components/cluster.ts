@@ -11,6 +11,7 @@ import { Hosts } from "./hosts";
 import type { AwsHostsArgs } from "./hosts";
 import { Network } from "./network";
 import { Replication } from "./replication";
+import { PandoraHa } from "./runtime";
 import { StepRunner } from "./steps";
 
 export interface PandoraHaClusterArgs {
@@ -21,8 +22,9 @@ export interface PandoraHaClusterArgs {
 
 /**
  * The whole deployment: network and hosts (aws) or the existing hosts, the database nodes,
- * replication seeded from the first node, and the Pandora data servers. Every host step comes
- * from one plan (lib/plan.ts), the same one the lab runs.
+ * replication seeded from the first node, the Pandora data servers and the pandora_ha daemon
+ * on each of them. Every host step comes from one plan (lib/plan.ts), the same one the lab
+ * runs.
  */
 export class PandoraHaCluster extends pulumi.ComponentResource {
   readonly plan: HostStep[];
@@ -133,6 +135,15 @@ export class PandoraHaCluster extends pulumi.ComponentResource {
         : undefined,
       tags,
     }, p);
+
+    // The pandora_ha daemon on every server host, once the cluster and the host are ready.
+    for (const s of cfg.servers) {
+      new PandoraHa(`${name}-${s.name}-daemon`, {
+        server: s,
+        steps: this.plan.filter((st) => st.group === "runtime" && st.host === s.name),
+        runner,
+      }, p);
+    }
 
     // Every step of the plan became a resource, in some component.
     const missing = this.plan.filter((s) => !runner.commands.has(s.id)).map((s) => s.id);

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostStep, Value } from "../lib/plan";
-import { bundleHash, refsOf, renderCommand, renderStdin, stepBundle } from "../lib/plan";
+import { refsOf, renderCommand, renderStdin, stepBundle, stepTriggers } from "../lib/plan";
 import type { HostHandle } from "./hosts";
 
 export interface SshAccess {
@@ -94,7 +94,8 @@ export class StepRunner {
         // Non-secret parameters only; the script and secrets travel on stdin.
         create,
         stdin,
-        triggers: [bundleHash(bundle)],
+        // Script (and generated file) hashes: a change re-runs the step.
+        triggers: stepTriggers(step),
         addPreviousOutputInEnv: false,
         logging: "stdoutAndStderr",
       },

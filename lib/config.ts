@@ -69,6 +69,8 @@ export interface ServerConfig {
   address?: string;
   /** pandora_server.conf `master` token, 0..7. */
   master: number;
+  /** The address pandora_ha's connections leave from (`ha_bind_address`); default: the OS picks. */
+  bindAddress?: string;
 }
 
 export interface SshConfig {
@@ -79,6 +81,7 @@ export interface SshConfig {
 
 export interface HaConfig {
   connectRetries: number;
+  /** Seconds between connection attempts (decimals allowed). */
   connectDelay: number;
   splitbrainAutofix: boolean;
   semiSync: boolean;
@@ -86,6 +89,14 @@ export interface HaConfig {
   semiSyncTimeoutMs: number;
   sshUser: string;
   sshPort: number;
+  /** pandora_ha: seconds between probes of every DB node (decimals allowed). */
+  probeInterval: number;
+  /** pandora_ha: seconds a probe may take before the node counts as not answering. */
+  probeTimeout: number;
+  /** pandora_ha: automatic failovers allowed within failoverWindow (0: never automatic). */
+  failoverBudget: number;
+  /** pandora_ha: the window (whole seconds) failoverBudget counts over. */
+  failoverWindow: number;
 }
 
 export interface AwsConfig {
@@ -301,11 +312,17 @@ function objectField(
   key: string,
   obj: Record<string, unknown>,
   field: string,
-  kind: "string" | "number" | "boolean",
+  kind: "string" | "number" | "decimal" | "boolean",
 ): unknown {
   const v = obj[field];
   if (v === undefined || v === null) return undefined;
   // Pulumi stores nested scalars as given; accept numeric/boolean strings too.
+  if (kind === "decimal") {
+    if (typeof v === "number" && Number.isFinite(v)) return v;
+    if (typeof v === "string" && /^-?\d+(\.\d+)?$/.test(v.trim())) return Number(v);
+    r.problem(`${key}.${field}`, `expected a number (decimals allowed), got ${JSON.stringify(v)}`);
+    return undefined;
+  }
   if (kind === "number") {
     if (typeof v === "number" && Number.isInteger(v)) return v;
     if (typeof v === "string" && /^-?\d+$/.test(v)) return Number(v);
@@ -476,19 +493,28 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
     if (!onAws) r.problem("servers", "required on platform existing: a list of { name, host, master? }");
     else servers.push({ name: "pfms1", master: 1 }, { name: "pfms2", master: 1 });
   } else if (!Array.isArray(srvRaw)) {
-    r.problem("servers", "expected a list of { name, host?, address?, master? }");
+    r.problem("servers", "expected a list of { name, host?, address?, master?, bindAddress? }");
   } else {
     if (srvRaw.length < 1) r.problem("servers", "expected at least 1 Pandora server host");
     if (srvRaw.length > 8) r.problem("servers", `expected at most 8 Pandora server hosts, got ${srvRaw.length}`);
     srvRaw.forEach((s, i) => {
       const key = `servers[${i}]`;
-      if (!isPlainObject(s)) return r.problem(key, "expected an object { name, host?, address?, master? }");
-      checkUnknownFields(r, key, s, ["name", "host", "address", "master"]);
+      if (!isPlainObject(s)) return r.problem(key, "expected an object { name, host?, address?, master?, bindAddress? }");
+      checkUnknownFields(r, key, s, ["name", "host", "address", "master", "bindAddress"]);
       const { name, host, address } = hostFields(r, key, s, usedNames, onAws, "; servernames must be distinct");
       const master = objectField(r, key, s, "master", "number") as number | undefined;
       if (master !== undefined && (master < 0 || master > 7))
         r.problem(`${key}.master`, `expected a whole number from 0 to 7, got ${master}`);
-      servers.push({ name: name ?? `pfms${i + 1}`, host, address: address ?? host, master: master ?? 1 });
+      const bindAddress = objectField(r, key, s, "bindAddress", "string") as string | undefined;
+      if (bindAddress !== undefined && !isIpv4(bindAddress))
+        r.problem(`${key}.bindAddress`, `expected an IPv4 address of this host (pandora_ha's connections leave from it), got '${bindAddress}'`);
+      servers.push({
+        name: name ?? `pfms${i + 1}`,
+        host,
+        address: address ?? host,
+        master: master ?? 1,
+        ...(bindAddress !== undefined ? { bindAddress } : {}),
+      });
     });
   }
 
@@ -562,18 +588,34 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
   // --- ha
   const ha: HaConfig = {
     connectRetries: 2,
-    connectDelay: 1,
+    connectDelay: 0.5,
     splitbrainAutofix: false,
     semiSync: true,
     semiSyncTimeoutMs: 5000,
     sshUser: "root",
     sshPort: ssh.port,
+    probeInterval: 0.5,
+    probeTimeout: 1,
+    failoverBudget: 1,
+    failoverWindow: 3600,
   };
   const haRaw = r.json("ha");
   if (haRaw !== undefined) {
-    if (!isPlainObject(haRaw)) r.problem("ha", "expected an object { connectRetries, connectDelay, splitbrainAutofix, semiSync, sshUser }");
+    if (!isPlainObject(haRaw)) r.problem("ha", "expected an object { connectRetries, connectDelay, splitbrainAutofix, semiSync, sshUser, probeInterval, ... }");
     else {
-      const fields = ["connectRetries", "connectDelay", "splitbrainAutofix", "semiSync", "semiSyncTimeoutMs", "sshUser", "sshPort"];
+      const fields = [
+        "connectRetries",
+        "connectDelay",
+        "splitbrainAutofix",
+        "semiSync",
+        "semiSyncTimeoutMs",
+        "sshUser",
+        "sshPort",
+        "probeInterval",
+        "probeTimeout",
+        "failoverBudget",
+        "failoverWindow",
+      ];
       checkUnknownFields(r, "ha", haRaw, fields);
       const num = (f: string, min: number, max: number): number | undefined => {
         const v = objectField(r, "ha", haRaw, f, "number") as number | undefined;
@@ -583,8 +625,20 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
         }
         return v;
       };
+      const dec = (f: string, min: number, max: number): number | undefined => {
+        const v = objectField(r, "ha", haRaw, f, "decimal") as number | undefined;
+        if (v !== undefined && (v < min || v > max)) {
+          r.problem(`ha.${f}`, `expected a number of seconds from ${min} to ${max} (decimals allowed), got ${v}`);
+          return undefined;
+        }
+        return v;
+      };
       ha.connectRetries = num("connectRetries", 1, 10) ?? ha.connectRetries;
-      ha.connectDelay = num("connectDelay", 0, 60) ?? ha.connectDelay;
+      ha.connectDelay = dec("connectDelay", 0, 60) ?? ha.connectDelay;
+      ha.probeInterval = dec("probeInterval", 0.05, 60) ?? ha.probeInterval;
+      ha.probeTimeout = dec("probeTimeout", 0.1, 60) ?? ha.probeTimeout;
+      ha.failoverBudget = num("failoverBudget", 0, 100) ?? ha.failoverBudget;
+      ha.failoverWindow = num("failoverWindow", 1, 604800) ?? ha.failoverWindow;
       ha.semiSyncTimeoutMs = num("semiSyncTimeoutMs", 100, 3600000) ?? ha.semiSyncTimeoutMs;
       ha.sshPort = num("sshPort", 1, 65535) ?? ha.sshPort;
       ha.splitbrainAutofix = (objectField(r, "ha", haRaw, "splitbrainAutofix", "boolean") as boolean | undefined) ?? false;

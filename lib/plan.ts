@@ -7,9 +7,11 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
+import { gzipSync } from "node:zlib";
+import { buildDaemonBundle } from "./bundle";
 import type { ClusterConfig, DbNodeConfig } from "./config";
 import { myCnfPath, renderMyCnf, defaultDbPaths } from "./render/mycnf";
-import { PANDORA_PATHS, SHARED_DATA_IN_SUBDIRS, pandoraServerTokens, renderTentacleConf } from "./render/pandora";
+import { PANDORA_PATHS, SHARED_DATA_IN_SUBDIRS, pandoraServerTokens, renderPandoraHaUnit, renderTentacleConf } from "./render/pandora";
 import type { TokenValue } from "./render/pandora";
 
 /**
@@ -40,17 +42,34 @@ export interface HostStep {
    * base64-encoded, common.sh inlined, on stdin ahead of the step's own script.
    */
   files: Record<string, string>;
+  /**
+   * Generated files the step installs (e.g. the pandora_ha bundle): parameter name → blob.
+   * Each arrives gzip-compressed and base64-encoded on stdin, ahead of the files, as a plain
+   * shell variable of the script (not exported: a value that large in the environment would
+   * make every command the script runs fail with E2BIG). The host decodes it with
+   * `base64 -d | gunzip`. Its content hash is part of the step's triggers.
+   */
+  blobs: Record<string, StepBlob>;
   dependsOn: string[];
   /** Cloud resources the step must wait for (e.g. `efs:mountTargets`); the lab has none. */
   waitFor: string[];
 }
 
+/** A generated file a step carries; `content` is called when the step is rendered (lazily). */
+export interface StepBlob {
+  content: () => string | Buffer;
+}
+
 export const BINLOG_DIR = "/var/lib/mysql-binlog";
 export const SHARED_MOUNT_ROOT = "/mnt/pandora-shared";
-export const SSH_KEY_FILE = "/root/.ssh/id_pandora_ha";
+export const SSH_KEY_FILE = PANDORA_PATHS.haSshKey;
 /** Where a server host keeps the resync tool and the seeding script it runs on a replica. */
 export const TOOLS_DIR = PANDORA_PATHS.toolsDir;
 export const CLUSTER_ENV_PATH = "/etc/pandora-ha/cluster.env";
+/** The oldest Node the daemon bundle targets (esbuild target node18). */
+export const NODE_MIN_MAJOR = 18;
+/** Official Node 20 builds, for hosts whose OS offers no Node >= 18 (Ubuntu 22.04). */
+export const NODE_DIST_URL = "https://nodejs.org/dist/latest-v20.x";
 
 const ref = (r: string): Value => ({ ref: r });
 const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
@@ -67,8 +86,9 @@ export interface PlanOptions {
 
 export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
   const steps: HostStep[] = [];
-  const add = (s: Omit<HostStep, "waitFor" | "secretEnv" | "files"> & Partial<Pick<HostStep, "waitFor" | "secretEnv" | "files">>): void => {
-    steps.push({ waitFor: [], secretEnv: {}, files: {}, ...s });
+  type Defaulted = "waitFor" | "secretEnv" | "files" | "blobs";
+  const add = (s: Omit<HostStep, Defaulted> & Partial<Pick<HostStep, Defaulted>>): void => {
+    steps.push({ waitFor: [], secretEnv: {}, files: {}, blobs: {}, ...s });
   };
   const master = cfg.dbNodes[0];
   const paths = defaultDbPaths(cfg.dbFlavor, cfg.os);
@@ -181,6 +201,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
     });
   }
 
+  let previousDaemon: string | undefined;
   for (const server of cfg.servers) {
     const pre = `servers/${server.name}`;
     add({
@@ -265,6 +286,36 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       secretEnv: { PANDORA_TOKENS: tokensValue(pandoraServerTokens(cfg, server)) },
       dependsOn: [`${pre}/install`, `${pre}/ha-tools`],
     });
+    add({
+      id: `${pre}/pandora-ha`,
+      group: "runtime",
+      host: server.name,
+      script: "server-pandora-ha.sh",
+      description: `install and run the pandora_ha daemon (${PANDORA_PATHS.daemonBin}, Node >= ${NODE_MIN_MAJOR})`,
+      env: {
+        DAEMON_JS: PANDORA_PATHS.daemonBundle,
+        DAEMON_BIN: PANDORA_PATHS.daemonBin,
+        UNIT_PATH: PANDORA_PATHS.daemonUnit,
+        UNIT_B64: b64(renderPandoraHaUnit({ conf: PANDORA_PATHS.serverConf, pidFile: PANDORA_PATHS.haPidFile })),
+        PANDORA_CONF: PANDORA_PATHS.serverConf,
+        PID_FILE: PANDORA_PATHS.haPidFile,
+        STATE_DIR: PANDORA_PATHS.haStateDir,
+        NODE_MIN_MAJOR: String(NODE_MIN_MAJOR),
+        NODE_DIR: PANDORA_PATHS.nodeDir,
+        NODE_DIST_URL,
+      },
+      blobs: { DAEMON_JS_GZ_B64: { content: () => buildDaemonBundle().js } },
+      // Last on its host (Tentacle, shared data_in, keys and tokens in place), and only once
+      // the cluster is up: a daemon started while a replica is still being seeded would see a
+      // broken replica and act on it. After the previous server's daemon: a new bundle
+      // restarts the daemons (and, as they stop, their pandora_server) one host at a time.
+      dependsOn: [
+        ...steps.filter((s) => s.host === server.name).map((s) => s.id),
+        ...steps.filter((s) => s.group === "replication" || (s.group === "db" && s.id.endsWith("/bootstrap"))).map((s) => s.id),
+        ...(previousDaemon ? [previousDaemon] : []),
+      ],
+    });
+    previousDaemon = `${pre}/pandora-ha`;
   }
 
   validatePlan(steps);
@@ -339,12 +390,37 @@ export function scriptBundle(script: string, dir = SCRIPTS_DIR): string {
 }
 
 /**
- * Everything a step's host runs, after the secret parameters: the step's files (base64 of
- * their bundles, as `export NAME=...` lines) and the step's script with common.sh inlined.
+ * Everything a step's host runs, after the secret parameters: the step's blobs (gzip +
+ * base64, as `NAME=...` lines, not exported), its files (base64 of their bundles, as
+ * `export NAME=...` lines) and the step's script with common.sh inlined.
  */
 export function stepBundle(step: HostStep, dir = SCRIPTS_DIR): string {
+  return `${stepBlobLines(step)}${scriptsPart(step, dir)}`;
+}
+
+function scriptsPart(step: HostStep, dir: string): string {
   const files = Object.entries(step.files).map(([k, f]) => `export ${k}='${b64(scriptBundle(f, dir))}'\n`);
   return `${files.join("")}${scriptBundle(step.script, dir)}`;
+}
+
+function stepBlobLines(step: HostStep): string {
+  return Object.entries(step.blobs)
+    .map(([k, blob]) => {
+      if (!ENV_NAME_RE.test(k)) throw new Error(`step ${step.id}: bad blob name ${k}`);
+      return `${k}='${gzipSync(blob.content(), { level: 9 }).toString("base64")}'\n`;
+    })
+    .join("");
+}
+
+/**
+ * What re-runs a step when it changes: the hash of its scripts (and files), and the hash of
+ * each blob's content (not of its compressed form, which may differ between zlib builds).
+ * For a step without blobs: `[bundleHash(stepBundle(step))]`.
+ */
+export function stepTriggers(step: HostStep, dir = SCRIPTS_DIR): string[] {
+  const blobs = Object.values(step.blobs);
+  if (blobs.length === 0) return [bundleHash(stepBundle(step, dir))];
+  return [bundleHash(scriptsPart(step, dir)), ...blobs.map((b) => bundleHash(b.content()))];
 }
 
 /** POSIX single-quote quoting. */
@@ -374,7 +450,7 @@ export function renderStdin(step: HostStep, secretEnv: Record<string, string>, b
 }
 
 /** A short hash of a step's script bundle, so a script change re-runs the step. */
-export function bundleHash(bundle: string): string {
+export function bundleHash(bundle: string | Buffer): string {
   return createHash("sha256").update(bundle).digest("hex").slice(0, 16);
 }
 

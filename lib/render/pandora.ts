@@ -22,7 +22,22 @@ export const PANDORA_PATHS = {
   resyncLog: "/var/log/pandora/pandora_ha_resync.log",
   tentacleConf: "/etc/tentacle/tentacle_server.conf",
   tentacleLog: "/var/log/tentacle/tentacle.log",
+  // What pandora_ha runs to check and start the Pandora server and Tentacle (the packages'
+  // init scripts, with Pandora's start-server/status-server verbs).
+  pandoraServiceCmd: "/etc/init.d/pandora_server",
+  tentacleServiceCmd: "/etc/init.d/tentacle_serverd",
+  // Ours: the pandora_ha daemon.
+  daemonBundle: `${TOOLS_DIR}/pandora_ha.js`,
+  daemonBin: "/usr/bin/pandora_ha",
+  daemonUnit: "/etc/systemd/system/pandora_ha.service",
+  haPidFile: "/var/run/pandora_ha.pid",
+  haStateDir: "/var/lib/pandora-ha",
+  /** The key pandora_ha (and the resync, and a node streaming a backup) connects with. */
+  haSshKey: "/root/.ssh/id_pandora_ha",
+  /** A Node runtime of our own, only where the OS has none >= 18 (Ubuntu 22.04). */
+  nodeDir: "/opt/pandora-ha/node",
 } as const;
+
 
 /** The data_in subdirectories shared between data servers and consoles (never data_in itself). */
 export const SHARED_DATA_IN_SUBDIRS = ["conf", "collections", "md5", "netflow", "discovery"] as const;
@@ -54,7 +69,54 @@ export function pandoraServerTokens(cfg: ClusterConfig, server: ServerConfig): A
     ["ha_connect_delay", String(cfg.ha.connectDelay)],
     ["splitbrain_autofix", cfg.ha.splitbrainAutofix ? "1" : "0"],
     ["restart", "0"],
+    // pandora_ha: where it publishes the master, its pid file, the services it keeps running.
+    ["ha_hosts_file", PANDORA_PATHS.haHostsFile],
+    ["ha_pid_file", PANDORA_PATHS.haPidFile],
+    ["pandora_service_cmd", PANDORA_PATHS.pandoraServiceCmd],
+    ["tentacle_service_cmd", PANDORA_PATHS.tentacleServiceCmd],
+    ["tentacle_service_watchdog", "1"],
+    ["ha_interval", "10"],
+    ["ha_sshkey", PANDORA_PATHS.haSshKey],
+    // Ours: probing and the failover budget.
+    ["ha_probe_interval", String(cfg.ha.probeInterval)],
+    ["ha_probe_timeout", String(cfg.ha.probeTimeout)],
+    ["ha_failover_budget", String(cfg.ha.failoverBudget)],
+    ["ha_failover_window", String(cfg.ha.failoverWindow)],
+    ...(server.bindAddress !== undefined ? [["ha_bind_address", server.bindAddress] as [string, TokenValue]] : []),
   ];
+}
+
+export interface PandoraHaUnitInput {
+  /** pandora_server.conf the daemon reads. */
+  conf: string;
+  pidFile: string;
+  /** The wrapper that runs the bundle (default /usr/bin/pandora_ha). */
+  bin?: string;
+}
+
+/**
+ * /etc/systemd/system/pandora_ha.service: the daemon in the foreground (no -d), restarted
+ * whenever it exits; stopping it stops its whole control group.
+ */
+export function renderPandoraHaUnit(u: PandoraHaUnitInput): string {
+  const bin = u.bin ?? PANDORA_PATHS.daemonBin;
+  return [
+    "# Managed by pandora-ha. Changes here are replaced on the next `pulumi up`.",
+    "[Unit]",
+    "Description=Pandora FMS database HA daemon (pandora_ha)",
+    "Wants=network-online.target",
+    "After=network-online.target",
+    "",
+    "[Service]",
+    "Type=simple",
+    `ExecStart=${bin} -p ${u.pidFile} ${u.conf}`,
+    "Restart=always",
+    "RestartSec=1",
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "",
+  ].join("\n");
 }
 
 export interface TentacleConfInput {

@@ -123,7 +123,8 @@ os_family() {
   esac
 }
 
-have_systemd() { [[ -d /run/systemd/system ]]; }
+# PHA_SYSTEMD_DIR: tests point it elsewhere to take either path.
+have_systemd() { [[ -d "${PHA_SYSTEMD_DIR:-/run/systemd/system}" ]]; }
 
 selinux_enforcing() { command -v getenforce >/dev/null 2>&1 && [[ "$(getenforce 2>/dev/null)" == "Enforcing" ]]; }
 

@@ -40,7 +40,8 @@ describe("defaults", () => {
     expect(c.sharedStorage).toBe("efs");
     expect(c.dbNodes.map((n) => [n.name, n.serverId])).toEqual([["db1", 1], ["db2", 2]]);
     expect(c.servers.map((s) => s.name)).toEqual(["pfms1", "pfms2"]);
-    expect(c.ha).toMatchObject({ connectRetries: 2, connectDelay: 1, semiSync: true, splitbrainAutofix: false, sshUser: "root" });
+    expect(c.ha).toMatchObject({ connectRetries: 2, connectDelay: 0.5, semiSync: true, splitbrainAutofix: false, sshUser: "root" });
+    expect(c.ha).toMatchObject({ probeInterval: 0.5, probeTimeout: 1, failoverBudget: 1, failoverWindow: 3600 });
     expect(c.ssh.user).toBe("rocky");
     expect(c.agentCidrs).toEqual(["10.42.0.0/16"]);
     expect(c.dbAccountHost).toBe("10.42.0.0/255.255.0.0");
@@ -111,6 +112,16 @@ const invalid: Array<[string, Record<string, string>, string, string]> = [
   ["ssh port out of range", existing({ ssh: { user: "root", port: 70000, privateKey: KEY } }), "pandora-ha:ssh.port", "from 1 to 65535"],
   ["ha retries not a number", aws({ ha: { connectRetries: "many" } }), "pandora-ha:ha.connectRetries", "whole number"],
   ["unknown ha field", aws({ ha: { semisync: true } }), "pandora-ha:ha.semisync", "unknown field"],
+  ["probe interval not a number", aws({ ha: { probeInterval: "fast" } }), "pandora-ha:ha.probeInterval", "expected a number (decimals allowed)"],
+  ["probe interval zero", aws({ ha: { probeInterval: 0 } }), "pandora-ha:ha.probeInterval", "from 0.05 to 60"],
+  ["probe timeout too long", aws({ ha: { probeTimeout: 61 } }), "pandora-ha:ha.probeTimeout", "from 0.1 to 60"],
+  ["failover budget not whole", aws({ ha: { failoverBudget: 1.5 } }), "pandora-ha:ha.failoverBudget", "whole number"],
+  ["failover budget above 100", aws({ ha: { failoverBudget: 101 } }), "pandora-ha:ha.failoverBudget", "from 0 to 100"],
+  ["failover window in decimals", aws({ ha: { failoverWindow: "60.5" } }), "pandora-ha:ha.failoverWindow", "whole number"],
+  ["failover window negative", aws({ ha: { failoverWindow: -1 } }), "pandora-ha:ha.failoverWindow", "from 1 to 604800"],
+  ["connect delay above 60", aws({ ha: { connectDelay: 60.5 } }), "pandora-ha:ha.connectDelay", "from 0 to 60"],
+  ["connect delay not a number", aws({ ha: { connectDelay: "soon" } }), "pandora-ha:ha.connectDelay", "decimals allowed"],
+  ["server bindAddress not an address", existing({ servers: [{ name: "pfms1", host: "10.0.0.21", bindAddress: "pfms1.example" }] }), "pandora-ha:servers[0].bindAddress", "IPv4 address"],
   ["misspelt key", aws({ dbnodes: [] }), "pandora-ha:dbnodes", "did you mean pandora-ha:dbNodes"],
   ["short password", aws({ dbRootPassword: "short" }), "pandora-ha:dbRootPassword", "at least 12 characters"],
   ["password with a quote", aws({ haDbPassword: "abc'def123456789" }), "pandora-ha:haDbPassword", "no quotes"],
@@ -166,6 +177,21 @@ describe("the example stack file", () => {
     expect(c.servers.map((s) => [s.name, s.master])).toEqual([["pfms1", 2], ["pfms2", 1]]);
     expect(c.sharedStorage).toBe("efs");
     expect(c.tentacleLoadBalancer).toBe(true);
+  });
+});
+
+describe("ha: the daemon's settings", () => {
+  test("decimals where seconds may be fractional, as numbers or strings", () => {
+    const c = parseConfig(aws({ ha: { connectDelay: 0.25, probeInterval: "0.2", probeTimeout: 1.5, failoverBudget: "3", failoverWindow: 7200 } }));
+    expect(c.ha).toMatchObject({ connectDelay: 0.25, probeInterval: 0.2, probeTimeout: 1.5, failoverBudget: 3, failoverWindow: 7200 });
+    // A budget of 0: the daemon never fails over by itself.
+    expect(parseConfig(aws({ ha: { failoverBudget: 0 } })).ha.failoverBudget).toBe(0);
+  });
+
+  test("servers[].bindAddress is kept per server", () => {
+    const c = parseConfig(existing({ servers: [{ name: "pfms1", host: "10.0.0.21", bindAddress: "10.0.0.21" }, { name: "pfms2", host: "10.0.0.22" }] }));
+    expect(c.servers[0].bindAddress).toBe("10.0.0.21");
+    expect(c.servers[1].bindAddress).toBeUndefined();
   });
 });
 

@@ -3,6 +3,7 @@
  * security rules, secrecy and the ordering of host steps.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { gunzipSync } from "node:zlib";
 import { describe, expect, test, vi } from "vitest";
 import { installMocks, settle, stackConfig, valueOf } from "./mocks";
 import type { Registered } from "./mocks";
@@ -16,6 +17,8 @@ const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nEXISTINGKEYMATERIAL\n-----
 interface Run {
   registered: Registered[];
   deps: Map<string, string[]>;
+  /** Resource name → its parent's URN. */
+  parents: Map<string, string>;
   mod: Record<string, any>;
   outputs: Record<string, unknown>;
 }
@@ -26,10 +29,12 @@ async function runProgram(values: Record<string, unknown>, secretKeys: string[] 
   const registered = installMocks();
   // Record each registration's dependency URNs (what dependsOn and parenting produce).
   const deps = new Map<string, string[]>();
+  const parents = new Map<string, string>();
   const monitor = (pulumi.runtime as any).getMonitor();
   const original = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: any, cb: any) => {
     deps.set(req.getName(), req.getDependenciesList());
+    parents.set(req.getName(), req.getParent());
     return original(req, cb);
   };
   pulumi.runtime.setAllConfig(stackConfig(values), secretKeys.map((k) => `pandora-ha:${k}`));
@@ -37,7 +42,7 @@ async function runProgram(values: Record<string, unknown>, secretKeys: string[] 
   const outputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(mod)) outputs[k] = await valueOf(v as any);
   await settle();
-  return { registered, deps, mod, outputs };
+  return { registered, deps, parents, mod, outputs };
 }
 
 const ofType = (r: Run, type: string) => r.registered.filter((x) => x.type === type);
@@ -84,8 +89,8 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
     expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(2);
     expect(ofType(run, "aws:ec2/keyPair:KeyPair")).toHaveLength(1);
     // 2 DB nodes × (binlog volume, install, keys, my.cnf, accounts) + 1 seed
-    // + 2 servers × (install, keys, shared storage, tentacle, ha-tools, pandora-conf).
-    expect(commands(run)).toHaveLength(23);
+    // + 2 servers × (install, keys, shared storage, tentacle, ha-tools, pandora-conf, pandora-ha).
+    expect(commands(run)).toHaveLength(25);
   });
 
   test("instances: official Rocky 9 image, gp3 encrypted root, DB nodes in two AZs", () => {
@@ -184,7 +189,7 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
     expect(run.outputs.agentConfig).toMatch(/^secondary_mode on_error$/m);
     expect(run.outputs.consoleConfig).toBe('$config["remote_config"] = "/var/spool/pandora/data_in";');
     expect(Object.keys(run.outputs.sshCommands as object)).toEqual(["db1", "db2", "pfms1", "pfms2"]);
-    expect((run.outputs.hostSteps as string[]).length).toBe(23);
+    expect((run.outputs.hostSteps as string[]).length).toBe(25);
   });
 });
 
@@ -214,7 +219,7 @@ describe("3-node rocky8 percona80 stack with an NLB", async () => {
       expect(create).toMatch(/MASTER_HOST='10\.42\.0\.\d+'/);
       expect(run.deps.get(`replication-${r}-seed`)).toContainEqual(expect.stringContaining("::db-db1-bootstrap"));
     }
-    expect(commands(run)).toHaveLength(3 * 5 + 2 + 2 * 6);
+    expect(commands(run)).toHaveLength(3 * 5 + 2 + 2 * 7);
   });
 
   test("NLB on 41121 in front of both servers; agents reach only the NLB", () => {
@@ -266,8 +271,8 @@ describe("existing ubuntu2204 mariadb1011 stack", async () => {
     expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(1); // cluster key only
     // No binlog volume step on existing hosts.
     expect(commands(run).map((c) => c.name).filter((n) => n.includes("binlog"))).toEqual([]);
-    // 2 DB nodes × 4 + 1 seed + 2 servers × (install, keys, nfs, tentacle, ha-tools, pandora-conf).
-    expect(commands(run)).toHaveLength(2 * 4 + 1 + 2 * 6);
+    // 2 DB nodes × 4 + 1 seed + 2 servers × (install, keys, nfs, tentacle, ha-tools, pandora-conf, pandora-ha).
+    expect(commands(run)).toHaveLength(2 * 4 + 1 + 2 * 7);
   });
 
   test("connections use the given user, port and key (secret), with sudo for a non-root user", () => {
@@ -321,5 +326,120 @@ describe("invalid stack config registers nothing", () => {
     await expect(import("../../index")).rejects.toThrow(/pandora-ha:dbNodes/);
     await settle();
     expect(registered).toEqual([]);
+  });
+});
+
+describe("the pandora_ha daemon on every server host", async () => {
+  const stack = {
+    platform: "existing",
+    os: "ubuntu2204",
+    dbFlavor: "mariadb1011",
+    dbNodes: [{ name: "db1", host: "192.0.2.11" }, { name: "db2", host: "192.0.2.12" }, { name: "db3", host: "192.0.2.13" }],
+    servers: [{ name: "pfms1", host: "192.0.2.21", bindAddress: "192.0.2.21" }, { name: "pfms2", host: "192.0.2.22" }],
+    ssh: { user: "root", port: 22, privateKey: SSH_KEY },
+    ha: { probeInterval: 0.25, probeTimeout: 2, failoverBudget: 2, failoverWindow: 600, connectDelay: 0.5 },
+    sharedStorage: "nfs",
+    nfsExport: "nas1:/export/pandora",
+    pandoraServerPackages: PKG_DEB,
+  };
+  const run = await runProgram(stack, ["ssh"]);
+  const { buildDaemonBundle } = await import("../../lib/bundle");
+  const daemon = buildDaemonBundle();
+  const urnOf = (id: string) => expect.stringContaining(`::${id.replace(/\//g, "-")}`);
+  const servers = ["pfms1", "pfms2"];
+
+  test("one PandoraHa component per server host, holding that host's servers/<s>/pandora-ha step", () => {
+    const comps = ofType(run, "pandora-ha:runtime:PandoraHa");
+    expect(comps.map((c) => c.name)).toEqual(["pandora-ha-pfms1-daemon", "pandora-ha-pfms2-daemon"]);
+    for (const s of servers) {
+      command(run, `servers/${s}/pandora-ha`);
+      expect(run.parents.get(`servers-${s}-pandora-ha`)).toMatch(new RegExp(`PandoraHa::pandora-ha-${s}-daemon$`));
+    }
+    expect(run.outputs.hostSteps).toEqual(expect.arrayContaining(["pfms1: servers/pfms1/pandora-ha", "pfms2: servers/pfms2/pandora-ha"]));
+  });
+
+  test("runs after pandora-conf and ha-tools, the rest of its host, once every replica is seeded, one host at a time", () => {
+    for (const s of servers) {
+      const deps = run.deps.get(`servers-${s}-pandora-ha`)!;
+      for (const d of ["pandora-conf", "ha-tools", "tentacle", "ssh-keys", "install", "shared-storage"].map((x) => `servers/${s}/${x}`)) expect(deps).toContainEqual(urnOf(d));
+      for (const d of ["replication/db2/seed", "replication/db3/seed", "db/db1/bootstrap"]) expect(deps).toContainEqual(urnOf(d));
+      // Not after the other server's host steps.
+      expect(deps).not.toContainEqual(urnOf(`servers/${servers.find((x) => x !== s)}/pandora-conf`));
+    }
+    // One host at a time: a new bundle restarts pfms1's daemon, then pfms2's.
+    expect(run.deps.get("servers-pfms2-pandora-ha")).toContainEqual(urnOf("servers/pfms1/pandora-ha"));
+    expect(run.deps.get("servers-pfms1-pandora-ha")).not.toContainEqual(urnOf("servers/pfms2/pandora-ha"));
+  });
+
+  test("its command line: paths and the unit, no secret and not the bundle", () => {
+    const c = command(run, "servers/pfms1/pandora-ha");
+    const create = c.inputs.create as string;
+    expect(typeof create).toBe("string");
+    for (const secret of ["generatedPw", "EXISTINGKEYMATERIAL", "MOCKKEY", "PRIVATE KEY"]) expect(create).not.toContain(secret);
+    expect(create).not.toContain("DAEMON_JS_GZ_B64");
+    expect(create.length).toBeLessThan(4000);
+    expect(create).toContain("DAEMON_JS='/usr/share/pandora-ha/pandora_ha.js'");
+    expect(create).toContain("DAEMON_BIN='/usr/bin/pandora_ha'");
+    expect(create).toContain("PID_FILE='/var/run/pandora_ha.pid'");
+    expect(create).toContain("STATE_DIR='/var/lib/pandora-ha'");
+    expect(create).toContain("NODE_DIST_URL='https://nodejs.org/dist/latest-v20.x'");
+    const unit = Buffer.from(/UNIT_B64='([^']+)'/.exec(create)![1], "base64").toString();
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/pandora_ha -p \/var\/run\/pandora_ha\.pid \/etc\/pandora\/pandora_server\.conf$/m);
+    expect(unit).toMatch(/^Restart=always$/m);
+  });
+
+  test("its stdin (secret) carries the bundle, gzip + base64", () => {
+    for (const s of servers) {
+      const c = command(run, `servers/${s}/pandora-ha`);
+      expect(isSecretInput(c.inputs.stdin)).toBe(true);
+      const m = /^DAEMON_JS_GZ_B64='([A-Za-z0-9+/=]+)'$/m.exec(c.inputs.stdin.value as string);
+      expect(m, `${s}: no bundle on stdin`).not.toBeNull();
+      expect(gunzipSync(Buffer.from(m![1], "base64")).toString("utf8")).toBe(daemon.js);
+    }
+  });
+
+  test("its triggers hold the bundle's hash", () => {
+    const t = command(run, "servers/pfms1/pandora-ha").inputs.triggers as string[];
+    expect(t).toEqual([expect.stringMatching(/^[0-9a-f]{16}$/), daemon.hash]);
+  });
+
+  test("pandora_server.conf gets the daemon's tokens, the bind address only where one is set", () => {
+    const tokens = command(run, "servers/pfms1/pandora-conf").inputs.stdin.value as string;
+    for (const line of [
+      "ha_hosts_file /var/spool/pandora/data_in/conf/pandora_ha_hosts.conf",
+      "ha_pid_file /var/run/pandora_ha.pid",
+      "pandora_service_cmd /etc/init.d/pandora_server",
+      "tentacle_service_cmd /etc/init.d/tentacle_serverd",
+      "tentacle_service_watchdog 1",
+      "ha_interval 10",
+      "ha_sshkey /root/.ssh/id_pandora_ha",
+      "ha_connect_delay 0.5",
+      "ha_probe_interval 0.25",
+      "ha_probe_timeout 2",
+      "ha_failover_budget 2",
+      "ha_failover_window 600",
+      "ha_bind_address 192.0.2.21",
+    ])
+      expect(tokens.split("\n"), line).toContain(line);
+    expect(command(run, "servers/pfms2/pandora-conf").inputs.stdin.value).not.toMatch(/ha_bind_address/);
+  });
+
+  test("a change of the daemon changes its trigger (and no other step's)", async () => {
+    const before = new Map(commands(run).map((c) => [c.name, c.inputs.triggers as string[]]));
+    vi.doMock("../../lib/bundle", () => ({
+      buildDaemonBundle: () => ({ js: `${daemon.js}\n// changed`, hash: "0123456789abcdef", externals: [] }),
+    }));
+    try {
+      const changed = await runProgram(stack, ["ssh"]);
+      for (const c of commands(changed)) {
+        const t = c.inputs.triggers as string[];
+        if (c.name.endsWith("-pandora-ha")) {
+          expect(t[0], c.name).toBe(before.get(c.name)![0]);
+          expect(t[1], c.name).not.toBe(before.get(c.name)![1]);
+        } else expect(t, c.name).toEqual(before.get(c.name));
+      }
+    } finally {
+      vi.doUnmock("../../lib/bundle");
+    }
   });
 });

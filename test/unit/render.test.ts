@@ -10,6 +10,7 @@ import {
   consoleRemoteConfigLine,
   pandoraServerTokens,
   renderAgentSnippet,
+  renderPandoraHaUnit,
   renderTentacleConf,
 } from "../../lib/render/pandora";
 import { stackConfig } from "./mocks";
@@ -218,11 +219,55 @@ describe("pandora_server.conf tokens", () => {
     expect(t1.get("ha_hosts")).toEqual({ join: [{ ref: "address:db1" }, { ref: "address:db2" }], sep: "," });
   });
 
+  test("pandora_ha's tokens: files, services, probing, failover budget; ha_bind_address only when set", () => {
+    const t = new Map(pandoraServerTokens(cfg, cfg.servers[0]));
+    expect(Object.fromEntries([...t].filter(([k]) => /^(ha_(hosts_file|pid_file|interval|sshkey|probe_|failover_|connect_delay)|pandora_service_cmd|tentacle_service)/.test(k)))).toEqual({
+      ha_connect_delay: "0.5",
+      ha_hosts_file: "/var/spool/pandora/data_in/conf/pandora_ha_hosts.conf",
+      ha_pid_file: "/var/run/pandora_ha.pid",
+      pandora_service_cmd: "/etc/init.d/pandora_server",
+      tentacle_service_cmd: "/etc/init.d/tentacle_serverd",
+      tentacle_service_watchdog: "1",
+      ha_interval: "10",
+      ha_sshkey: "/root/.ssh/id_pandora_ha",
+      ha_probe_interval: "0.5",
+      ha_probe_timeout: "1",
+      ha_failover_budget: "1",
+      ha_failover_window: "3600",
+    });
+    expect(t.has("ha_bind_address")).toBe(false);
+    const bound = { ...cfg.servers[0], bindAddress: "10.0.0.21" };
+    expect(new Map(pandoraServerTokens(cfg, bound)).get("ha_bind_address")).toBe("10.0.0.21");
+    // Token names as server-pandora-conf.sh accepts them, each once.
+    const names = pandoraServerTokens(cfg, bound).map(([k]) => k);
+    expect(new Set(names).size).toBe(names.length);
+    for (const n of names) expect(n).toMatch(/^[a-z0-9_]+$/);
+  });
+
   test("passwords are references to secrets, never literals", () => {
     const t = new Map(pandoraServerTokens(cfg, cfg.servers[0]));
     expect(t.get("ha_dbpass")).toEqual({ ref: "secret:haDbPassword" });
     expect(t.get("repl_dbpass")).toEqual({ ref: "secret:replPassword" });
     expect(t.get("dbpass")).toEqual({ ref: "secret:pandoraDbPassword" });
+  });
+});
+
+describe("pandora_ha.service", () => {
+  test("the daemon in the foreground with its pid file, restarted always, after the network", () => {
+    const u = renderPandoraHaUnit({ conf: "/etc/pandora/pandora_server.conf", pidFile: "/var/run/pandora_ha.pid" });
+    expect(u).toMatch(/^\[Unit\]$/m);
+    expect(u).toMatch(/^After=network-online\.target$/m);
+    expect(u).toMatch(/^Wants=network-online\.target$/m);
+    expect(u).toMatch(/^Type=simple$/m);
+    expect(u).toMatch(/^ExecStart=\/usr\/bin\/pandora_ha -p \/var\/run\/pandora_ha\.pid \/etc\/pandora\/pandora_server\.conf$/m);
+    expect(u).not.toMatch(/ -d /);
+    expect(u).toMatch(/^Restart=always$/m);
+    expect(u).toMatch(/^RestartSec=1$/m);
+    // Stopping it stops the whole control group (the default).
+    expect(u).not.toMatch(/KillMode/);
+    expect(u).toMatch(/^WantedBy=multi-user\.target$/m);
+    expect(u.endsWith("\n")).toBe(true);
+    expect(renderPandoraHaUnit({ conf: "/c", pidFile: "/p", bin: "/opt/x/pandora_ha" })).toMatch(/^ExecStart=\/opt\/x\/pandora_ha -p \/p \/c$/m);
   });
 });
 

@@ -173,7 +173,7 @@ describe("plan ↔ scripts contract", () => {
   test.each(plans)("%s: every parameter a step passes is read by its script", (_name, steps) => {
     for (const s of steps) {
       const text = readFileSync(path.join(SCRIPTS, s.script), "utf8");
-      for (const name of [...Object.keys(s.env), ...Object.keys(s.secretEnv), ...Object.keys(s.files)]) {
+      for (const name of [...Object.keys(s.env), ...Object.keys(s.secretEnv), ...Object.keys(s.files), ...Object.keys(s.blobs)]) {
         expect(new RegExp(`\\$\\{?${name}\\b|\\b${name}\\b`).test(text), `${s.id}: ${s.script} never reads ${name}`).toBe(true);
       }
     }
@@ -181,7 +181,7 @@ describe("plan ↔ scripts contract", () => {
 
   test.each(plans)("%s: every parameter a script requires is passed by its steps", (_name, steps) => {
     for (const s of steps) {
-      const passed = new Set([...Object.keys(s.env), ...Object.keys(s.secretEnv), ...Object.keys(s.files)]);
+      const passed = new Set([...Object.keys(s.env), ...Object.keys(s.secretEnv), ...Object.keys(s.files), ...Object.keys(s.blobs)]);
       for (const v of requiredVars(s.script)) expect(passed.has(v), `${s.id}: ${s.script} requires ${v}`).toBe(true);
     }
   });
