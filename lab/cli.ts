@@ -1,12 +1,14 @@
 /**
  * npm run lab -- up [--nodes 2|3]
  * npm run lab -- status [--json]
- * npm run lab -- fault <node> crash|hang|resume|restart|isolate [--from <host>]|heal
+ * npm run lab -- fault <node> crash|hang|resume|restart|isolate [--from <host>]|heal [--follow S]
  * npm run lab -- down
  */
 import { StepFailed } from "./deploy";
 import type { FaultKind } from "./lab";
 import { FAULTS, down, fault, loadLab, readState, status, statusExtras, up } from "./lab";
+import { PANDORA_PATHS } from "../lib/render/pandora";
+import { followHaLog, haCommand, haLogSize } from "./ha";
 import { statusTable } from "./status";
 
 const USAGE = `usage:
@@ -52,6 +54,8 @@ async function printStatus(json: boolean): Promise<void> {
   process.stdout.write(`pandora_server.conf: ${extras.pandoraServerConf}\n`);
   process.stdout.write(`pandora_ha_hosts.conf: ${extras.haHostsFile}\n`);
   process.stdout.write(`ssh into a host: ssh -i ${extras.sshKey} -p ${lab.state.sshPort} root@<address>\n`);
+  const ha = await haCommand(lab, `status ${PANDORA_PATHS.serverConf}`, 30_000);
+  process.stdout.write(`\npandora_ha on pfms1 (\`pandora_ha status\`; its log: ${extras.haLog}):\n${(ha.stdout || ha.stderr).trimEnd()}\n`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -80,12 +84,18 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "fault": {
-      const { flags, rest } = parseFlags(args, { from: "value" });
+      const { flags, rest } = parseFlags(args, { from: "value", follow: "value" });
       const [node, kind, extra] = rest;
+      if (flags.follow !== undefined && !/^\d+$/.test(String(flags.follow))) throw new UsageError("--follow takes whole seconds");
       if (!node || !kind) throw new UsageError("fault needs a node and a fault");
       if (extra) throw new UsageError(`unexpected argument ${extra}`);
       if (!FAULTS.includes(kind as FaultKind)) throw new UsageError(`unknown fault '${kind}' (one of: ${FAULTS.join(", ")})`);
-      process.stdout.write(`${await fault(loadLab(), node, kind as FaultKind, flags.from as string | undefined)}\n`);
+      const lab = loadLab();
+      const from = haLogSize(lab);
+      process.stdout.write(`${await fault(lab, node, kind as FaultKind, flags.from as string | undefined)}\n`);
+      // Show what pandora_ha makes of it, live, until a failover ends or 15 s pass.
+      process.stdout.write(`\npandora_ha on pfms1:\n`);
+      await followHaLog(lab, from, Number(flags.follow ?? 15) * 1000, (l) => process.stdout.write(`${l}\n`));
       return 0;
     }
     case "down": {

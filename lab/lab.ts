@@ -6,6 +6,7 @@ import { PANDORA_PATHS } from "../lib/render/pandora";
 import type { StepResult } from "./deploy";
 import { deploy, sshArgs } from "./deploy";
 import * as faults from "./faults";
+import { HA_LOG_FILE, createPandoraSchema } from "./ha";
 import { createHost, destroyHost, ensureNsDir, hostExists, hostPids, startSshd } from "./hosts";
 import type { LabHost, LabState } from "./layout";
 import { LAB_DIR, labHosts, paths } from "./layout";
@@ -124,7 +125,11 @@ export async function up(nodes: number, log: Log = stdoutLog): Promise<UpResult>
   const cfg = labClusterConfig(nodes, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8"));
   const steps = await deploy({ cfg, hosts: state.hosts, sshPort: state.sshPort, secrets, log });
   const changed = steps.reduce((n, s) => n + s.changed.length, 0);
-  return { lab: { state, secrets, cfg }, steps, changed };
+  const lab = { state, secrets, cfg };
+  // What the Pandora console installer would create: the tables pandora_ha writes events to.
+  const master = (await status(lab)).find((n) => n.role === "master" && n.readOnly === false);
+  if (master) await createPandoraSchema(lab, master.host);
+  return { lab, steps, changed };
 }
 
 export async function status(lab: Lab): Promise<NodeStatus[]> {
@@ -141,6 +146,7 @@ export function statusExtras(lab: Lab): Record<string, string> {
     pandoraServerConf: paths.inHost(server.name, PANDORA_PATHS.serverConf),
     haHostsFile: paths.inHost(server.name, PANDORA_PATHS.haHostsFile),
     sshKey: paths.adminKey,
+    haLog: paths.inHost(server.name, HA_LOG_FILE),
   };
 }
 

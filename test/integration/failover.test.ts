@@ -1,0 +1,288 @@
+/**
+ * pandora_ha on the lab, with real faults: the daemon runs on pfms1 (installed and started by
+ * the plan's runtime step), a writer records every insert the master acknowledged, and after
+ * each scenario the cluster must have exactly one writable node, pandora_ha_hosts.conf must name
+ * it, and no acknowledged row may be missing from it. Each scenario gets a fresh lab.
+ */
+import { readFileSync } from "node:fs";
+import * as mysql from "mysql2/promise";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { PANDORA_PATHS } from "../../lib/render/pandora";
+import type { LogLine } from "../../lab/ha";
+import { haCommand, haLogSize, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import type { Lab } from "../../lab/lab";
+import { down, fault, findHost, up } from "../../lab/lab";
+import { paths } from "../../lab/layout";
+import { sleep } from "../../lab/proc";
+import { eventually, requireLabMachine } from "./helpers";
+
+const quiet = () => undefined;
+const TABLE = "pha_writer";
+
+let lab: Lab;
+let logFrom = 0;
+
+const addr = (node: string) => findHost(lab, node).address;
+
+function published(): string {
+  try {
+    return readFileSync(paths.inHost("pfms1", PANDORA_PATHS.haHostsFile), "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function admin(node: string): Promise<mysql.Connection> {
+  return mysql.createConnection({
+    host: addr(node), port: lab.cfg.dbPort, user: lab.cfg.haDbUser, password: lab.secrets.passwords.haDbPassword,
+    database: lab.cfg.dbName, connectTimeout: 1000,
+  });
+}
+
+async function adminQuery<T = Record<string, unknown>>(node: string, sql: string): Promise<T[]> {
+  const c = await admin(node);
+  try {
+    const [rows] = await c.query({ sql, timeout: 15_000 });
+    return rows as T[];
+  } finally {
+    c.destroy();
+  }
+}
+
+async function readOnly(node: string): Promise<boolean | undefined> {
+  try {
+    const [r] = await adminQuery<{ v: number }>(node, "SELECT @@global.read_only AS v");
+    return Number(r.v) === 1;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writableNodes(): Promise<string[]> {
+  const nodes = lab.state.hosts.filter((h) => h.kind === "db").map((h) => h.name);
+  const ro = await Promise.all(nodes.map(readOnly));
+  return nodes.filter((_, i) => ro[i] === false);
+}
+
+/** Log lines of the daemon since the scenario began. */
+function log(): LogLine[] {
+  return readHaLog(lab, logFrom).lines;
+}
+const events = (type: string) => log().filter((l) => l.event === type);
+
+/**
+ * 8 connections inserting as fast as they can into the published master (the way Pandora
+ * servers follow pandora_ha_hosts.conf), recording the id of every acknowledged insert.
+ */
+function startWriter(connections = 8): { stop: () => Promise<number[]> } {
+  const acked: number[] = [];
+  let running = true;
+  const pass = lab.secrets.passwords.pandoraDbPassword;
+  const loops = Array.from({ length: connections }, async () => {
+    let c: mysql.Connection | undefined;
+    while (running) {
+      try {
+        c ??= await mysql.createConnection({ host: published(), port: lab.cfg.dbPort, user: lab.cfg.pandoraDbUser, password: pass, database: lab.cfg.dbName, connectTimeout: 1000 });
+        const [r] = await c.query({ sql: `INSERT INTO ${TABLE} (v) VALUES (1)`, timeout: 10_000 });
+        acked.push((r as mysql.ResultSetHeader).insertId);
+      } catch {
+        c?.destroy();
+        c = undefined;
+        await sleep(50);
+      }
+    }
+    c?.destroy();
+  });
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return acked;
+    },
+  };
+}
+
+/** Exactly one writable node, the published one, holding every acknowledged row. */
+async function expectOneMasterNothingLost(acked: number[], expectMaster?: string): Promise<string> {
+  let master = "";
+  await eventually(
+    "exactly one writable node, named by pandora_ha_hosts.conf",
+    async () => {
+      const w = await writableNodes();
+      if (w.length !== 1 || published() !== addr(w[0])) return false;
+      master = w[0];
+      return true;
+    },
+    30_000,
+  );
+  if (expectMaster) expect(master).toBe(expectMaster);
+  const rows = await adminQuery<{ id: string }>(master, `SELECT id FROM ${TABLE}`);
+  const have = new Set(rows.map((r) => Number(r.id)));
+  const missing = acked.filter((id) => !have.has(id));
+  expect(acked.length).toBeGreaterThan(0);
+  expect(missing).toEqual([]);
+  return master;
+}
+
+async function waitForEvent(type: string, timeoutMs = 30_000): Promise<LogLine> {
+  await eventually(`the daemon's ${type} event`, async () => events(type).length > 0, timeoutMs);
+  return events(type)[0];
+}
+
+describe("pandora_ha on a 2-node lab", () => {
+  beforeEach(async () => {
+    await requireLabMachine();
+    lab = (await up(2, quiet)).lab;
+    await adminQuery("node1", `CREATE TABLE IF NOT EXISTS ${TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB`);
+    await eventually("the daemon publishing node1", async () => published() === addr("node1"));
+    logFrom = haLogSize(lab);
+  }, 120_000);
+
+  afterEach(async () => {
+    await down(quiet);
+  }, 120_000);
+
+  test("master crash: node2 promoted, published, every acknowledged row on it", async () => {
+    const w = startWriter();
+    await sleep(1500);
+    await fault(lab, "node1", "crash");
+    const end = await waitForEvent("failover_end");
+    const acked = await (async () => {
+      await sleep(1000);
+      return w.stop();
+    })();
+    await expectOneMasterNothingLost(acked, "node2");
+    expect(end.message).toMatch(/127\.0\.1\.2 is the master \(epoch 2\)/);
+    const st = JSON.parse((await haCommand(lab, `status ${PANDORA_PATHS.serverConf} --json`)).stdout);
+    expect(st.lastFailover.phases.map((p: { phase: string }) => p.phase)).toEqual(["detect", "decide", "fence", "drain", "promote", "epoch", "repoint", "publish", "restart-server"]);
+    expect(st.epoch).toBe(2);
+    // The epoch is in the database, replicated: node2 carries it.
+    const [e] = await adminQuery<{ epoch: number; master: string }>("node2", "SELECT epoch, master FROM pandora_ha_epoch ORDER BY epoch DESC LIMIT 1");
+    expect(e).toMatchObject({ epoch: 2, master: addr("node2") });
+  }, 120_000);
+
+  test("master hang: promoted after the secondary check; the old master fenced when it wakes", async () => {
+    const w = startWriter();
+    await sleep(1500);
+    await fault(lab, "node1", "hang");
+    await waitForEvent("failover_end");
+    expect(log().some((l) => l.check === "secondary" && l.reaches === false)).toBe(true);
+    await sleep(1000);
+    await fault(lab, "node1", "resume");
+    // It wakes up writable with an old epoch: fenced before anything else, then rejoined.
+    await waitForEvent("fenced");
+    await eventually("node1 rejoining or marked diverged", async () => events("rejoined").length + events("diverged").length > 0);
+    await expectOneMasterNothingLost(await w.stop(), "node2");
+  }, 120_000);
+
+  test("daemon↔master cut only: no failover, a warning", async () => {
+    const w = startWriter(2);
+    await fault(lab, "node1", "isolate", "pfms1");
+    const e = await waitForEvent("no_failover");
+    expect(e.message).toMatch(/still replicate from it/);
+    await sleep(3000);
+    expect(events("failover_start")).toEqual([]);
+    expect(published()).toBe(addr("node1"));
+    await fault(lab, "node1", "heal");
+    await expectOneMasterNothingLost(await w.stop(), "node1");
+  }, 120_000);
+
+  test("replica↔master cut only: no failover, a warning", async () => {
+    const w = startWriter(2);
+    await fault(lab, "node2", "isolate", "node1");
+    const e = await waitForEvent("replica_link_broken");
+    expect(e.message).toMatch(/no failover/);
+    await sleep(3000);
+    expect(events("failover_start")).toEqual([]);
+    expect(published()).toBe(addr("node1"));
+    await fault(lab, "node2", "heal");
+    await expectOneMasterNothingLost(await w.stop(), "node1");
+  }, 120_000);
+
+  test("master isolated from everything: failover; fenced when healed, then rejoins", async () => {
+    const w = startWriter();
+    await sleep(1500);
+    await fault(lab, "node1", "isolate");
+    await waitForEvent("failover_end");
+    await sleep(2000);
+    await fault(lab, "node1", "heal");
+    await waitForEvent("fenced");
+    const r = await waitForEvent("rejoined");
+    expect(r.node).toBe(addr("node1"));
+    const acked = await w.stop();
+    await expectOneMasterNothingLost(acked, "node2");
+    const [s] = await adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
+    await eventually("node1 replicating from node2", async () => {
+      const [x] = await adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
+      return x?.Master_Host === addr("node2") && x?.Slave_IO_Running === "Yes" && x?.Slave_SQL_Running === "Yes";
+    });
+    expect(s).toBeDefined();
+  }, 120_000);
+
+  test("replica lagging at the crash: its relay log is applied before promotion, nothing lost", async () => {
+    await adminQuery("node2", "STOP SLAVE SQL_THREAD");
+    const w = startWriter();
+    await sleep(3000);
+    const [st] = await adminQuery<Record<string, unknown>>("node2", "SHOW SLAVE STATUS");
+    expect(st.Slave_SQL_Running).toBe("No");
+    await fault(lab, "node1", "crash");
+    await waitForEvent("failover_end");
+    const acked = await w.stop();
+    await expectOneMasterNothingLost(acked, "node2");
+    const tl = log().find((l) => l.timeline)!.timeline as { phases: Array<{ phase: string; detail: string }> };
+    expect(tl.phases.find((p) => p.phase === "drain")!.detail).toMatch(/applied everything received \(0-1-\d+\)/);
+  }, 120_000);
+
+  test("daemon killed in the middle of a failover and restarted: one writable node", async () => {
+    await stopDaemon(lab, "SIGKILL");
+    await startDaemon(lab, { PANDORA_HA_PAUSE_AFTER: "promote" });
+    const w = startWriter(4);
+    await sleep(1500);
+    await fault(lab, "node1", "crash");
+    await eventually("the daemon paused after promote", async () => log().some((l) => String(l.test_hook ?? "").includes("promote")));
+    // node2 is writable, but no epoch, no publication yet: kill the daemon right there.
+    expect(await readOnly("node2")).toBe(false);
+    expect(published()).toBe(addr("node1"));
+    await stopDaemon(lab, "SIGKILL");
+    await startDaemon(lab);
+    await waitForEvent("failover_end");
+    await expectOneMasterNothingLost(await w.stop(), "node2");
+    const [e] = await adminQuery<{ epoch: number }>("node2", "SELECT MAX(epoch) AS epoch FROM pandora_ha_epoch");
+    expect(Number(e.epoch)).toBe(2);
+  }, 120_000);
+
+  test("a flapping master: the failover budget holds, the master is made writable when it returns", async () => {
+    const w = startWriter(4);
+    await sleep(1000);
+    await fault(lab, "node1", "crash");
+    await waitForEvent("failover_end");
+    await fault(lab, "node1", "restart");
+    await eventually("node1 back as a replica", async () => events("rejoined").length > 0, 40_000);
+    await fault(lab, "node2", "crash");
+    const b = await waitForEvent("budget_exhausted");
+    expect(b.message).toMatch(/budget is spent \(1 in 3600 s\)/);
+    await sleep(3000);
+    expect(events("failover_start")).toHaveLength(1);
+    expect(published()).toBe(addr("node2"));
+    await fault(lab, "node2", "restart");
+    await waitForEvent("master_writable");
+    await expectOneMasterNothingLost(await w.stop(), "node2");
+  }, 150_000);
+
+  test("planned switchover: no write lost, the old master replicates from the new one", async () => {
+    const w = startWriter();
+    await sleep(1500);
+    const r = await haCommand(lab, `switchover ${PANDORA_PATHS.serverConf} ${addr("node2")}`, 120_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/switchover: 127\.0\.1\.1 → 127\.0\.1\.2 \(epoch 2\) completed/);
+    await sleep(1000);
+    await expectOneMasterNothingLost(await w.stop(), "node2");
+    await eventually("node1 replicating from node2", async () => {
+      const [x] = await adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
+      return x?.Master_Host === addr("node2") && x?.Slave_SQL_Running === "Yes";
+    });
+    // A switchover is not counted against the failover budget.
+    const st = JSON.parse((await haCommand(lab, `status ${PANDORA_PATHS.serverConf} --json`)).stdout);
+    expect(st.failoverBudget.used).toBe(0);
+  }, 120_000);
+});
