@@ -3,14 +3,15 @@
  * middle of one and restarted finds the cluster half-way and finishes it), and each failover or
  * switchover is recorded as a timeline of phases.
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { HaSettings } from "./conf";
 import type { EventLog } from "./events";
+import { runShell, runSsh, shq } from "./exec";
 import type { NodeSession } from "./probe";
 import { EPOCH_TABLE, shortError } from "./probe";
 import type { DaemonState, Phase, PhaseName, Timeline } from "./state";
 import { writeFileAtomic } from "./state";
+import { mergeMonitoringData } from "./merge";
 import { truncateAndRejoin } from "./truncate";
 import type { NodeObservation } from "./types";
 
@@ -32,35 +33,16 @@ function session(ctx: Ctx, host: string): NodeSession {
   return s;
 }
 
-/** Runs a shell command line (pandora_service_cmd ...) with a timeout; never throws. */
-export function runShell(cmd: string, timeoutMs: number): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const p = spawn("sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    p.stdout.on("data", (d) => (output += d));
-    p.stderr.on("data", (d) => (output += d));
-    const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-    p.on("error", (e) => {
-      clearTimeout(t);
-      resolve({ code: 127, output: e.message });
-    });
-    p.on("close", (code, signal) => {
-      clearTimeout(t);
-      resolve({ code: code ?? (signal ? 124 : 1), output: output.trim().slice(-2000) });
-    });
-  });
-}
-
-/** Runs a command on a DB host over SSH as ha_sshuser (key ha_sshkey); never throws. */
-export function runSsh(s: HaSettings, host: string, remote: string, timeoutMs: number): Promise<{ code: number; output: string }> {
-  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
-  const args = [
-    "-i", s.sshKey, "-p", String(s.sshPort), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new",
-    "-o", `ConnectTimeout=${Math.max(1, Math.ceil(s.probeTimeout * 2))}`, "-o", "ServerAliveInterval=2",
-    ...(s.bindAddress ? ["-o", `BindAddress=${s.bindAddress}`] : []),
-    `${s.sshUser}@${host}`, remote,
-  ];
-  return runShell(`ssh ${args.map(q).join(" ")}`, timeoutMs);
+/**
+ * What the secondary check runs on the replica's host: exit 0 when the master's port answers
+ * (the ping needs no account: "access denied" is an answer), 1 when not, 3 without a client.
+ */
+export function secondaryCheckScript(master: string, port: number, timeoutS: number): string {
+  return [
+    "a=$(command -v mariadb-admin || command -v mysqladmin) || exit 3",
+    'if [ "$(id -u)" = 0 ] && id mysql >/dev/null 2>&1; then set -- runuser -u mysql -- "$a"; else set -- "$a"; fi',
+    `"$@" --no-defaults --connect-timeout=${timeoutS} --protocol=tcp -h ${shq(master)} -P ${port} -u pandora_ha_ping ping >/dev/null 2>&1 && exit 0 || exit 1`,
+  ].join("\n");
 }
 
 /**
@@ -70,14 +52,8 @@ export function runSsh(s: HaSettings, host: string, remote: string, timeoutMs: n
  */
 export async function replicaReachesMaster(ctx: Ctx, replica: string, master: string): Promise<boolean | undefined> {
   const s = ctx.settings;
-  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
   const t = Math.max(1, Math.round(s.probeTimeout));
-  const remote = [
-    "a=$(command -v mariadb-admin || command -v mysqladmin) || exit 3",
-    'if [ "$(id -u)" = 0 ] && id mysql >/dev/null 2>&1; then set -- runuser -u mysql -- "$a"; else set -- "$a"; fi',
-    `"$@" --no-defaults --connect-timeout=${t} --protocol=tcp -h ${q(master)} -P ${s.dbPort} -u pandora_ha_ping ping >/dev/null 2>&1 && exit 0 || exit 1`,
-  ].join("\n");
-  const r = await runSsh(s, replica, remote, (t + 4) * 1000);
+  const r = await runSsh(s, replica, secondaryCheckScript(master, s.dbPort, t), (t + 4) * 1000);
   if (r.code === 0) return true;
   if (r.code === 1) return false;
   ctx.events.log({ check: "secondary", replica, master, result: "unknown", code: r.code, output: r.output });
@@ -375,12 +351,26 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
   const mine = s.last?.gtidHistory ?? "";
   const cmp = d.compareHistory(mine, theirs);
   if (!cmp.prefix) {
-    // An unacknowledged tail (in flight when it died or was cut off): archive it, undo it, rejoin.
+    // A split brain: first the monitoring data written on it during the split goes to the master.
+    let merged = "";
+    try {
+      merged = await mergeFrom(ctx, s, m);
+    } catch (e) {
+      ctx.events.log({ merge: host, failed: shortError(e) });
+      ctx.state.diverged[host] = { since: Date.now(), errant: cmp.errant, errantCount: cmp.errantCount };
+      ctx.saveState();
+      ctx.events.emit("diverged", "critical", `${host} diverged (${cmp.errant}); copying its monitoring data to ${master} failed (${shortError(e)}): it stays fenced, nothing of it is dropped`, {
+        node: host,
+        key: `rejoin:${host}`,
+      });
+      return "diverged";
+    }
+    // The tail (in flight when it died or was cut off): archive it, undo it, rejoin.
     try {
       const how = await truncateAndRejoin(ctx, s, master, theirs, cmp, ctx.state.epoch);
       ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
       ctx.saveState();
-      ctx.events.emit("rejoined", "warning", `${host} rejoined as a replica of ${master} after its ${cmp.errantCount} unacknowledged transactions (${cmp.errant}) were archived and undone: ${how}`, {
+      ctx.events.emit("rejoined", "warning", `${host} rejoined as a replica of ${master} after its ${cmp.errantCount} diverged transactions (${cmp.errant}) were archived and undone${merged}: ${how}`, {
         node: host,
         key: `rejoin:${host}`,
       });
@@ -393,9 +383,12 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
     ctx.events.emit(
       "diverged",
       "critical",
-      `${host} holds ${cmp.errantCount} transactions the master ${master} lacks (${cmp.errant}): it stays read-only and out of replication; its rows are kept. Merge or resync it: pandora_ha resync ${ctx.settings.confPath} ${master} ${host}`,
+      `${host} holds ${cmp.errantCount} transactions the master ${master} lacks (${cmp.errant})${merged}: it stays read-only and out of replication; its rows are kept. ${
+        ctx.settings.splitbrainAutofix ? "splitbrain_autofix: resyncing it" : `Resync it: pandora_ha resync ${ctx.settings.confPath} ${master} ${host}`
+      }`,
       { node: host, key: `rejoin:${host}` },
     );
+    if (ctx.settings.splitbrainAutofix) void autofix(ctx, host, master);
     return "diverged";
   }
   await pointAt(ctx, host, master, true);
@@ -403,4 +396,38 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
   ctx.saveState();
   ctx.events.emit("rejoined", "normal", `${host} rejoined as a replica of ${master}`, { node: host, key: `rejoin:${host}` });
   return "rejoined";
+}
+
+/**
+ * Copies the monitoring rows written on a diverged node since the split (the first epoch newer
+ * than the node's, with 5 minutes of margin: it was cut off before the promotion) into the
+ * master. Returns a phrase for the event ("" when nothing was copied).
+ */
+async function mergeFrom(ctx: Ctx, node: NodeSession, master: NodeSession): Promise<string> {
+  const [r] = await master.conn.admin<{ t: string | null }>(`SELECT UNIX_TIMESTAMP(MIN(promoted_at)) AS t FROM ${EPOCH_TABLE} WHERE epoch > ?`, [node.last?.epoch ?? 0]);
+  if (r?.t === null || r?.t === undefined) return "";
+  const copied = await mergeMonitoringData(node.conn, master.conn, Math.floor(Number(r.t)) - 300);
+  const total = Object.values(copied).reduce((a, b) => a + b, 0);
+  ctx.events.log({ merge: node.host, into: master.host, copied });
+  return total ? `; ${Object.entries(copied).filter(([, n]) => n).map(([t, n]) => `${n} ${t} rows`).join(", ")} written there during the split copied to ${master.host}` : "";
+}
+
+let resyncing = false;
+
+/** splitbrain_autofix: the diverged node rebuilt from the master by the resync tool (one at a time). */
+async function autofix(ctx: Ctx, host: string, master: string): Promise<void> {
+  if (resyncing) return;
+  resyncing = true;
+  const s = ctx.settings;
+  try {
+    ctx.events.emit("resync", "warning", `splitbrain_autofix: resync of ${host} from ${master} started`, { node: host, key: `resync:${host}` });
+    const r = await runShell(`${shq(s.resyncScript)} ${shq(s.confPath)} ${shq(master)} ${shq(host)} >> ${shq(s.resyncLog)} 2>&1`, 6 * 3600_000);
+    if (r.code === 0) {
+      ctx.events.emit("resync", "normal", `splitbrain_autofix: ${host} resynced from ${master}`, { node: host, key: `resync:${host}` });
+    } else {
+      ctx.events.emit("resync", "critical", `splitbrain_autofix: resync of ${host} failed (exit ${r.code}, see ${s.resyncLog})`, { node: host, key: `resync:${host}` });
+    }
+  } finally {
+    resyncing = false;
+  }
 }

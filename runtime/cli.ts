@@ -10,12 +10,12 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { request } from "node:http";
-import * as act from "./actions";
 import type { HaSettings } from "./conf";
 import { formatProblems, readHaConf } from "./conf";
 import type { StatusReport } from "./daemon";
 import { Daemon } from "./daemon";
 import { EventLog } from "./events";
+import { runShell, shq } from "./exec";
 import { shortError } from "./probe";
 import type { Timeline } from "./state";
 
@@ -156,7 +156,7 @@ async function runDaemon(argv: string[]): Promise<number> {
     stopping = true;
     events.emit("daemon_stop", "warning", `pandora_ha stopping (${signal}); stopping pandora_server as the original does`, { key: `daemon:${settings.serverName}` });
     await daemon.stop();
-    await act.runShell(`${settings.pandoraServiceCmd} stop-server`, 60_000);
+    await runShell(`${settings.pandoraServiceCmd} stop-server`, 60_000);
     try {
       unlinkSync(pidFile!);
     } catch {
@@ -310,9 +310,8 @@ async function resync(args: string[]): Promise<number> {
   if (!existsSync(s.resyncScript)) throw new UsageError(`ha_resync ${s.resyncScript} does not exist`);
   const events = new EventLog(s.logFile);
   events.emit("resync", "warning", `resync of ${slave} from ${master} started`, { node: slave, key: `resync:${slave}` });
-  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
   const code = await new Promise<number>((resolve) => {
-    const p = spawn("bash", ["-c", `${q(s.resyncScript)} ${q(conf)} ${q(master)} ${q(slave)} 2>&1 | tee -a ${q(s.resyncLog)}; exit "\${PIPESTATUS[0]}"`], { stdio: "inherit" });
+    const p = spawn("bash", ["-c", `${shq(s.resyncScript)} ${shq(conf)} ${shq(master)} ${shq(slave)} 2>&1 | tee -a ${shq(s.resyncLog)}; exit "\${PIPESTATUS[0]}"`], { stdio: "inherit" });
     p.on("close", (c) => resolve(c ?? 1));
   });
   events.emit("resync", code === 0 ? "normal" : "critical", `resync of ${slave} from ${master} ${code === 0 ? "finished" : `failed (exit ${code}, see ${s.resyncLog})`}`, { node: slave, key: `resync:${slave}` });

@@ -12,6 +12,7 @@ import { ACTION_ORDER, analyze, describeNode } from "./analysis";
 import type { HaSettings } from "./conf";
 import type { EventLog, HaEvent } from "./events";
 import { teventoStatements } from "./events";
+import { runShell } from "./exec";
 import { ADMIN_TIMEOUT_MS, NodeConnection, NodeSession, shortError } from "./probe";
 import type { DaemonState, PhaseName } from "./state";
 import { loadState, saveState } from "./state";
@@ -357,17 +358,17 @@ export class Daemon {
   private async housekeeping(): Promise<void> {
     const s = this.settings;
     if (this.state.master && act.readPublished(this.ctx) !== this.state.master) await act.publish(this.ctx, this.state.master);
-    const st = await act.runShell(`${s.pandoraServiceCmd} status-server`, 30_000);
+    const st = await runShell(`${s.pandoraServiceCmd} status-server`, 30_000);
     if (st.code !== 0) {
-      const r = await act.runShell(`${s.pandoraServiceCmd} start-server`, 120_000);
+      const r = await runShell(`${s.pandoraServiceCmd} start-server`, 120_000);
       this.events.emit("server_restarted", r.code === 0 ? "warning" : "critical", `pandora_server was not running: start-server ${r.code === 0 ? "succeeded" : `failed (${r.output})`}`, {
         key: `server:${s.serverName}`,
       });
     }
     if (s.tentacleWatchdog) {
-      const t = await act.runShell(`${s.tentacleServiceCmd} status`, 30_000);
+      const t = await runShell(`${s.tentacleServiceCmd} status`, 30_000);
       if (t.code !== 0) {
-        const r = await act.runShell(`${s.tentacleServiceCmd} start`, 60_000);
+        const r = await runShell(`${s.tentacleServiceCmd} start`, 60_000);
         this.events.emit("tentacle_restarted", r.code === 0 ? "warning" : "critical", `tentacle_server was not running: start ${r.code === 0 ? "succeeded" : `failed (${r.output})`}`, {
           key: `tentacle:${s.serverName}`,
         });

@@ -9,7 +9,7 @@
  * longer than MAX_TRUNCATE transactions, is not touched: the node stays fenced and diverged.
  */
 import type { Ctx } from "./actions";
-import { runSsh } from "./actions";
+import { runSsh, shq } from "./exec";
 import { parseMariaGtids } from "./dialect";
 import type { NodeSession } from "./probe";
 import type { HistoryComparison } from "./types";
@@ -40,14 +40,13 @@ export function commonPosition(oldHistory: string, masterHistory: string): strin
 }
 
 export function truncateScript(start: string, binlogDir: string, files: string[], archiveName: string): string {
-  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
   return [
     "set -euo pipefail",
-    `dir=${q(ARCHIVE_DIR)}; name=${q(archiveName)}; start=${q(start)}`,
-    `files=(${files.map(q).join(" ")})`,
+    `dir=${shq(ARCHIVE_DIR)}; name=${shq(archiveName)}; start=${shq(start)}`,
+    `files=(${files.map(shq).join(" ")})`,
     "bin=$(command -v mariadb-binlog || command -v mysqlbinlog)",
-    `cd ${q(binlogDir)}`,
-    'mkdir -p -m 0700 "$dir"',
+    `cd ${shq(binlogDir)}`,
+    'mkdir -p "$dir" && chmod 0700 "$dir"',
     // 1. Archive: replayable SQL and the decoded rows, before anything is undone.
     'umask 077; "$bin" --start-position="$start" "${files[@]}" > "$dir/$name.binlog.sql"',
     '"$bin" -v --base64-output=decode-rows --start-position="$start" "${files[@]}" > "$dir/$name.rows.txt"',
@@ -78,8 +77,7 @@ export async function truncateAndRejoin(ctx: Ctx, s: NodeSession, master: string
   const binlogDir = String(base.v).replace(/\/[^/]*$/, "");
   const name = `${s.host}-epoch${epoch}-${new Date().toISOString().replace(/[:.]/g, "")}`;
   const script = truncateScript(start, binlogDir, logs.map((l) => l.Log_name), name);
-  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
-  const remote = `if [ "$(id -u)" = 0 ]; then bash -c ${q(script)}; else sudo -n bash -c ${q(script)}; fi`;
+  const remote = `if [ "$(id -u)" = 0 ]; then bash -c ${shq(script)}; else sudo -n bash -c ${shq(script)}; fi`;
   const r = await runSsh(ctx.settings, s.host, remote, 120_000);
   if (r.code !== 0) throw new Error(`undoing the tail on ${s.host} failed (exit ${r.code}): ${r.output}`);
   await s.conn.admin(d.stopReplicaSql);

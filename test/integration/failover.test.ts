@@ -4,7 +4,7 @@
  * each scenario the cluster must have exactly one writable node, pandora_ha_hosts.conf must name
  * it, and no acknowledged row may be missing from it. Each scenario gets a fresh lab.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import * as mysql from "mysql2/promise";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { PANDORA_PATHS } from "../../lib/render/pandora";
@@ -14,6 +14,7 @@ import type { Lab } from "../../lab/lab";
 import { down, fault, findHost, up } from "../../lab/lab";
 import { paths } from "../../lab/layout";
 import { sleep } from "../../lab/proc";
+import { publishedMaster, startPublishedWriter } from "../../lab/writer";
 import { eventually, requireLabMachine } from "./helpers";
 
 const quiet = () => undefined;
@@ -24,13 +25,7 @@ let logFrom = 0;
 
 const addr = (node: string) => findHost(lab, node).address;
 
-function published(): string {
-  try {
-    return readFileSync(paths.inHost("pfms1", PANDORA_PATHS.haHostsFile), "utf8");
-  } catch {
-    return "";
-  }
-}
+const published = () => publishedMaster(lab);
 
 function admin(node: string): Promise<mysql.Connection> {
   return mysql.createConnection({
@@ -70,40 +65,11 @@ function log(): LogLine[] {
 }
 const events = (type: string) => log().filter((l) => l.event === type);
 
-/**
- * 8 connections inserting as fast as they can into the published master (the way Pandora
- * servers follow pandora_ha_hosts.conf), recording the id of every acknowledged insert.
- */
-function startWriter(connections = 8): { stop: () => Promise<number[]> } {
-  const acked: number[] = [];
-  let running = true;
-  const pass = lab.secrets.passwords.pandoraDbPassword;
-  const loops = Array.from({ length: connections }, async () => {
-    let c: mysql.Connection | undefined;
-    while (running) {
-      try {
-        c ??= await mysql.createConnection({ host: published(), port: lab.cfg.dbPort, user: lab.cfg.pandoraDbUser, password: pass, database: lab.cfg.dbName, connectTimeout: 1000 });
-        const [r] = await c.query({ sql: `INSERT INTO ${TABLE} (v) VALUES (1)`, timeout: 10_000 });
-        acked.push((r as mysql.ResultSetHeader).insertId);
-      } catch {
-        c?.destroy();
-        c = undefined;
-        await sleep(50);
-      }
-    }
-    c?.destroy();
-  });
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      return acked;
-    },
-  };
-}
+/** A writer following pandora_ha_hosts.conf, as Pandora's servers do (8 connections by default). */
+const startWriter = (connections = 8) => startPublishedWriter(lab, TABLE, connections);
 
-/** Exactly one writable node, the published one, holding every acknowledged row. */
-async function expectOneMasterNothingLost(acked: number[], expectMaster?: string): Promise<string> {
+/** Exactly one writable node, and pandora_ha_hosts.conf names it. */
+async function expectOneMaster(expectMaster?: string): Promise<string> {
   let master = "";
   await eventually(
     "exactly one writable node, named by pandora_ha_hosts.conf",
@@ -116,6 +82,12 @@ async function expectOneMasterNothingLost(acked: number[], expectMaster?: string
     30_000,
   );
   if (expectMaster) expect(master).toBe(expectMaster);
+  return master;
+}
+
+/** Exactly one writable node, the published one, holding every acknowledged row. */
+async function expectOneMasterNothingLost(acked: number[], expectMaster?: string): Promise<string> {
+  const master = await expectOneMaster(expectMaster);
   const rows = await adminQuery<{ id: string }>(master, `SELECT id FROM ${TABLE}`);
   const have = new Set(rows.map((r) => Number(r.id)));
   const missing = acked.filter((id) => !have.has(id));
@@ -217,6 +189,39 @@ describe("pandora_ha on a 2-node lab", () => {
       return x?.Master_Host === addr("node2") && x?.Slave_IO_Running === "Yes" && x?.Slave_SQL_Running === "Yes";
     });
     expect(s).toBeDefined();
+  }, 120_000);
+
+  test("split brain: monitoring data written on the cut-off old master is merged into the new one, then it rejoins", async () => {
+    // node1 loses pfms1 and node2, but clients on this machine still reach it: a real split brain.
+    await fault(lab, "node1", "isolate", "pfms1");
+    await fault(lab, "node1", "isolate", "node2");
+    await waitForEvent("failover_end");
+    const now = Math.floor(Date.now() / 1000);
+    const values = Array.from({ length: 50 }, (_, i) => `(${7000 + i}, ${i}.5, ${now})`).join(", ");
+    await adminQuery("node1", `INSERT INTO tagente_datos (id_agente_modulo, datos, utimestamp) VALUES ${values}`);
+    await adminQuery("node1", `INSERT INTO tevento (evento, utimestamp, timestamp, event_type, criticity) VALUES ('written during the split', ${now}, NOW(), 'system', 2)`);
+    // The new master gets monitoring data of its own meanwhile.
+    await adminQuery("node2", `INSERT INTO tagente_datos (id_agente_modulo, datos, utimestamp) VALUES (8000, 1, ${now})`);
+    await fault(lab, "node1", "heal");
+    await waitForEvent("fenced");
+    const r = await waitForEvent("rejoined");
+    expect(r.message).toMatch(/archived and undone; 50 tagente_datos rows, \d+ tevento rows written there during the split copied to 127\.0\.1\.2/);
+    const [n2] = await adminQuery<{ n: number }>("node2", "SELECT COUNT(*) AS n FROM tagente_datos WHERE id_agente_modulo BETWEEN 7000 AND 8000");
+    expect(Number(n2.n)).toBe(51);
+    const [e2] = await adminQuery<{ n: number }>("node2", "SELECT COUNT(*) AS n FROM tevento WHERE evento = 'written during the split'");
+    expect(Number(e2.n)).toBe(1);
+    // Events both sides had before the split are not copied twice.
+    const dup = await adminQuery("node2", "SELECT evento, utimestamp, COUNT(*) AS n FROM tevento GROUP BY evento, utimestamp, id_extra HAVING n > 1");
+    expect(dup).toEqual([]);
+    // node1 replicates from node2 and ends with the same data (its own rows undone, then replicated back).
+    await eventually("node1 with node2's tagente_datos", async () => {
+      const [n1] = await adminQuery<{ n: number }>("node1", "SELECT COUNT(*) AS n FROM tagente_datos WHERE id_agente_modulo BETWEEN 7000 AND 8000");
+      return Number(n1.n) === 51;
+    });
+    await expectOneMaster("node2");
+    // The diverged transactions are archived on node1's host, readable by root only.
+    const archives = readdirSync(paths.inHost("node1", "/var/lib/pandora-ha/diverged"));
+    expect(archives.some((f) => f.endsWith(".rows.txt"))).toBe(true);
   }, 120_000);
 
   test("replica lagging at the crash: its relay log is applied before promotion, nothing lost", async () => {

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -6,7 +6,6 @@ import { HA_TOKENS, formatProblems, parseHaConf, readHaConf } from "../../runtim
 
 const DIR = join(__dirname, "../fixtures/conf");
 const fixture = (name: string) => join(DIR, name);
-const text = (name: string) => readFileSync(fixture(name), "utf8");
 
 /** A minimal valid file; tests append tokens to it. */
 const MINIMAL = "dbuser pandora\ndbpass Pw#2024 secret\nha_hosts 10.0.0.11,10.0.0.12\n";

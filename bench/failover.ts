@@ -1,0 +1,141 @@
+/**
+ * npm run bench -- failover [--trials 20] [--writers 16]
+ *
+ * Brings up its own 2-node lab with pandora_ha on pfms1 (failover budget raised for the run),
+ * starts a writer of WRITERS connections that follows pandora_ha_hosts.conf and records every
+ * acknowledged insert, then TRIALS times: kill -9 the master, measure the time until the other
+ * node is writable and until pandora_ha_hosts.conf names it, restart the old master and wait
+ * until it replicates again. Prints median, p95 and max of both times, the acknowledged rows
+ * lost, and the daemon's RSS and CPU while idle.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import * as mysql from "mysql2/promise";
+import { PANDORA_PATHS } from "../lib/render/pandora";
+import { daemonPid, startDaemon, stopDaemon } from "../lab/ha";
+import type { Lab } from "../lab/lab";
+import { down, fault, requireNoLiveLab, up } from "../lab/lab";
+import { paths } from "../lab/layout";
+import { sleep } from "../lab/proc";
+import { publishedMaster, startPublishedWriter } from "../lab/writer";
+
+const TABLE = "pha_bench";
+
+function stats(xs: number[]): { median: number; p95: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+  return { median: s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2, p95: at(0.95), max: s[s.length - 1] };
+}
+
+export async function benchFailover(trials: number, writers: number): Promise<void> {
+  const log = (l: string) => process.stdout.write(`${l}\n`);
+  await requireNoLiveLab("the failover benchmark");
+  const { lab } = await up(2, () => undefined);
+  try {
+    await run(lab, trials, writers, log);
+  } finally {
+    await down(() => undefined);
+  }
+}
+
+async function run(lab: Lab, trials: number, writers: number, log: (l: string) => void): Promise<void> {
+  const published = () => publishedMaster(lab);
+  const nameOf = (address: string) => lab.state.hosts.find((h) => h.address === address)!.name;
+  const db = (host: string, database = lab.cfg.dbName) =>
+    mysql.createConnection({ host, port: lab.cfg.dbPort, user: lab.cfg.haDbUser, password: lab.secrets.passwords.haDbPassword, database, connectTimeout: 500 });
+
+  // Raise the failover budget for the run: every trial is a failover.
+  const conf = paths.inHost("pfms1", PANDORA_PATHS.serverConf);
+  writeFileSync(conf, readFileSync(conf, "utf8").replace(/^ha_failover_budget .*$/m, "ha_failover_budget 1000"));
+  await stopDaemon(lab, "SIGTERM");
+  await startDaemon(lab);
+  for (let i = 0; i < 100 && published() !== "127.0.1.1"; i++) await sleep(100);
+  const c0 = await db(published());
+  await c0.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB`);
+  c0.destroy();
+
+  // Idle footprint first, with the cluster healthy and no writer.
+  await sleep(3000);
+  const pid = daemonPid(lab)!;
+  const cpu = () => {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  };
+  const c1 = cpu();
+  const idleS = 10;
+  await sleep(idleS * 1000);
+  const cpuPct = ((cpu() - c1) / idleS) * 100;
+  const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+
+  const writer = startPublishedWriter(lab, TABLE, writers);
+  const acked = writer.acked;
+
+  const writable: number[] = [];
+  const publishedMs: number[] = [];
+  try {
+    for (let t = 1; t <= trials; t++) {
+      await sleep(2000);
+      const oldAddr = published();
+      const newAddr = lab.state.hosts.find((h) => h.kind === "db" && h.address !== oldAddr)!.address;
+      const before = acked.length;
+      const t0 = Date.now();
+      await fault(lab, nameOf(oldAddr), "crash");
+      let tw = 0;
+      let tp = 0;
+      while ((!tw || !tp) && Date.now() - t0 < 60_000) {
+        if (!tp && published() === newAddr) tp = Date.now() - t0;
+        if (!tw) {
+          try {
+            const c = await db(newAddr);
+            const [[r]] = (await c.query("SELECT @@global.read_only AS v")) as unknown as [Array<{ v: number }>];
+            c.destroy();
+            if (Number(r.v) === 0) tw = Date.now() - t0;
+          } catch {
+            // retry
+          }
+        }
+        await sleep(20);
+      }
+      if (!tw || !tp) throw new Error(`trial ${t}: no failover within 60 s`);
+      writable.push(tw);
+      publishedMs.push(tp);
+      log(`trial ${String(t).padStart(2)}: ${nameOf(oldAddr)} killed; ${nameOf(newAddr)} writable after ${tw} ms, published after ${tp} ms (${acked.length - before} inserts acknowledged meanwhile)`);
+      // The old master back as a replica before the next trial.
+      await fault(lab, nameOf(oldAddr), "restart");
+      const end = Date.now() + 60_000;
+      for (;;) {
+        try {
+          const c = await db(oldAddr);
+          const [[s]] = (await c.query("SHOW SLAVE STATUS")) as unknown as [Array<Record<string, unknown>>];
+          c.destroy();
+          if (s?.Master_Host === newAddr && s.Slave_IO_Running === "Yes" && s.Slave_SQL_Running === "Yes") break;
+        } catch {
+          // not yet
+        }
+        if (Date.now() > end) throw new Error(`trial ${t}: ${nameOf(oldAddr)} did not rejoin within 60 s`);
+        await sleep(200);
+      }
+    }
+  } finally {
+    await writer.stop();
+  }
+
+  const c = await db(published());
+  const [rows] = (await c.query(`SELECT id FROM ${TABLE}`)) as unknown as [Array<{ id: string }>];
+  c.destroy();
+  const have = new Set(rows.map((r) => Number(r.id)));
+  const lost = acked.filter((id) => !have.has(id)).length;
+
+  const w = stats(writable);
+  const p = stats(publishedMs);
+  const line = (name: string, s: { median: number; p95: number; max: number }) =>
+    `| ${name.padEnd(40)} | ${String(s.median).padStart(6)} | ${String(s.p95).padStart(6)} | ${String(s.max).padStart(6)} |`;
+  log("");
+  log(`pandora_ha failover, ${trials} trials, kill -9 of the master under a ${writers}-connection writer (ms)`);
+  log(`| ${"".padEnd(40)} | median |    p95 |    max |`);
+  log(`|${"-".repeat(42)}|--------|--------|--------|`);
+  log(line("kill -9 → new master writable", w));
+  log(line("kill -9 → pandora_ha_hosts.conf rewritten", p));
+  log("");
+  log(`acknowledged inserts: ${acked.length}, lost: ${lost}`);
+  log(`daemon idle: RSS ${rssMb.toFixed(1)} MB, CPU ${cpuPct.toFixed(2)} % of one core (over ${idleS} s, probing every 0.5 s)`);
+}

@@ -1,0 +1,41 @@
+/**
+ * The shell pandora_ha runs on DB hosts over SSH: shellcheck-clean, quoting what it is given,
+ * and the secondary check's answer for a closed port.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { secondaryCheckScript } from "../../runtime/actions";
+import { truncateScript } from "../../runtime/truncate";
+
+function shellcheck(script: string): string {
+  const f = join(mkdtempSync(join(tmpdir(), "pha-sc-")), "s.sh");
+  writeFileSync(f, `#!/usr/bin/env bash\n${script}\n`);
+  const r = spawnSync("shellcheck", ["-s", "bash", f], { encoding: "utf8" });
+  if (r.error) throw new Error(`shellcheck is missing: apt-get install shellcheck (${r.error.message})`);
+  return r.stdout + r.stderr;
+}
+
+describe("scripts pandora_ha runs over SSH", () => {
+  test("the tail truncation script is shellcheck-clean and quotes what it is given", () => {
+    const s = truncateScript("0-1-100", "/var/lib/mysql-binlog", ["binlog.000001", "bin'log.000002"], "10.0.0.1-epoch3-x");
+    expect(shellcheck(s)).toBe("");
+    expect(s).toContain("files=('binlog.000001' 'bin'\\''log.000002')");
+    expect(s).toContain("--flashback");
+    expect(s).toContain('--init-command="SET SESSION sql_log_bin=0"');
+    // Archived before anything is undone.
+    expect(s.indexOf(".binlog.sql")).toBeLessThan(s.indexOf("--flashback"));
+  });
+
+  test("the secondary check is shellcheck-clean", () => {
+    expect(shellcheck(secondaryCheckScript("db'1", 3306, 1))).toBe("");
+  });
+
+  test("the secondary check answers 1 when nothing listens on the master's port", () => {
+    // (Reachable masters: the integration tests' hang and one-sided cuts, against real servers.)
+    const r = spawnSync("sh", ["-c", secondaryCheckScript("127.0.0.1", 1, 1)], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+  });
+});
