@@ -11,7 +11,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import * as mysql from "mysql2/promise";
 import { PANDORA_PATHS } from "../lib/render/pandora";
-import { daemonPid, startDaemon, stopDaemon } from "../lab/ha";
+import { daemonPid, readHaLog, startDaemon, stopDaemon } from "../lab/ha";
+import type { Timeline } from "../runtime/state";
 import type { Lab } from "../lab/lab";
 import { down, fault, requireNoLiveLab, up } from "../lab/lab";
 import { paths } from "../lab/layout";
@@ -45,7 +46,7 @@ async function run(lab: Lab, trials: number, writers: number, log: (l: string) =
 
   // Raise the failover budget for the run: every trial is a failover.
   const conf = paths.inHost("pfms1", PANDORA_PATHS.serverConf);
-  writeFileSync(conf, readFileSync(conf, "utf8").replace(/^ha_failover_budget .*$/m, "ha_failover_budget 1000"));
+  writeFileSync(conf, readFileSync(conf, "utf8").replace(/^ha_failover_budget .*$/m, "ha_failover_budget 100"));
   await stopDaemon(lab, "SIGTERM");
   await startDaemon(lab);
   for (let i = 0; i < 100 && published() !== "127.0.1.1"; i++) await sleep(100);
@@ -125,6 +126,14 @@ async function run(lab: Lab, trials: number, writers: number, log: (l: string) =
   const have = new Set(rows.map((r) => Number(r.id)));
   const lost = acked.filter((id) => !have.has(id)).length;
 
+  // Where the time went: the daemon's own timelines (detect = first failed probe → decision).
+  const phases = new Map<string, number[]>();
+  for (const l of readHaLog(lab).lines) {
+    const t = l.timeline as Timeline | undefined;
+    if (!t?.ok || t.kind !== "failover") continue;
+    for (const ph of t.phases) phases.set(ph.phase, [...(phases.get(ph.phase) ?? []), ph.end - ph.start]);
+  }
+
   const w = stats(writable);
   const p = stats(publishedMs);
   const line = (name: string, s: { median: number; p95: number; max: number }) =>
@@ -135,6 +144,11 @@ async function run(lab: Lab, trials: number, writers: number, log: (l: string) =
   log(`|${"-".repeat(42)}|--------|--------|--------|`);
   log(line("kill -9 → new master writable", w));
   log(line("kill -9 → pandora_ha_hosts.conf rewritten", p));
+  log("");
+  log("the daemon's failover timelines, per phase (ms):");
+  log(`| ${"phase".padEnd(40)} | median |    p95 |    max |`);
+  log(`|${"-".repeat(42)}|--------|--------|--------|`);
+  for (const [name, xs] of phases) log(line(name, stats(xs)));
   log("");
   log(`acknowledged inserts: ${acked.length}, lost: ${lost}`);
   log(`daemon idle: RSS ${rssMb.toFixed(1)} MB, CPU ${cpuPct.toFixed(2)} % of one core (over ${idleS} s, probing every 0.5 s)`);

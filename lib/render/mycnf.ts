@@ -142,7 +142,12 @@ export function renderMyCnf(input: MyCnfInput): string {
     ["report-port", String(input.port)],
     [percona ? "log_replica_updates" : "log_slave_updates", "ON", "a promoted replica serves the others"],
     [percona ? "replica_compressed_protocol" : "slave_compressed_protocol", "1"],
-    [percona ? "replica_parallel_workers" : "slave_parallel_threads", "1"],
+    [
+      percona ? "replica_parallel_workers" : "slave_parallel_threads",
+      "4",
+      "manual: 1; a promotion waits for the replica to apply its relay log, and parallel apply keeps that short under load",
+    ],
+    ...(percona ? ([["replica_preserve_commit_order", "ON", "replicas commit in the source's order"]] as Line[]) : ([["slave_parallel_mode", "optimistic"]] as Line[])),
     [percona ? "replica_net_timeout" : "slave_net_timeout", "5", "notice a dead or hung master in seconds, not 60"],
     ["read_only", "ON", "every node starts read-only; pandora_ha makes exactly one writable"],
   ];
