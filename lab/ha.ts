@@ -79,9 +79,9 @@ export interface LogLine {
   [k: string]: unknown;
 }
 
-/** The daemon's structured log on pfms1, from byte `from` on. */
-export function readHaLog(lab: Lab, from = 0): { lines: LogLine[]; end: number } {
-  const f = paths.inHost(serverHost(lab).name, HA_LOG_FILE);
+/** The daemon's structured log on pfms1 (or another log file there), from byte `from` on. */
+export function readHaLog(lab: Lab, from = 0, file = HA_LOG_FILE): { lines: LogLine[]; end: number } {
+  const f = paths.inHost(serverHost(lab).name, file);
   if (!existsSync(f)) return { lines: [], end: 0 };
   const size = statSync(f).size;
   if (size <= from) return { lines: [], end: size };

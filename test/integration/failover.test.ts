@@ -4,12 +4,12 @@
  * each scenario the cluster must have exactly one writable node, pandora_ha_hosts.conf must name
  * it, and no acknowledged row may be missing from it. Each scenario gets a fresh lab.
  */
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as mysql from "mysql2/promise";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { PANDORA_PATHS } from "../../lib/render/pandora";
 import type { LogLine } from "../../lab/ha";
-import { haCommand, haLogSize, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { haCommand, haLogSize, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
 import type { Lab } from "../../lab/lab";
 import { down, fault, findHost, up } from "../../lab/lab";
 import { paths } from "../../lab/layout";
@@ -272,6 +272,40 @@ describe("pandora_ha on a 2-node lab", () => {
     await fault(lab, "node2", "restart");
     await waitForEvent("master_writable");
     await expectOneMasterNothingLost(await w.stop(), "node2");
+  }, 150_000);
+
+  test("two daemons: one acts, the other watches; exactly one failover; the watcher takes over when the actor dies", async () => {
+    // A second pandora_ha on pfms1 with its own pid file, state, log and HTTP port.
+    const conf2 = "/etc/pandora/pandora_server_b.conf";
+    const extra = "ha_pid_file /run/pandora_ha_b.pid\nha_state_dir /var/lib/pandora-ha-b\nha_log_file /var/log/pandora/pandora_ha_b.log\nha_http_port 41181\nservername pfms1b\n";
+    const base = readFileSync(paths.inHost("pfms1", PANDORA_PATHS.serverConf), "utf8")
+      .split("\n")
+      .filter((l) => !/^(ha_pid_file|ha_state_dir|ha_log_file|ha_http_port|servername) /.test(l))
+      .join("\n");
+    writeFileSync(paths.inHost("pfms1", conf2), `${base}\n${extra}`, { mode: 0o600 });
+    const b = await onServer(lab, `pandora_ha -d -p /run/pandora_ha_b.pid ${conf2}`);
+    expect(b.code, b.stderr).toBe(0);
+    const logB = () => readHaLog(lab, 0, "/var/log/pandora/pandora_ha_b.log").lines;
+    await eventually("the second daemon watching", async () => logB().some((l) => l.actor === false || l.event === "daemon_start"));
+    await sleep(1500);
+    const actorOf = (lines: LogLine[]) => [...lines].reverse().find((l) => typeof l.actor === "boolean")?.actor === true;
+    // (The first daemon's "acting" line predates this scenario's part of its log: read it whole.)
+    expect([actorOf(readHaLog(lab).lines), actorOf(logB())]).toEqual([true, false]);
+
+    await fault(lab, "node1", "crash");
+    await waitForEvent("failover_end");
+    await sleep(2000);
+    expect(events("failover_start")).toHaveLength(1);
+    expect(logB().filter((l) => l.event === "failover_start")).toEqual([]);
+    // The watcher follows the new epoch.
+    await eventually("the watcher adopting node2", async () => logB().some((l) => l.event === "master_adopted" && /127\.0\.1\.2 \(epoch 2\)/.test(String(l.message))));
+
+    // The actor dies: the watcher takes the lock and acts (here: node1 back, rejoined by it).
+    await stopDaemon(lab, "SIGKILL");
+    await eventually("the second daemon acting", async () => actorOf(logB()));
+    await fault(lab, "node1", "restart");
+    await eventually("node1 rejoined by the second daemon", async () => logB().some((l) => l.event === "rejoined"), 40_000);
+    await expectOneMaster("node2");
   }, 150_000);
 
   test("planned switchover: no write lost, the old master replicates from the new one", async () => {
