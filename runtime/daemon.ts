@@ -42,6 +42,7 @@ export class Daemon {
   private actor = false;
   private conditions: Condition[] = [];
   private secondary = new Map<string, { at: number; value: boolean | undefined }>();
+  private checking = new Map<string, Promise<void>>();
   /** First failed probe of the master in the current episode (for the timeline). */
   private masterLostAt?: number;
   private down = new Set<string>();
@@ -134,16 +135,11 @@ export class Daemon {
     await this.refreshActor();
     this.trackNodes();
 
+    this.speculativeChecks();
     let conds = this.analyse(now);
     const check = conds.find((c) => c.kind === "need_secondary_check");
     if (check && check.kind === "need_secondary_check") {
-      await Promise.all(
-        check.replicas.map(async (r) => {
-          const value = await act.replicaReachesMaster(this.ctx, r, check.master);
-          this.secondary.set(r, { at: Date.now(), value });
-          this.events.log({ check: "secondary", replica: r, master: check.master, reaches: value ?? "unknown" });
-        }),
-      );
+      await Promise.all(check.replicas.map((r) => this.secondaryCheck(r, check.master)));
       conds = this.analyse(Date.now());
     }
     this.conditions = conds;
@@ -199,6 +195,37 @@ export class Daemon {
     }
     if (this.actor !== wasActor)
       this.events.log({ actor: this.actor, message: this.actor ? "this daemon acts (it holds the actor lock on every reachable node)" : "another daemon acts: watching" });
+  }
+
+  /** Runs (or joins the running) secondary check of `replica` against `master`. */
+  private secondaryCheck(replica: string, master: string): Promise<void> {
+    const running = this.checking.get(replica);
+    if (running) return running;
+    const p = act
+      .replicaReachesMaster(this.ctx, replica, master)
+      .then((value) => {
+        this.secondary.set(replica, { at: Date.now(), value });
+        this.events.log({ check: "secondary", replica, master, reaches: value ?? "unknown" });
+      })
+      .finally(() => this.checking.delete(replica));
+    this.checking.set(replica, p);
+    return p;
+  }
+
+  /**
+   * From the master's first failed probe on, the replicas that still replicate from it are asked
+   * in the background, so that the answer is there when the retries run out (a hung master
+   * costs a probe timeout per retry; the check runs beside them, not after). Asking decides
+   * nothing by itself.
+   */
+  private speculativeChecks(): void {
+    const master = this.state.master;
+    const m = master ? this.sessions.get(master)?.last : undefined;
+    if (!master || !m || m.reachable) return;
+    for (const s of this.sessions.values()) {
+      const r = s.last?.replica;
+      if (s.host !== master && s.last?.reachable && r?.sourceHost === master && r.io === "yes") void this.secondaryCheck(s.host, master);
+    }
   }
 
   private analyse(now: number): Condition[] {
