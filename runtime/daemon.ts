@@ -54,6 +54,9 @@ export class Daemon {
   private wake?: () => void;
   private teventoWarned = false;
   private flushing = false;
+  /** An action or a request is running (the watchdog then leaves the publication to it). */
+  private acting = false;
+  private housekeeping_?: Promise<void>;
   private eventConn?: NodeConnection;
 
   constructor(
@@ -145,18 +148,24 @@ export class Daemon {
     this.conditions = conds;
     this.raiseWarnings(conds);
 
-    // Requests (switchover) run between cycles, in the loop: never beside an automatic action.
-    while (this.queue.length) await this.queue.shift()!();
+    // Requests (switchover) run in the loop, never beside an automatic action; the next cycle
+    // looks at the cluster afresh.
+    if (this.queue.length) {
+      this.acting = true;
+      try {
+        while (this.queue.length) await this.queue.shift()!();
+      } finally {
+        this.acting = false;
+      }
+      return;
+    }
 
     if (this.actor) {
-      for (const kind of ACTION_ORDER) {
-        for (const c of conds.filter((x) => x.kind === kind)) {
-          try {
-            await this.act(c);
-          } catch (e) {
-            this.events.emit("warning", "warning", `${c.kind}: ${shortError(e)}`, { key: `action:${c.kind}` });
-          }
-        }
+      this.acting = true;
+      try {
+        await this.runActions(conds);
+      } finally {
+        this.acting = false;
       }
     } else {
       // A watcher follows what the actor decided (new epoch) and keeps its own host's file right.
@@ -167,9 +176,24 @@ export class Daemon {
       this.flushing = true;
       void this.flushEvents().finally(() => (this.flushing = false));
     }
-    if (Date.now() - this.lastHousekeeping >= this.settings.interval * 1000) {
+    // Also in the background: a service command that hangs must not hold up a failover.
+    if (!this.housekeeping_ && Date.now() - this.lastHousekeeping >= this.settings.interval * 1000) {
       this.lastHousekeeping = Date.now();
-      await this.housekeeping();
+      this.housekeeping_ = this.housekeeping()
+        .catch((e) => this.events.log({ error: `watchdog failed: ${shortError(e)}` }))
+        .finally(() => (this.housekeeping_ = undefined));
+    }
+  }
+
+  private async runActions(conds: Condition[]): Promise<void> {
+    for (const kind of ACTION_ORDER) {
+      for (const c of conds.filter((x) => x.kind === kind)) {
+        try {
+          await this.act(c);
+        } catch (e) {
+          this.events.emit("warning", "warning", `${c.kind}: ${shortError(e)}`, { key: `action:${c.kind}` });
+        }
+      }
     }
   }
 
@@ -384,7 +408,7 @@ export class Daemon {
   /** The original's watchdogs: pandora_server (status-server → start-server) and Tentacle. */
   private async housekeeping(): Promise<void> {
     const s = this.settings;
-    if (this.state.master && act.readPublished(this.ctx) !== this.state.master) await act.publish(this.ctx, this.state.master);
+    if (!this.acting && this.state.master && act.readPublished(this.ctx) !== this.state.master) await act.publish(this.ctx, this.state.master);
     const st = await runShell(`${s.pandoraServiceCmd} status-server`, 30_000);
     if (st.code !== 0) {
       const r = await runShell(`${s.pandoraServiceCmd} start-server`, 120_000);

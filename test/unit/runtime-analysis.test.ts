@@ -544,12 +544,8 @@ describe("analyze: who is the master", () => {
       match: [{ detail: "no epoch recorded, no writable node, and replication does not point at one node" }],
     },
     {
-      // BUG: "every other node replicates from it" is checked against the REACHABLE nodes only
-      // (analysis.ts: `followers.length === reachable.length - 1`), so with db1 unreachable it is
-      // vacuously true of db2, a read-only node with no replication at all. Actual:
-      // [adopt_master db2 epoch 1 "db2 is read-only but every other node replicates from it",
-      // master_read_only db2] — the daemon then makes db2 writable while db1, the real master
-      // maybe, is only unreachable from the daemon. Nothing points at db2: no_master.
+      // "Every other node replicates from it" must hold for every node of ha_hosts, not only the
+      // reachable ones: with db1 unreachable, a read-only db2 with no replication is no master.
       name: "fresh start, db1 unreachable, db2 read-only and not replicating: no_master (nothing replicates from db2)",
       nodes: [down("db1", 3), master("db2", { readOnly: true, ...noEpoch })],
       state: fresh(),
@@ -557,8 +553,7 @@ describe("analyze: who is the master", () => {
       match: [{ detail: "no epoch recorded, no writable node, and replication does not point at one node" }],
     },
     {
-      // BUG: same defect, 3 nodes: the daemon sees only db3 (a minority), read-only, no replication,
-      // and actual is [adopt_master db3, master_read_only db3]: it would make db3 writable.
+      // The same with 3 nodes: a lone reachable read-only node must not crown itself.
       name: "fresh start, 3 nodes, only db3 reachable (read-only, not replicating): no_master",
       nodes: [down("db1", 3), down("db2", 3), master("db3", { readOnly: true, ...noEpoch })],
       state: fresh(),
@@ -602,10 +597,8 @@ describe("analyze: candidate choice (MariaDB)", () => {
       match: [{ master: "db1", candidate: "db2" }],
     },
     {
-      // BUG (runtime/dialect.ts compareMariaHistory errantCount, see mostAdvanced below): db2 has
-      // everything up to 0-1-110; db3 stopped at 0-1-100 and holds 3 errant writes (0-2-101..103).
-      // db2 misses 3 transactions, db3 misses 10 of the master's: promote db2. Actual:
-      // [dead_master candidate db3], because db2's score is counted as 103 instead of 3.
+      // db2 has everything up to 0-1-110; db3 stopped at 0-1-100 and holds 3 errant writes
+      // (0-2-101..103): db2 misses 3 transactions, db3 misses 10 of the master's: promote db2.
       name: "3 nodes: db2 received 0-1-110, db3 at 0-1-100 plus 3 errant (0-2-103): candidate db2",
       nodes: [
         down("db1", 2),
@@ -634,13 +627,8 @@ describe("analyze: candidate choice (MariaDB)", () => {
       match: [{ master: "db1", candidate: "db3", reason: "db1 failed 2 probes; db3 IO connecting; db4 IO connecting" }],
     },
     {
-      // BUG: the only reachable replica is diverged, so no candidate is fit to promote. That is
-      // no_candidate by the Condition docs ("Dead master but too few replicas reachable to decide
-      // alone, or none fit to promote"). Actual: [master_and_replicas_unreachable db1], whose event
-      // says "db1 and every replica are unreachable from this daemon ... this host may be the one
-      // cut off" although db2 answers. (No failover either way; the diagnosis is wrong.) This is
-      // the only way master_and_replicas_unreachable can be produced at all: with every replica
-      // really unreachable, no_node_reachable is returned first.
+      // The only reachable replica is diverged: no candidate fit to promote (no_candidate), not
+      // "replicas unreachable": db2 answers.
       name: "2 nodes: the only replica is diverged: no dead_master, no_candidate (not 'replicas unreachable')",
       nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-130" })],
       state: state({ diverged: { db2: { since: NOW - HOUR, errant: "0-2-7", errantCount: 1 } } }),
@@ -756,13 +744,9 @@ describe("mostAdvanced", () => {
     expect(mostAdvanced([b, a], MARIA_OPS)?.host).toBe("db2");
   });
   test("diverged histories where one side kept only an older entry of the shared server", () => {
-    // BUG (runtime/dialect.ts compareMariaHistory, errantCount): db2 "0-1-110" has 0-1-101..110
-    // (10) that db3 lacks; db3 "0-1-100,0-2-103" has 0-2-101..103 (3) that db2 lacks. The count
-    // of compare("0-1-100,0-2-103", "0-1-110") is 103, not 3: the point where the histories part
-    // is searched only among b's entries that a shares (b's 0-1-110 is not shared: a's 0-1 stops
-    // at 100), never among a's entries that b contains (a's 0-1-100 is in b), so it falls to 0.
-    // Through mostAdvanced: scores db2 = 103, db3 = 10, and db3 — the replica missing 10 of the
-    // master's transactions — is picked over db2, which only lacks db3's 3 errant ones.
+    // db2 "0-1-110" has 0-1-101..110 (10) that db3 lacks; db3 "0-1-100,0-2-103" has
+    // 0-2-101..103 (3) that db2 lacks. The histories part after 0-1-100, which a holds and b
+    // contains: compare("0-1-100,0-2-103", "0-1-110") counts 3.
     expect(MARIA_OPS.compare("0-1-110", "0-1-100,0-2-103").errantCount).toBe(10);
     expect(MARIA_OPS.compare("0-1-100,0-2-103", "0-1-110").errantCount).toBe(3);
     const a = r("db2", "0-1-110");
