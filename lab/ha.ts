@@ -7,6 +7,9 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import * as mysql from "mysql2/promise";
 import { PANDORA_PATHS } from "../lib/render/pandora";
+import { formatPhase } from "../runtime/cli";
+import type { StatusReport } from "../runtime/daemon";
+import type { Timeline } from "../runtime/state";
 import { sshArgs } from "./deploy";
 import type { Lab } from "./lab";
 import { paths } from "./layout";
@@ -15,7 +18,6 @@ import { run, sleep } from "./proc";
 
 export const HA_PID_FILE = "/var/run/pandora_ha.pid";
 export const HA_LOG_FILE = "/var/log/pandora/pandora_ha.log";
-export const HA_STATE_FILE = "/var/lib/pandora-ha/state.json";
 
 export function serverHost(lab: Lab) {
   return lab.state.hosts.find((h) => h.kind === "server")!;
@@ -31,10 +33,10 @@ export function haCommand(lab: Lab, args: string, timeoutMs = 60_000): Promise<R
   return onServer(lab, `pandora_ha ${args}`, timeoutMs);
 }
 
-export async function haStatusJson(lab: Lab): Promise<Record<string, unknown>> {
+export async function haStatusJson(lab: Lab): Promise<StatusReport & { daemonRunning: boolean }> {
   const r = await haCommand(lab, `status ${PANDORA_PATHS.serverConf} --json`, 30_000);
   if (r.code !== 0) throw new Error(`pandora_ha status failed: ${(r.stderr || r.stdout).trim()}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
+  return JSON.parse(r.stdout) as StatusReport & { daemonRunning: boolean };
 }
 
 /** The daemon's pid on pfms1, when it runs. */
@@ -106,10 +108,10 @@ export function describeLogLine(l: LogLine): string | undefined {
   const t = l.time.slice(11, 23);
   if (l.event) return `${t}  ${String(l.severity).padEnd(8)} ${l.event.padEnd(20)} ${l.message}`;
   if (l.check) return `${t}  check    secondary            ${String(l.replica)} reaches ${String(l.master)}: ${String(l.reaches)}`;
-  const tl = l.timeline as { phases?: Array<{ phase: string; start: number; end: number; ok: boolean; detail: string }> } | undefined;
+  const tl = l.timeline as Timeline | undefined;
   if (tl?.phases) {
     const t0 = tl.phases[0]?.start ?? 0;
-    return tl.phases.map((p) => `${t}  phase    ${p.phase.padEnd(15)} +${String(p.start - t0).padStart(5)} ms ${String(p.end - p.start).padStart(5)} ms ${p.ok ? "ok " : "ERR"} ${p.detail}`).join("\n");
+    return tl.phases.map((p) => `${t}  phase    ${formatPhase(p, t0)}`).join("\n");
   }
   return undefined;
 }

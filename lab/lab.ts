@@ -4,9 +4,9 @@ import { createServer } from "node:net";
 import type { ClusterConfig } from "../lib/config";
 import { PANDORA_PATHS } from "../lib/render/pandora";
 import type { StepResult } from "./deploy";
-import { deploy, sshArgs } from "./deploy";
+import { deploy } from "./deploy";
 import * as faults from "./faults";
-import { HA_LOG_FILE, createPandoraSchema } from "./ha";
+import { HA_LOG_FILE, createPandoraSchema, onServer, serverHost } from "./ha";
 import { createHost, destroyHost, ensureNsDir, hostExists, hostPids, startSshd } from "./hosts";
 import type { LabHost, LabState } from "./layout";
 import { LAB_DIR, labHosts, paths } from "./layout";
@@ -45,9 +45,7 @@ export async function requireNoLiveLab(who: string): Promise<void> {
 
 /** Runs the resync tool on the server host, as an operator (or pandora_ha) would. */
 export function runResyncTool(lab: Lab, master: string, slave: string, timeoutMs = 180_000): Promise<RunResult> {
-  const server = lab.state.hosts.find((h) => h.kind === "server")!;
-  const command = `${PANDORA_PATHS.resyncScript} ${PANDORA_PATHS.serverConf} ${master} ${slave}`;
-  return run("ssh", [...sshArgs(server.address, lab.state.sshPort), command], { timeoutMs });
+  return onServer(lab, `${PANDORA_PATHS.resyncScript} ${PANDORA_PATHS.serverConf} ${master} ${slave}`, timeoutMs);
 }
 
 /** Installs the Debian packages the lab needs, when missing (as root). */
@@ -139,7 +137,7 @@ export async function status(lab: Lab): Promise<NodeStatus[]> {
 }
 
 export function statusExtras(lab: Lab): Record<string, string> {
-  const server = lab.state.hosts.find((h) => h.kind === "server")!;
+  const server = serverHost(lab);
   return {
     adminUser: lab.cfg.haDbUser,
     adminPassword: lab.secrets.passwords.haDbPassword,

@@ -7,15 +7,15 @@
 import { readFileSync } from "node:fs";
 import * as mysql from "mysql2/promise";
 import { PANDORA_PATHS } from "../lib/render/pandora";
+import { serverHost } from "./ha";
 import type { Lab } from "./lab";
 import { paths } from "./layout";
 import { sleep } from "./proc";
 
 /** The master pfms1's pandora_ha_hosts.conf names ("" when there is none yet). */
 export function publishedMaster(lab: Lab): string {
-  const server = lab.state.hosts.find((h) => h.kind === "server")!;
   try {
-    return readFileSync(paths.inHost(server.name, PANDORA_PATHS.haHostsFile), "utf8");
+    return readFileSync(paths.inHost(serverHost(lab).name, PANDORA_PATHS.haHostsFile), "utf8");
   } catch {
     return "";
   }

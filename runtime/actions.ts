@@ -12,7 +12,7 @@ import { EPOCH_TABLE, shortError } from "./probe";
 import type { DaemonState, Phase, PhaseName, Timeline } from "./state";
 import { writeFileAtomic } from "./state";
 import { mergeMonitoringData } from "./merge";
-import { truncateAndRejoin } from "./truncate";
+import { undoTail } from "./truncate";
 import type { NodeObservation } from "./types";
 
 export interface Ctx {
@@ -328,11 +328,7 @@ export async function restoreMaster(ctx: Ctx, host: string): Promise<void> {
     const cmp = s.dialect!.compareHistory(o.gtidHistory ?? "", mine);
     if (!cmp.prefix) throw new ActionError(`${host} stays read-only: ${o.host} has ${cmp.errantCount} transactions it lacks (${cmp.errant})`);
   }
-  if (s.last?.replica) {
-    await s.conn.admin(s.dialect!.stopReplicaSql);
-    await s.conn.admin(s.dialect!.resetReplicaAllSql);
-  }
-  await makeWritable(ctx, host);
+  await promote(ctx, host);
   ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
   ctx.saveState();
   ctx.events.emit("master_writable", "warning", `${host}, the master (epoch ${ctx.state.epoch}), was read-only: made writable`, { node: host, key: `fence:${host}` });
@@ -367,7 +363,8 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
     }
     // The tail (in flight when it died or was cut off): archive it, undo it, rejoin.
     try {
-      const how = await truncateAndRejoin(ctx, s, master, theirs, cmp, ctx.state.epoch);
+      const how = await undoTail(ctx, s, theirs, cmp, ctx.state.epoch);
+      await pointAt(ctx, host, master, false);
       ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
       ctx.saveState();
       ctx.events.emit("rejoined", "warning", `${host} rejoined as a replica of ${master} after its ${cmp.errantCount} diverged transactions (${cmp.errant}) were archived and undone${merged}: ${how}`, {

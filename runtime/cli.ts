@@ -17,7 +17,7 @@ import { Daemon } from "./daemon";
 import { EventLog } from "./events";
 import { runShell, shq } from "./exec";
 import { shortError } from "./probe";
-import type { Timeline } from "./state";
+import type { Phase, Timeline } from "./state";
 
 export const USAGE = `usage:
   pandora_ha [-d] [-p pidfile] <pandora_server.conf>
@@ -231,11 +231,17 @@ function ms(t: number): string {
   return `${t} ms`;
 }
 
+/** One phase of a timeline: name, offset from the first phase, duration, outcome, detail. */
+export function formatPhase(p: Phase, t0: number): string {
+  return `${p.phase.padEnd(15)} +${String(p.start - t0).padStart(5)} ms ${String(p.end - p.start).padStart(5)} ms ${p.ok ? "ok " : "ERR"} ${p.detail}`;
+}
+
 export function formatTimeline(t: Timeline): string[] {
-  const lines = [`last ${t.kind}: ${t.from} → ${t.to} (epoch ${t.epoch}) ${t.ok ? "completed" : "FAILED"} in ${ms(t.totalMs)}; ${t.reason}`];
   const t0 = t.phases[0]?.start ?? 0;
-  for (const p of t.phases) lines.push(`  ${String(p.phase).padEnd(15)} +${String(p.start - t0).padStart(5)} ms  ${String(p.end - p.start).padStart(5)} ms  ${p.ok ? "ok " : "ERR"} ${p.detail}`);
-  return lines;
+  return [
+    `last ${t.kind}: ${t.from} → ${t.to} (epoch ${t.epoch}) ${t.ok ? "completed" : "FAILED"} in ${ms(t.totalMs)}; ${t.reason}`,
+    ...t.phases.map((p) => `  ${formatPhase(p, t0)}`),
+  ];
 }
 
 export function formatStatus(r: StatusReport, running: boolean): string {

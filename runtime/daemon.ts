@@ -15,7 +15,7 @@ import { teventoStatements } from "./events";
 import { runShell } from "./exec";
 import { ADMIN_TIMEOUT_MS, NodeConnection, NodeSession, shortError } from "./probe";
 import type { DaemonState, PhaseName } from "./state";
-import { loadState, saveState } from "./state";
+import { failoversInWindow, loadState, saveState } from "./state";
 import type { NodeObservation } from "./types";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -378,7 +378,7 @@ export class Daemon {
     const first = this.state.master === undefined;
     this.state.master = c.master;
     this.state.epoch = c.epoch;
-    saveState(this.settings.stateDir, this.state);
+    this.ctx.saveState();
     if (actor) {
       const s = this.sessions.get(c.master)!;
       if ((s.last?.epoch ?? 0) < c.epoch && s.last?.readOnly === false) await act.recordEpoch(this.ctx, c.master, c.epoch, c.reason);
@@ -428,7 +428,7 @@ export class Daemon {
   }
 
   status(): StatusReport {
-    const used = this.state.failovers.filter((t) => Date.now() - t < this.settings.failoverWindow * 1000).length;
+    const used = failoversInWindow(this.state, Date.now(), this.settings.failoverWindow).length;
     return {
       daemon: { pid: process.pid, serverName: this.settings.serverName, actor: this.actor, startedAt: this.startedAt },
       master: this.state.master ?? null,

@@ -12,7 +12,7 @@
  * Server outputs these parsers were checked against: test/fixtures/sql/ (MariaDB recorded live by
  * test/fixtures/sql/record-mariadb.ts; MySQL/Percona transcribed from the reference manual).
  */
-import type { ChangeSourceArgs, Dialect, Flavor, HistoryComparison, ReplicaStatus, SemiSyncStatus } from "./types";
+import type { ChangeSourceArgs, Dialect, HistoryComparison, ReplicaStatus, SemiSyncStatus } from "./types";
 
 // ---------------------------------------------------------------------------------------------
 // Quoting
@@ -436,13 +436,6 @@ function mysqlDialect(flavor: "mysql80" | "mysql84"): Dialect {
 
 export const MYSQL80: Dialect = mysqlDialect("mysql80");
 export const MYSQL84: Dialect = mysqlDialect("mysql84");
-
-const BY_FLAVOR: Record<Flavor, Dialect> = { mariadb: MARIADB, mysql80: MYSQL80, mysql84: MYSQL84 };
-
-/** The dialect of a flavor name. */
-export function dialectOf(flavor: Flavor): Dialect {
-  return BY_FLAVOR[flavor];
-}
 
 const SUPPORTED = "supported: MariaDB 10.6 or later, MySQL/Percona 8.0.23 or later 8.0, MySQL/Percona 8.4";
 

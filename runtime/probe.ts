@@ -202,12 +202,6 @@ export class NodeSession {
     }
   }
 
-  /** Which connection id holds the actor lock here (for status). */
-  async lockHolder(): Promise<number | undefined> {
-    const [r] = await this.conn.query<{ v: string | null }>("SELECT IS_USED_LOCK(?) AS v", [ACTOR_LOCK]);
-    return r?.v === null || r?.v === undefined ? undefined : Number(r.v);
-  }
-
   close(): void {
     this.conn.close();
     this.lockConn.close();

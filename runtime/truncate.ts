@@ -62,10 +62,11 @@ export function truncateScript(start: string, binlogDir: string, files: string[]
 }
 
 /**
- * Truncates `s`'s tail against the master's history and points it at the master. Returns a
- * description on success; throws with the reason otherwise (the caller marks it diverged).
+ * Archives and undoes `s`'s tail against the master's history, then resets its binlog history
+ * to the common point, so that it can replicate from the master by GTID. Returns what was done;
+ * throws with the reason otherwise (the caller marks it diverged).
  */
-export async function truncateAndRejoin(ctx: Ctx, s: NodeSession, master: string, masterHistory: string, cmp: HistoryComparison, epoch: number): Promise<string> {
+export async function undoTail(ctx: Ctx, s: NodeSession, masterHistory: string, cmp: HistoryComparison, epoch: number): Promise<string> {
   const d = s.dialect!;
   if (d.flavor !== "mariadb") throw new Error(`${d.flavor}: the tail cannot be truncated in place (reseed it)`);
   if (cmp.errantCount > MAX_TRUNCATE) throw new Error(`${cmp.errantCount} diverged transactions (more than ${MAX_TRUNCATE}): reseed it`);
@@ -83,8 +84,5 @@ export async function truncateAndRejoin(ctx: Ctx, s: NodeSession, master: string
   await s.conn.admin(d.stopReplicaSql);
   await s.conn.admin("RESET MASTER");
   await s.conn.admin("SET GLOBAL gtid_slave_pos = ?", [start]);
-  const st = ctx.settings;
-  for (const sql of d.changeSourceSql({ host: master, port: st.dbPort, user: st.replUser, password: st.replPass }, false)) await s.conn.admin(sql);
-  await s.conn.admin(d.startReplicaSql);
-  return `${r.output.split("\n").pop()}; replicating from ${master} after ${start}`;
+  return `${r.output.split("\n").pop()}; history reset to ${start}`;
 }

@@ -9,7 +9,7 @@ import * as mysql from "mysql2/promise";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { PANDORA_PATHS } from "../../lib/render/pandora";
 import type { LogLine } from "../../lab/ha";
-import { haCommand, haLogSize, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { haCommand, haLogSize, haStatusJson, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
 import type { Lab } from "../../lab/lab";
 import { down, fault, findHost, up } from "../../lab/lab";
 import { paths } from "../../lab/layout";
@@ -125,8 +125,8 @@ describe("pandora_ha on a 2-node lab", () => {
     })();
     await expectOneMasterNothingLost(acked, "node2");
     expect(end.message).toMatch(/127\.0\.1\.2 is the master \(epoch 2\)/);
-    const st = JSON.parse((await haCommand(lab, `status ${PANDORA_PATHS.serverConf} --json`)).stdout);
-    expect(st.lastFailover.phases.map((p: { phase: string }) => p.phase)).toEqual(["detect", "decide", "fence", "drain", "promote", "epoch", "repoint", "publish", "restart-server"]);
+    const st = await haStatusJson(lab);
+    expect(st.lastFailover?.phases.map((p) => p.phase)).toEqual(["detect", "decide", "fence", "drain", "promote", "epoch", "repoint", "publish", "restart-server"]);
     expect(st.epoch).toBe(2);
     // The epoch is in the database, replicated: node2 carries it.
     const [e] = await adminQuery<{ epoch: number; master: string }>("node2", "SELECT epoch, master FROM pandora_ha_epoch ORDER BY epoch DESC LIMIT 1");
@@ -321,7 +321,7 @@ describe("pandora_ha on a 2-node lab", () => {
       return x?.Master_Host === addr("node2") && x?.Slave_SQL_Running === "Yes";
     });
     // A switchover is not counted against the failover budget.
-    const st = JSON.parse((await haCommand(lab, `status ${PANDORA_PATHS.serverConf} --json`)).stdout);
+    const st = await haStatusJson(lab);
     expect(st.failoverBudget.used).toBe(0);
   }, 120_000);
 });
