@@ -142,11 +142,20 @@ export function haLogSize(lab: Lab): number {
 }
 
 /**
- * The tables of Pandora's schema pandora_ha writes (tevento) or the split-brain merge reads
- * (tagente_datos, tagente_datos_string), with the columns it uses, as the console installer
- * creates them on a real cluster. Created through the master, so they replicate.
+ * The tables of Pandora's schema pandora_ha writes (tevento, tdatabase: the console's Manage HA
+ * view) or the split-brain merge reads (tagente_datos, tagente_datos_string), with the columns
+ * of the current Pandora schema, as the console installer creates them on a real cluster.
+ * Created through the master, so they replicate.
  */
 export const PANDORA_SCHEMA_SUBSET = [
+  `CREATE TABLE IF NOT EXISTS tdatabase (
+    id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, host VARCHAR(255) DEFAULT '', label VARCHAR(255) DEFAULT '',
+    os_port INT UNSIGNED NOT NULL DEFAULT 22, os_user VARCHAR(255) DEFAULT '', db_port INT UNSIGNED NOT NULL DEFAULT 3306,
+    status TINYINT UNSIGNED DEFAULT 0, action TINYINT UNSIGNED DEFAULT 0, ssh_key TEXT, ssh_pubkey TEXT, last_error TEXT,
+    ssh_status TINYINT UNSIGNED DEFAULT 0, db_status TINYINT UNSIGNED DEFAULT 0, replication_status TINYINT UNSIGNED DEFAULT 0,
+    replication_delay BIGINT DEFAULT 0, master TINYINT UNSIGNED DEFAULT 0, utimestamp BIGINT DEFAULT 0,
+    mysql_version VARCHAR(10) DEFAULT '', pandora_version VARCHAR(10) DEFAULT '', disabled TINYINT NOT NULL DEFAULT 0
+  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   `CREATE TABLE IF NOT EXISTS tevento (
     id_evento BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     id_agente INT NOT NULL DEFAULT 0, id_usuario VARCHAR(100) NOT NULL DEFAULT '0', id_grupo MEDIUMINT NOT NULL DEFAULT 0,

@@ -9,7 +9,7 @@ import type { EventLog } from "./events";
 import { runShell, runSsh, shq } from "./exec";
 import type { NodeSession } from "./probe";
 import { EPOCH_TABLE, shortError } from "./probe";
-import type { DaemonState, Phase, PhaseName, Timeline } from "./state";
+import type { DaemonState, Phase, PhaseName, ResyncRecord, Timeline } from "./state";
 import { writeFileAtomic } from "./state";
 import { mergeMonitoringData } from "./merge";
 import { undoTail } from "./truncate";
@@ -195,6 +195,11 @@ function replicasOf(ctx: Ctx, exclude: string[]): NodeObservation[] {
     .filter((o): o is NodeObservation => !!o && o.reachable && !exclude.includes(o.host) && !ctx.state.diverged[o.host]);
 }
 
+/** The replicas a new master takes along: not those disabled in the console or being resynced. */
+function followersOf(ctx: Ctx, exclude: string[]): NodeObservation[] {
+  return replicasOf(ctx, exclude).filter((o) => !ctx.state.disabled.includes(o.host) && ctx.state.resyncs[o.host]?.state !== "running");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Failover and switchover
 
@@ -238,7 +243,7 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
     await ctx.pauseAfter("epoch");
     await phase(t.phases, "repoint", async () => {
       const moved: string[] = [];
-      for (const o of replicasOf(ctx, [candidate, oldMaster])) {
+      for (const o of followersOf(ctx, [candidate, oldMaster])) {
         await pointAt(ctx, o.host, candidate, false);
         moved.push(o.host);
       }
@@ -267,6 +272,8 @@ export async function switchover(ctx: Ctx, target: string): Promise<Timeline> {
   if (!m?.reachable) throw new ActionError(`the master ${from} is not reachable: a switchover needs it (a failover happens by itself)`);
   if (!c?.reachable) throw new ActionError(`${target} is not reachable`);
   if (ctx.state.diverged[target]) throw new ActionError(`${target} is diverged: resync it first`);
+  if (ctx.state.disabled.includes(target)) throw new ActionError(`${target} is disabled in the console: enable it first`);
+  if (ctx.state.resyncs[target]?.state === "running") throw new ActionError(`${target} is being resynced`);
   if (!c.replica || c.replica.sourceHost !== from || c.replica.io !== "yes" || !c.replica.sqlRunning)
     throw new ActionError(`${target} is not a healthy replica of ${from} (${c.replica ? `io=${c.replica.io} sql=${c.replica.sqlRunning}` : "not replicating"})`);
   const epoch = ctx.state.epoch + 1;
@@ -297,7 +304,7 @@ export async function switchover(ctx: Ctx, target: string): Promise<Timeline> {
     await phase(t.phases, "repoint", async () => {
       await pointAt(ctx, from, target, true);
       const moved = [from];
-      for (const o of replicasOf(ctx, [target, from])) {
+      for (const o of followersOf(ctx, [target, from])) {
         await pointAt(ctx, o.host, target, false);
         moved.push(o.host);
       }
@@ -409,22 +416,31 @@ async function mergeFrom(ctx: Ctx, node: NodeSession, master: NodeSession): Prom
   return total ? `; ${Object.entries(copied).filter(([, n]) => n).map(([t, n]) => `${n} ${t} rows`).join(", ")} written there during the split copied to ${master.host}` : "";
 }
 
-let resyncing = false;
-
-/** splitbrain_autofix: the diverged node rebuilt from the master by the resync tool (one at a time). */
-async function autofix(ctx: Ctx, host: string, master: string): Promise<void> {
-  if (resyncing) return;
-  resyncing = true;
+/**
+ * Rebuilds `host` from `master` with the resync tool (ha_resync), one at a time; recorded in the
+ * state (the console shows it: processing, then online or failed) and as events at the start,
+ * the end and on failure. Resolves when the tool has finished; false when another resync runs.
+ */
+export async function resyncNode(ctx: Ctx, host: string, master: string, by: ResyncRecord["by"]): Promise<boolean> {
+  if (Object.values(ctx.state.resyncs).some((r) => r.state === "running")) return false;
   const s = ctx.settings;
-  try {
-    ctx.events.emit("resync", "warning", `splitbrain_autofix: resync of ${host} from ${master} started`, { node: host, key: `resync:${host}` });
-    const r = await runShell(`${shq(s.resyncScript)} ${shq(s.confPath)} ${shq(master)} ${shq(host)} >> ${shq(s.resyncLog)} 2>&1`, 6 * 3600_000);
-    if (r.code === 0) {
-      ctx.events.emit("resync", "normal", `splitbrain_autofix: ${host} resynced from ${master}`, { node: host, key: `resync:${host}` });
-    } else {
-      ctx.events.emit("resync", "critical", `splitbrain_autofix: resync of ${host} failed (exit ${r.code}, see ${s.resyncLog})`, { node: host, key: `resync:${host}` });
-    }
-  } finally {
-    resyncing = false;
-  }
+  const rec: ResyncRecord = { state: "running", master, by, started: Date.now(), detail: "" };
+  ctx.state.resyncs[host] = rec;
+  ctx.saveState();
+  const who = by === "console" ? "requested in the console" : "splitbrain_autofix";
+  ctx.events.emit("resync", "warning", `resync of ${host} from ${master} started (${who})`, { node: host, key: `resync:${host}` });
+  // The tool appends everything it says to ha_resync_log itself, with timestamps.
+  const r = await runShell(`${shq(s.resyncScript)} ${shq(s.confPath)} ${shq(master)} ${shq(host)}`, 6 * 3600_000);
+  rec.ended = Date.now();
+  rec.detail = r.output.split("\n").pop() ?? "";
+  rec.state = r.code === 0 ? "done" : "failed";
+  ctx.saveState();
+  if (r.code === 0) ctx.events.emit("resync", "normal", `resync of ${host} from ${master} finished in ${Math.round((rec.ended - rec.started) / 1000)} s`, { node: host, key: `resync:${host}` });
+  else ctx.events.emit("resync", "critical", `resync of ${host} from ${master} failed (exit ${r.code}: ${rec.detail}; see ${s.resyncLog})`, { node: host, key: `resync:${host}` });
+  return true;
+}
+
+/** splitbrain_autofix: the diverged node rebuilt from the master by the resync tool. */
+async function autofix(ctx: Ctx, host: string, master: string): Promise<void> {
+  await resyncNode(ctx, host, master, "splitbrain_autofix");
 }

@@ -35,6 +35,12 @@ export interface AnalysisInput {
   now: number;
   /** Secondary checks: replica host → could it reach the master from its own host (undefined: not asked). */
   secondary: Record<string, boolean | undefined>;
+  /**
+   * Nodes held out of automatic actions, with why (disabled in the console, being resynced): never
+   * promoted, rejoined or warned about. Still fenced when writable beside the master. The master
+   * itself is never held.
+   */
+  held?: Record<string, string>;
 }
 
 export type Condition =
@@ -128,6 +134,7 @@ export function mostAdvanced(nodes: NodeObservation[], h: HistoryOps): NodeObser
 
 export function analyze(input: AnalysisInput): Condition[] {
   const { nodes, state, settings, history, now } = input;
+  const held = input.held ?? {};
   const out: Condition[] = [];
   const reachable = nodes.filter((n) => n.reachable);
   if (!reachable.length) return [{ kind: "no_node_reachable" }];
@@ -169,6 +176,7 @@ export function analyze(input: AnalysisInput): Condition[] {
         out.push({ kind: "stale_master", node: n.host, epoch: n.epoch ?? 0, detail: `writable while ${master} holds epoch ${epoch}` });
         continue;
       }
+      if (held[n.host]) continue;
       const div = state.diverged[n.host];
       const r = n.replica;
       const follows = !!r && r.sourceHost === master;
@@ -205,13 +213,14 @@ export function analyze(input: AnalysisInput): Condition[] {
   const stale = others.filter((n) => ok(n) && n.readOnly === false && (n.epoch ?? 0) < epoch);
   for (const n of stale) out.push({ kind: "stale_master", node: n.host, epoch: n.epoch ?? 0, detail: `writable with epoch ${n.epoch ?? 0} while ${master} holds epoch ${epoch}` });
   const seen = others.filter((n) => ok(n) && !stale.includes(n));
-  const candidates = seen.filter((n) => !state.diverged[n.host]);
+  const candidates = seen.filter((n) => !state.diverged[n.host] && !held[n.host]);
   if (!seen.length && !stale.length) {
     out.push({ kind: "master_and_replicas_unreachable", master: master! });
     return out;
   }
   if (!candidates.length) {
-    out.push({ kind: "no_candidate", master: master!, detail: "no reachable replica fit to promote (diverged or stale)" });
+    const why = [...stale.map((n) => `${n.host} stale`), ...seen.map((n) => `${n.host} ${held[n.host] ?? "diverged"}`)];
+    out.push({ kind: "no_candidate", master: master!, detail: `no reachable replica fit to promote (${why.join("; ")})` });
     return out;
   }
   // Has each candidate lost the master? Its IO thread says so, or it is not following the

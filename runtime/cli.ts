@@ -14,9 +14,9 @@ import type { HaSettings } from "./conf";
 import { formatProblems, readHaConf } from "./conf";
 import type { StatusReport } from "./daemon";
 import { Daemon } from "./daemon";
-import { EventLog } from "./events";
-import { runShell, shq } from "./exec";
-import { shortError } from "./probe";
+import { EventLog, insertEvents } from "./events";
+import { runShell } from "./exec";
+import { NodeConnection, shortError } from "./probe";
 import type { Phase, Timeline } from "./state";
 
 export const USAGE = `usage:
@@ -279,6 +279,8 @@ export function formatStatus(r: StatusReport, running: boolean): string {
     "",
     ...table,
   ];
+  const held = Object.entries(r.held ?? {});
+  if (held.length) lines.push("", "held out of automatic actions:", ...held.map(([h, why]) => `  ${h}: ${why}`));
   const notable = r.conditions.filter((c) => c.kind !== "healthy");
   if (notable.length) lines.push("", "conditions:", ...notable.map((c) => `  ${c.kind}: ${JSON.stringify(Object.fromEntries(Object.entries(c).filter(([k]) => k !== "kind")))}`));
   if (r.lastFailover) lines.push("", ...formatTimeline(r.lastFailover));
@@ -316,11 +318,22 @@ async function resync(args: string[]): Promise<number> {
   if (!existsSync(s.resyncScript)) throw new UsageError(`ha_resync ${s.resyncScript} does not exist`);
   const events = new EventLog(s.logFile);
   events.emit("resync", "warning", `resync of ${slave} from ${master} started`, { node: slave, key: `resync:${slave}` });
+  // The tool appends what it says to ha_resync_log itself, with timestamps.
   const code = await new Promise<number>((resolve) => {
-    const p = spawn("bash", ["-c", `${shq(s.resyncScript)} ${shq(conf)} ${shq(master)} ${shq(slave)} 2>&1 | tee -a ${shq(s.resyncLog)}; exit "\${PIPESTATUS[0]}"`], { stdio: "inherit" });
+    const p = spawn(s.resyncScript, [conf, master, slave], { stdio: "inherit" });
+    p.on("error", () => resolve(127));
     p.on("close", (c) => resolve(c ?? 1));
   });
   events.emit("resync", code === 0 ? "normal" : "critical", `resync of ${slave} from ${master} ${code === 0 ? "finished" : `failed (exit ${code}, see ${s.resyncLog})`}`, { node: slave, key: `resync:${slave}` });
+  // The events also go to tevento on the master, as the daemon's do (best effort: it may be down).
+  const c = new NodeConnection({ host: master, port: s.dbPort, user: s.haDbUser, password: s.haDbPass, database: s.dbName, timeoutMs: 5000, localAddress: s.bindAddress });
+  try {
+    await events.flush((batch) => insertEvents((sql, values) => c.query(sql, values), batch));
+  } catch (e) {
+    err(`pandora_ha: the resync events were not written to tevento on ${master}: ${shortError(e)}`);
+  } finally {
+    c.close();
+  }
   return code;
 }
 

@@ -223,7 +223,7 @@ const SPECS: Spec[] = [
   T("tentacle_service_cmd", "service tentacle_serverd", text, "Command controlling the Tentacle server."),
   T("tentacle_service_watchdog", "1", bool, "1 = keep the Tentacle server running."),
   T("servername", "(host name)", text, "Name of this Pandora server."),
-  T("master", "1", (v) => (/^[0-7]$/.test(v) ? ok(+v) : expected("one digit from 0 to 7", v)), "Master priority of this server (highest running wins; 0 = never)."),
+  T("master", "1", (v) => (/^[0-7]$/.test(v) ? ok(+v) : expected("one digit from 0 to 7", v)), "Master priority of this server (highest running wins; 0 = never: its pandora_ha then only watches)."),
   T("restart", "0", bool, "1 = pandora_ha may restart the Pandora server."),
   T("ha_probe_interval", "0.5", seconds(0.05, 60), "Seconds between probes of each database node.", true),
   T("ha_probe_timeout", "1", seconds(0.1, 60), "Connect and query timeout of every probe, in seconds.", true),

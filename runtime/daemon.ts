@@ -8,10 +8,12 @@ import type { Server } from "node:http";
 import type { Ctx } from "./actions";
 import * as act from "./actions";
 import type { Condition } from "./analysis";
+import type { ConsoleRequest, ConsoleView } from "./console";
+import { ACTION, ACTION_NAMES, consoleView, setConsoleDisabled, syncConsoleTable, takeConsoleRequest } from "./console";
 import { ACTION_ORDER, analyze, describeNode } from "./analysis";
 import type { HaSettings } from "./conf";
 import type { EventLog, HaEvent } from "./events";
-import { teventoStatements } from "./events";
+import { insertEvents } from "./events";
 import { runShell } from "./exec";
 import { ADMIN_TIMEOUT_MS, NodeConnection, NodeSession, shortError } from "./probe";
 import type { DaemonState, PhaseName } from "./state";
@@ -29,6 +31,9 @@ export interface StatusReport {
   nodes: NodeObservation[];
   fenced: string[];
   diverged: DaemonState["diverged"];
+  /** Nodes held out of automatic actions, with why (disabled in the console, being resynced). */
+  held: Record<string, string>;
+  resyncs: DaemonState["resyncs"];
   failoverBudget: { used: number; allowed: number; windowS: number };
   lastFailover: DaemonState["lastFailover"] | null;
   recentEvents: HaEvent[];
@@ -58,12 +63,21 @@ export class Daemon {
   private acting = false;
   private housekeeping_?: Promise<void>;
   private eventConn?: NodeConnection;
+  private console_?: Promise<void>;
+  private lastConsoleSync = 0;
+  private consoleSeen = "";
+  private consoleWarned = false;
 
   constructor(
     readonly settings: HaSettings,
     readonly events: EventLog,
   ) {
     this.state = loadState(settings.stateDir);
+    for (const r of Object.values(this.state.resyncs)) {
+      if (r.state !== "running") continue;
+      r.state = "failed";
+      r.detail = `pandora_ha restarted while it ran; see ${settings.resyncLog}`;
+    }
     for (const host of settings.haHosts) {
       this.sessions.set(
         host,
@@ -176,6 +190,18 @@ export class Daemon {
       this.flushing = true;
       void this.flushEvents().finally(() => (this.flushing = false));
     }
+    // The console's view, in the background too: every ha_interval, and within a second of a change.
+    if (this.actor && !this.console_) {
+      const seen = this.consoleFingerprint();
+      const since = Date.now() - this.lastConsoleSync;
+      if (since >= this.settings.interval * 1000 || (seen !== this.consoleSeen && since >= 1000)) {
+        this.lastConsoleSync = Date.now();
+        this.consoleSeen = seen;
+        this.console_ = this.syncConsole()
+          .catch((e) => this.events.log({ warning: `console view (tdatabase) not updated: ${shortError(e)}` }))
+          .finally(() => (this.console_ = undefined));
+      }
+    }
     // Also in the background: a service command that hangs must not hold up a failover.
     if (!this.housekeeping_ && Date.now() - this.lastHousekeeping >= this.settings.interval * 1000) {
       this.lastHousekeeping = Date.now();
@@ -202,11 +228,15 @@ export class Daemon {
    * raced) means letting go of those and trying again a random number of cycles later.
    */
   private lockBackoff = 0;
+  private roleLogged = false;
   private async refreshActor(): Promise<void> {
     const all = [...this.sessions.values()];
     const reach = all.map((s) => !!s.last?.reachable);
     const wasActor = this.actor;
-    if (this.lockBackoff > 0) {
+    if (this.settings.master === 0) {
+      // `master 0`: this server never becomes the master server, so its pandora_ha never acts.
+      this.actor = false;
+    } else if (this.lockBackoff > 0) {
       this.lockBackoff--;
       this.actor = false;
     } else {
@@ -217,8 +247,14 @@ export class Daemon {
         this.lockBackoff = 1 + Math.floor(Math.random() * 4);
       }
     }
-    if (this.actor !== wasActor)
-      this.events.log({ actor: this.actor, message: this.actor ? "this daemon acts (it holds the actor lock on every reachable node)" : "another daemon acts: watching" });
+    // The role is logged when it changes, and once when the loop starts.
+    if (this.actor !== wasActor || (!this.roleLogged && this.running)) {
+      this.roleLogged = true;
+      this.events.log({
+        actor: this.actor,
+        message: this.actor ? "this daemon acts (it holds the actor lock on every reachable node)" : this.settings.master === 0 ? "master 0: this daemon only watches" : "another daemon acts: watching",
+      });
+    }
   }
 
   /** Runs (or joins the running) secondary check of `replica` against `master`. */
@@ -265,7 +301,16 @@ export class Daemon {
       history: { compare: (a, b) => d.compareHistory(a, b), union: (a, b) => d.unionHistory(a, b) },
       now,
       secondary,
+      held: this.held(),
     });
+  }
+
+  /** Nodes held out of automatic actions: disabled in the console, or being resynced. */
+  held(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const h of this.state.disabled) if (h !== this.state.master) out[h] = "disabled in the console";
+    for (const [h, r] of Object.entries(this.state.resyncs)) if (r.state === "running") out[h] = `being resynced from ${r.master}`;
+    return out;
   }
 
   /** node_down / node_up events, and when the master was first lost. */
@@ -396,12 +441,89 @@ export class Daemon {
     }
     const c = this.eventConn;
     try {
-      await this.events.flush(async (batch) => {
-        for (const e of batch) for (const st of teventoStatements(e)) await c.query(st.sql, st.values);
-      });
+      await this.events.flush((batch) => insertEvents((sql, values) => c.query(sql, values), batch));
     } catch (e) {
       if (!this.teventoWarned) this.events.log({ warning: `events not written to tevento on ${m.host} yet: ${shortError(e)}` });
       this.teventoWarned = true;
+    }
+  }
+
+  private consoleViews(now: number): Map<string, ConsoleView> {
+    return new Map(this.settings.haHosts.flatMap((h) => {
+      const o = this.sessions.get(h)?.last;
+      return o ? [[h, consoleView(o, this.state, now)] as const] : [];
+    }));
+  }
+
+  /** What the console would show, without the clock: a change is written within a second. */
+  private consoleFingerprint(): string {
+    return JSON.stringify([...this.consoleViews(0)]);
+  }
+
+  /**
+   * The console's Manage HA view (tdatabase on the master): every node's row brought up to date,
+   * the disabled flags read, the console's requests carried out.
+   */
+  private async syncConsole(): Promise<void> {
+    const m = this.state.master ? this.sessions.get(this.state.master) : undefined;
+    if (!m?.last?.reachable || m.last.readOnly !== false) return;
+    const c = new NodeConnection({ ...m.opts, timeoutMs: ADMIN_TIMEOUT_MS });
+    try {
+      const r = await syncConsoleTable(c, this.settings, this.consoleViews(Date.now()));
+      if (!r) {
+        if (!this.consoleWarned) this.events.log({ warning: `no tdatabase table on ${m.host}: the console's Manage HA view is not updated` });
+        this.consoleWarned = true;
+        return;
+      }
+      if (r.created.length) this.events.log({ console: `rows added to tdatabase for ${r.created.join(", ")}` });
+      const disabled = r.disabled.filter((h) => this.settings.haHosts.includes(h));
+      if (disabled.join() !== this.state.disabled.join()) {
+        for (const h of disabled.filter((x) => !this.state.disabled.includes(x))) this.events.emit("console", "warning", `${h} disabled in the console: pandora_ha does not promote or rejoin it until it is enabled`, { node: h, key: `disabled:${h}` });
+        for (const h of this.state.disabled.filter((x) => !disabled.includes(x))) this.events.emit("console", "normal", `${h} enabled in the console`, { node: h, key: `disabled:${h}` });
+        this.state.disabled = disabled;
+        this.ctx.saveState();
+      }
+      for (const req of r.requests) if (await takeConsoleRequest(c, req)) await this.consoleRequest(c, req);
+    } finally {
+      c.close();
+    }
+  }
+
+  /** One request of the console (tdatabase.action), already taken. */
+  private async consoleRequest(c: NodeConnection, req: ConsoleRequest): Promise<void> {
+    const master = this.state.master!;
+    const note = (msg: string) => {
+      this.state.consoleNotes[req.host] = msg;
+      this.ctx.saveState();
+      this.events.emit("console", "warning", `console request on ${req.host}: ${msg}`, { node: req.host, key: `console:${req.host}` });
+    };
+    delete this.state.consoleNotes[req.host];
+    const name = ACTION_NAMES[req.action] ?? `action ${req.action}`;
+    this.events.log({ console: `request ${name} on ${req.host}` });
+    switch (req.action) {
+      case ACTION.resync:
+        if (req.host === master) return note(`${req.host} is the master: it cannot be resynced (switch over first)`);
+        // In the background: it takes as long as the copy; the loop goes on (the node is held meanwhile).
+        void act.resyncNode(this.ctx, req.host, master, "console").then((started) => {
+          if (!started) note("another resync is running: ask again when it has finished");
+        });
+        return;
+      case ACTION.promote:
+        if (req.host === master) return note(`${req.host} is already the master`);
+        this.requestSwitchover(req.host).then(
+          (t) => {
+            if (!(t as { ok?: boolean }).ok) note("the switchover failed: see the events");
+          },
+          (e) => note(`no switchover: ${shortError(e)}`),
+        );
+        return;
+      case ACTION.disable:
+      case ACTION.enable:
+        await setConsoleDisabled(c, req.host, req.action === ACTION.disable);
+        this.lastConsoleSync = 0; // read the flag back at once
+        return;
+      default:
+        return note(`${name} is not something pandora_ha does (it deploys nothing and removes nothing); resync and promote are`);
     }
   }
 
@@ -438,6 +560,8 @@ export class Daemon {
       nodes: this.settings.haHosts.map((h) => this.sessions.get(h)!.last ?? { host: h, reachable: false, failures: 0, at: 0, error: "not probed yet" }),
       fenced: this.state.fenced,
       diverged: this.state.diverged,
+      held: this.held(),
+      resyncs: this.state.resyncs,
       failoverBudget: { used, allowed: this.settings.failoverBudget, windowS: this.settings.failoverWindow },
       lastFailover: this.state.lastFailover ?? null,
       recentEvents: this.events.recent.slice(-20),
@@ -457,14 +581,19 @@ export class Daemon {
 
   /** A switchover by this process (no daemon running): it must hold the actor lock. */
   async switchoverNow(target: string): Promise<unknown> {
-    if (!this.actor) throw new act.ActionError("another pandora_ha holds the actor lock: run the switchover through it (its HTTP endpoint)");
+    if (!this.actor) throw new act.ActionError(this.notActing("run the switchover through it (its HTTP endpoint)"));
     return act.switchover(this.ctx, target);
+  }
+
+  private notActing(what: string): string {
+    if (this.settings.master === 0) return "this server says master 0: its pandora_ha never acts; switch over from another server's";
+    return `another pandora_ha holds the actor lock: ${what}`;
   }
 
   /** Queues a switchover into the loop and waits for it. */
   requestSwitchover(target: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      if (!this.actor) return reject(new act.ActionError("this daemon is not the actor (another pandora_ha holds the lock): ask that one"));
+      if (!this.actor) return reject(new act.ActionError(this.notActing("ask that one")));
       if (!this.sessions.has(target)) return reject(new act.ActionError(`${target} is not in ha_hosts (${this.settings.haHosts.join(", ")})`));
       this.queue.push(async () => {
         try {

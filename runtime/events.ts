@@ -17,7 +17,7 @@ export type EventType =
   | "node_down" | "node_up" | "failover_start" | "failover_end" | "failover_failure" | "fenced" | "rejoined"
   | "diverged" | "budget_exhausted" | "no_failover" | "replica_link_broken" | "replica_lagging" | "semi_sync_off"
   | "master_writable" | "master_adopted" | "switchover_start" | "switchover_end" | "switchover_failure"
-  | "server_restarted" | "tentacle_restarted" | "resync" | "daemon_start" | "daemon_stop" | "warning";
+  | "server_restarted" | "tentacle_restarted" | "resync" | "console" | "daemon_start" | "daemon_stop" | "warning";
 
 export interface HaEvent {
   time: string;
@@ -96,4 +96,9 @@ export function teventoStatements(e: HaEvent): Array<{ sql: string; values: unkn
       values: [`[pandora_ha] ${e.message}`, utime, utime, CRITICITY[e.severity], e.key],
     },
   ];
+}
+
+/** Records `batch` in tevento through `query` (a connection to the master), in order. */
+export async function insertEvents(query: (sql: string, values: unknown[]) => Promise<unknown>, batch: HaEvent[]): Promise<void> {
+  for (const e of batch) for (const st of teventoStatements(e)) await query(st.sql, st.values);
 }

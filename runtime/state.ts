@@ -42,6 +42,18 @@ export interface DivergedNode {
   archive?: string;
 }
 
+/** A resync of one node by the resync tool, run by the daemon (console action, splitbrain_autofix). */
+export interface ResyncRecord {
+  state: "running" | "done" | "failed";
+  master: string;
+  /** Who asked: the console's Manage HA view, or splitbrain_autofix. */
+  by: "console" | "splitbrain_autofix";
+  started: number;
+  ended?: number;
+  /** The tool's last line (or why it did not run). */
+  detail: string;
+}
+
 export interface DaemonState {
   master?: string;
   epoch: number;
@@ -50,11 +62,17 @@ export interface DaemonState {
   /** Nodes made read-only by the daemon because they were a stale or competing master. */
   fenced: string[];
   diverged: Record<string, DivergedNode>;
+  /** Nodes disabled in the console (tdatabase.disabled = 1), as last read from the master. */
+  disabled: string[];
+  /** The last resync of each node the daemon ran. */
+  resyncs: Record<string, ResyncRecord>;
+  /** The outcome of the last console action on a node that did not succeed (shown as its last_error). */
+  consoleNotes: Record<string, string>;
   lastFailover?: Timeline;
 }
 
 export function emptyState(): DaemonState {
-  return { epoch: 0, failovers: [], fenced: [], diverged: {} };
+  return { epoch: 0, failovers: [], fenced: [], diverged: {}, disabled: [], resyncs: {}, consoleNotes: {} };
 }
 
 export function statePath(stateDir: string): string {

@@ -308,6 +308,123 @@ describe("pandora_ha on a 2-node lab", () => {
     await expectOneMaster("node2");
   }, 150_000);
 
+  test("a server with master 0 runs a pandora_ha that only watches: the master dies, it promotes nothing", async () => {
+    await stopDaemon(lab, "SIGTERM");
+    const confPath = paths.inHost("pfms1", PANDORA_PATHS.serverConf);
+    const original = readFileSync(confPath, "utf8");
+    writeFileSync(confPath, original.replace(/^master \d$/m, "master 0"), { mode: 0o600 });
+    expect(readFileSync(confPath, "utf8")).toMatch(/^master 0$/m);
+    const from = haLogSize(lab);
+    await startDaemon(lab);
+    const mine = () => readHaLog(lab, from).lines;
+    await eventually("the daemon saying it only watches", async () => mine().some((l) => l.actor === false && /master 0/.test(String(l.message))));
+    await fault(lab, "node1", "crash");
+    await eventually("the daemon seeing node1 down", async () => mine().some((l) => l.event === "node_down"));
+    await sleep(4000);
+    expect(mine().filter((l) => l.event === "failover_start")).toEqual([]);
+    expect(mine().some((l) => l.actor === true)).toBe(false);
+    expect(await readOnly("node2")).toBe(true);
+    // A switchover asked of it is refused, and says why.
+    await fault(lab, "node1", "restart");
+    const r = await haCommand(lab, `switchover ${PANDORA_PATHS.serverConf} ${addr("node2")}`);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/master 0: its pandora_ha never acts/);
+    writeFileSync(confPath, original, { mode: 0o600 });
+  }, 120_000);
+
+  // -------------------------------------------------------------------------------------------
+  // The console's Manage HA view (tdatabase), as Pandora's console reads and writes it.
+
+  interface ConsoleRow {
+    host: string;
+    status: number;
+    db_status: number;
+    replication_status: number;
+    master: number;
+    mysql_version?: string;
+    last_error: string;
+    action: number;
+    disabled?: number;
+  }
+  const consoleRows = async (node: string): Promise<Record<string, ConsoleRow>> =>
+    Object.fromEntries((await adminQuery<ConsoleRow>(node, "SELECT * FROM tdatabase")).map((r) => [r.host, r]));
+  const consoleRow = async (node: string, host: string) => (await consoleRows(node))[addr(host)];
+
+  test("the console's HA view follows the cluster; a resync asked there rebuilds a diverged node", async () => {
+    await eventually("a tdatabase row per node, node1 the master, both online", async () => {
+      const r = await consoleRows("node1");
+      return r[addr("node1")]?.master === 1 && r[addr("node1")]?.status === 1 && r[addr("node2")]?.status === 1 && r[addr("node2")]?.replication_status === 1;
+    });
+    const rows = await consoleRows("node1");
+    expect(rows[addr("node1")]).toMatchObject({ db_status: 1, replication_status: 1, last_error: "", action: 0 });
+    expect(rows[addr("node1")].mysql_version).toMatch(/^10\.11\.\d+$/);
+    expect(rows[addr("node2")]).toMatchObject({ master: 0, db_status: 1 });
+    // The table is replicated: the replica shows the same view.
+    await eventually("node2 carrying the view", async () => (await consoleRow("node2", "node1"))?.master === 1);
+    // An older console schema (no mysql_version, no utimestamp): the other columns are still kept.
+    await adminQuery("node1", "ALTER TABLE tdatabase DROP COLUMN mysql_version, DROP COLUMN utimestamp");
+
+    // node2 leaves replication and takes a DDL of its own: it cannot be undone, so it is diverged.
+    await adminQuery("node2", "STOP SLAVE");
+    await adminQuery("node2", "RESET SLAVE ALL");
+    await adminQuery("node2", "CREATE TABLE pha_local_ddl (id INT PRIMARY KEY) ENGINE=InnoDB");
+    const d = await waitForEvent("diverged");
+    expect(d.node).toBe(addr("node2"));
+    await eventually("node2 pending resync in the console", async () => (await consoleRow("node1", "node2"))?.status === 2, 20_000);
+    expect((await consoleRow("node1", "node2")).last_error).toMatch(/^diverged: holds 1 transactions the master lacks/);
+
+    // The resync icon: the console sets action 8 on the node's row.
+    await adminQuery("node1", `UPDATE tdatabase SET action = 8 WHERE host = '${addr("node2")}'`);
+    await eventually("the resync started", async () => events("resync").some((e) => /started \(requested in the console\)/.test(String(e.message))), 20_000);
+    expect((await consoleRow("node1", "node2")).action).toBe(0);
+    await eventually("the resync finished", async () => events("resync").some((e) => /finished in \d+ s/.test(String(e.message))), 120_000);
+    await eventually("node2 online again in the console", async () => {
+      const r = await consoleRow("node1", "node2");
+      return r?.status === 1 && r.replication_status === 1 && r.last_error === "";
+    }, 20_000);
+    await eventually("node2 no longer diverged", async () => events("rejoined").some((e) => /no longer diverged/.test(String(e.message))));
+    expect(await adminQuery("node2", "SHOW TABLES LIKE 'pha_local_ddl'")).toEqual([]);
+    // The events are Pandora events too.
+    await eventually("the resync events in tevento", async () => {
+      const ev = await adminQuery<{ evento: string }>("node1", "SELECT evento FROM tevento WHERE id_extra = 'pandora_ha:resync:127.0.1.2' ORDER BY id_evento");
+      return ev.length >= 2 && /started \(requested in the console\)/.test(ev[0].evento) && /finished/.test(ev[ev.length - 1].evento);
+    });
+    await expectOneMaster("node1");
+  }, 240_000);
+
+  test("a node disabled in the console is never promoted; enabled again, a promote asked there is a switchover", async () => {
+    await eventually("node2's row", async () => (await consoleRow("node1", "node2"))?.status === 1);
+    await adminQuery("node1", `UPDATE tdatabase SET disabled = 1 WHERE host = '${addr("node2")}'`);
+    await eventually("node2 disabled for the daemon", async () => events("console").some((e) => /disabled in the console/.test(String(e.message))), 20_000);
+    await eventually("node2 shown disabled", async () => (await consoleRow("node1", "node2"))?.status === 4, 20_000);
+
+    await fault(lab, "node1", "crash");
+    const e = await waitForEvent("no_failover");
+    expect(e.message).toMatch(/127\.0\.1\.2 disabled in the console/);
+    await sleep(3000);
+    expect(events("failover_start")).toEqual([]);
+    expect(await readOnly("node2")).toBe(true);
+    expect(published()).toBe(addr("node1"));
+
+    // The master returns (read-only, as every node starts): made writable again, still the master.
+    await fault(lab, "node1", "restart");
+    await expectOneMaster("node1");
+    await adminQuery("node1", `UPDATE tdatabase SET disabled = 0 WHERE host = '${addr("node2")}'`);
+    await eventually("node2 enabled", async () => events("console").some((x) => /enabled in the console/.test(String(x.message))), 20_000);
+
+    // Promote (action 3) on node2's row: a planned switchover.
+    const w = startWriter(4);
+    await sleep(1000);
+    await adminQuery("node1", `UPDATE tdatabase SET action = 3 WHERE host = '${addr("node2")}'`);
+    await waitForEvent("switchover_end", 30_000);
+    await sleep(500);
+    await expectOneMasterNothingLost(await w.stop(), "node2");
+    await eventually("the console's view on the new master names it", async () => {
+      const r = await consoleRows("node2");
+      return r[addr("node2")]?.master === 1 && r[addr("node1")]?.master === 0 && r[addr("node2")]?.action === 0;
+    });
+  }, 150_000);
+
   test("planned switchover: no write lost, the old master replicates from the new one", async () => {
     const w = startWriter();
     await sleep(1500);

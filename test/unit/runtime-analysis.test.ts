@@ -10,80 +10,16 @@ import { teventoStatements } from "../../runtime/events";
 import type { HaEvent } from "../../runtime/events";
 import type { DaemonState } from "../../runtime/state";
 import { commonPosition } from "../../runtime/truncate";
-import type { NodeObservation, ReplicaStatus, SemiSyncStatus } from "../../runtime/types";
+import type { NodeObservation } from "../../runtime/types";
+import { HOUR, MIN, NOW, SEMI_UP, down, master, replica, state } from "./observations";
 
 // ---------------------------------------------------------------------------------------------
 // Factories
-
-const NOW = Date.parse("2025-01-15T10:00:00.000Z");
-const MIN = 60_000;
-const HOUR = 60 * MIN;
 
 const MARIA_OPS: HistoryOps = { compare: (a, b) => MARIADB.compareHistory(a, b), union: (a, b) => MARIADB.unionHistory(a, b) };
 const MYSQL_OPS: HistoryOps = { compare: (a, b) => MYSQL80.compareHistory(a, b), union: (a, b) => MYSQL80.unionHistory(a, b) };
 
 const SETTINGS: AnalysisSettings = { connectRetries: 2, failoverBudget: 1, failoverWindow: 3600, lagWarning: 30 };
-
-const SEMI_UP: SemiSyncStatus = { sourceEnabled: true, sourceActive: true, clients: 1, replicaEnabled: true };
-
-type Over = Partial<NodeObservation>;
-
-/** A reachable MariaDB master: writable, no replication, epoch 1 naming db1. */
-function master(host: string, over: Over = {}): NodeObservation {
-  return {
-    host,
-    reachable: true,
-    failures: 0,
-    at: NOW,
-    flavor: "mariadb",
-    readOnly: false,
-    gtidHistory: "0-1-100",
-    gtidExecuted: "0-1-100",
-    epoch: 1,
-    epochMaster: "db1",
-    semiSync: { ...SEMI_UP },
-    ...over,
-  };
-}
-
-/** A reachable read-only replica of db1 (both threads running, no lag). */
-function replica(host: string, r: Partial<ReplicaStatus> = {}, over: Over = {}): NodeObservation {
-  return {
-    host,
-    reachable: true,
-    failures: 0,
-    at: NOW,
-    flavor: "mariadb",
-    readOnly: true,
-    replica: {
-      sourceHost: "db1",
-      sourcePort: 3306,
-      io: "yes",
-      sqlRunning: true,
-      lastIoError: "",
-      lastSqlError: "",
-      secondsBehind: 0,
-      receivedGtid: "0-1-100",
-      usingGtid: true,
-      ...r,
-    },
-    gtidHistory: "0-1-100",
-    gtidExecuted: "0-1-100",
-    epoch: 1,
-    epochMaster: "db1",
-    semiSync: { ...SEMI_UP, sourceActive: false, clients: 0 },
-    ...over,
-  };
-}
-
-/** A node the daemon could not reach for `failures` consecutive probes. */
-function down(host: string, failures: number, error = "connect ETIMEDOUT"): NodeObservation {
-  return { host, reachable: false, failures, at: NOW, error };
-}
-
-function state(over: Partial<DaemonState> = {}): DaemonState {
-  return { master: "db1", epoch: 1, failovers: [], fenced: [], diverged: {}, ...over };
-}
 
 interface Row {
   name: string;
@@ -91,6 +27,7 @@ interface Row {
   state?: DaemonState;
   settings?: Partial<AnalysisSettings>;
   secondary?: Record<string, boolean | undefined>;
+  held?: Record<string, string>;
   history?: HistoryOps;
   /** The exact kinds, in order. */
   kinds: Condition["kind"][];
@@ -106,6 +43,7 @@ function run(row: Omit<Row, "name" | "kinds" | "match">): Condition[] {
     history: row.history ?? MARIA_OPS,
     now: NOW,
     secondary: row.secondary ?? {},
+    held: row.held,
   });
 }
 
@@ -236,6 +174,65 @@ describe("analyze: truth table (db1 master, db2 replica, the daemon)", () => {
       secondary: { db3: false },
       kinds: ["dead_master"],
       match: [{ master: "db1", candidate: "db2", reason: "db1 failed 2 probes; db2 IO connecting; db3 IO yes, cannot reach it either" }],
+    },
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Nodes held out of automatic actions (disabled in the console, being resynced)
+
+describe("analyze: held nodes", () => {
+  const DISABLED = "disabled in the console";
+  check([
+    {
+      name: "dead master, the only replica disabled: no_candidate naming why, no failover",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting" })],
+      held: { db2: DISABLED },
+      kinds: ["no_candidate"],
+      match: [{ master: "db1", detail: "no reachable replica fit to promote (db2 disabled in the console)" }],
+    },
+    {
+      name: "dead master, 3 nodes, db2 disabled: db3 promoted though db2 is further ahead",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-120" }, { gtidExecuted: "0-1-120", gtidHistory: "0-1-120" }), replica("db3", { io: "connecting" })],
+      held: { db2: DISABLED },
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db3" }],
+    },
+    {
+      name: "dead master, 3 nodes, db2 disabled: the secondary check asks db3 only",
+      nodes: [down("db1", 2), replica("db2"), replica("db3")],
+      held: { db2: DISABLED },
+      kinds: ["need_secondary_check"],
+      match: [{ master: "db1", replicas: ["db3"] }],
+    },
+    {
+      name: "a held replica that does not replicate is not rejoined",
+      nodes: [master("db1"), replica("db2", {}, { replica: undefined })],
+      held: { db2: "being resynced from db1" },
+      kinds: ["healthy"],
+      match: [{ master: "db1" }],
+    },
+    {
+      name: "a held replica's broken link and lag raise nothing",
+      nodes: [master("db1"), replica("db2", { io: "connecting", secondsBehind: 500 }), replica("db3", { secondsBehind: 40 })],
+      held: { db2: DISABLED },
+      kinds: ["lagging_replica"],
+      match: [{ replica: "db3", seconds: 40 }],
+    },
+    {
+      name: "a held diverged replica is neither cleared nor reported",
+      nodes: [master("db1"), replica("db2")],
+      state: state({ diverged: { db2: { since: NOW - HOUR, errant: "0-2-5", errantCount: 5 } } }),
+      held: { db2: "being resynced from db1" },
+      kinds: ["healthy"],
+      match: [{ master: "db1" }],
+    },
+    {
+      name: "a held node that is writable beside the master is still fenced",
+      nodes: [master("db1"), replica("db2", {}, { readOnly: false, replica: undefined })],
+      held: { db2: DISABLED },
+      kinds: ["stale_master"],
+      match: [{ node: "db2" }],
     },
   ]);
 });

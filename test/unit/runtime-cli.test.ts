@@ -2,7 +2,7 @@
  * pandora_ha's command line: bad arguments and bad configuration give a clear message and exit 2
  * before anything is touched (no pid file, no connection); check-config lists every problem.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
@@ -77,6 +77,20 @@ describe("pandora_ha command line", () => {
     err = "";
     expect(await main(["resync", path, "10.9.9.9", "db2"])).toBe(2);
     expect(err).toMatch(/is not in ha_hosts/);
+  });
+
+  test("resync runs ha_resync with the original's arguments, exits with its code, and logs its start and end", async () => {
+    const { path, dir } = conf();
+    // Loopback hosts on a port nobody listens on: the events cannot reach tevento, and say so.
+    const text = readFileSync(path, "utf8").replace(/^ha_hosts .*$/m, "ha_hosts 127.0.0.1,127.0.0.2").replace(/^dbport .*$/m, "");
+    writeFileSync(path, `${text}\ndbport 1\n`);
+    writeFileSync(join(dir, "resync.sh"), `#!/bin/sh\necho "$@" > ${dir}/args\nexit 3\n`);
+    chmodSync(join(dir, "resync.sh"), 0o755);
+    expect(await main(["resync", path, "127.0.0.1", "127.0.0.2"])).toBe(3);
+    expect(readFileSync(join(dir, "args"), "utf8").trim()).toBe(`${path} 127.0.0.1 127.0.0.2`);
+    const events = readFileSync(join(dir, "ha.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event?: string; message?: string });
+    expect(events.map((e) => e.message)).toEqual(["resync of 127.0.0.2 from 127.0.0.1 started", `resync of 127.0.0.2 from 127.0.0.1 failed (exit 3, see /var/log/pandora/pandora_ha_resync.log)`]);
+    expect(err).toMatch(/the resync events were not written to tevento on 127\.0\.0\.1/);
   });
 
   test("a second daemon with the same pid file is refused while the first runs", async () => {

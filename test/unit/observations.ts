@@ -1,0 +1,72 @@
+/**
+ * Observation factories shared by the tests of the pure parts of pandora_ha (analysis, the
+ * console's view): a cluster of MariaDB nodes db1 (master, epoch 1), db2, db3 at a fixed clock.
+ */
+import { emptyState } from "../../runtime/state";
+import type { DaemonState } from "../../runtime/state";
+import type { NodeObservation, ReplicaStatus, SemiSyncStatus } from "../../runtime/types";
+
+export const NOW = Date.parse("2025-01-15T10:00:00.000Z");
+export const MIN = 60_000;
+export const HOUR = 60 * MIN;
+
+export const SEMI_UP: SemiSyncStatus = { sourceEnabled: true, sourceActive: true, clients: 1, replicaEnabled: true };
+
+type Over = Partial<NodeObservation>;
+
+/** A reachable MariaDB master: writable, no replication, epoch 1 naming db1. */
+export function master(host: string, over: Over = {}): NodeObservation {
+  return {
+    host,
+    reachable: true,
+    failures: 0,
+    at: NOW,
+    flavor: "mariadb",
+    readOnly: false,
+    gtidHistory: "0-1-100",
+    gtidExecuted: "0-1-100",
+    epoch: 1,
+    epochMaster: "db1",
+    semiSync: { ...SEMI_UP },
+    ...over,
+  };
+}
+
+/** A reachable read-only replica of db1 (both threads running, no lag). */
+export function replica(host: string, r: Partial<ReplicaStatus> = {}, over: Over = {}): NodeObservation {
+  return {
+    host,
+    reachable: true,
+    failures: 0,
+    at: NOW,
+    flavor: "mariadb",
+    readOnly: true,
+    replica: {
+      sourceHost: "db1",
+      sourcePort: 3306,
+      io: "yes",
+      sqlRunning: true,
+      lastIoError: "",
+      lastSqlError: "",
+      secondsBehind: 0,
+      receivedGtid: "0-1-100",
+      usingGtid: true,
+      ...r,
+    },
+    gtidHistory: "0-1-100",
+    gtidExecuted: "0-1-100",
+    epoch: 1,
+    epochMaster: "db1",
+    semiSync: { ...SEMI_UP, sourceActive: false, clients: 0 },
+    ...over,
+  };
+}
+
+/** A node the daemon could not reach for `failures` consecutive probes. */
+export function down(host: string, failures: number, error = "connect ETIMEDOUT"): NodeObservation {
+  return { host, reachable: false, failures, at: NOW, error };
+}
+
+export function state(over: Partial<DaemonState> = {}): DaemonState {
+  return { ...emptyState(), master: "db1", epoch: 1, ...over };
+}
