@@ -34,12 +34,7 @@ export function master(host: string, over: Over = {}): NodeObservation {
 
 /** A reachable read-only replica of db1 (both threads running, no lag). */
 export function replica(host: string, r: Partial<ReplicaStatus> = {}, over: Over = {}): NodeObservation {
-  return {
-    host,
-    reachable: true,
-    failures: 0,
-    at: NOW,
-    flavor: "mariadb",
+  return master(host, {
     readOnly: true,
     replica: {
       sourceHost: "db1",
@@ -53,13 +48,9 @@ export function replica(host: string, r: Partial<ReplicaStatus> = {}, over: Over
       usingGtid: true,
       ...r,
     },
-    gtidHistory: "0-1-100",
-    gtidExecuted: "0-1-100",
-    epoch: 1,
-    epochMaster: "db1",
     semiSync: { ...SEMI_UP, sourceActive: false, clients: 0 },
     ...over,
-  };
+  });
 }
 
 /** A node the daemon could not reach for `failures` consecutive probes. */

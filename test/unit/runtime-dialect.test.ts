@@ -44,6 +44,17 @@ const replica = (over: Partial<ReplicaStatus>): ReplicaStatus => ({
 });
 
 /** What every state fixture must parse into (a new fixture without an entry fails the suite). */
+/** What MySQL 8.0 and 8.4 replicas and masters of the fixtures have applied. */
+const MYSQL_HISTORY = `${A}:1-1520,\n${B}:1-3`;
+/** A MySQL 8.0/8.4 replica whose IO thread cannot reach its source (both versions say the same). */
+const MYSQL_CONNECTING = replica({
+  io: "connecting",
+  secondsBehind: null,
+  lastIoError:
+    "Error reconnecting to source 'repl@10.0.0.11:3306'. This was attempt 4/86400, with a delay of 1 seconds " +
+    "between attempts. Message: Can't connect to MySQL server on '10.0.0.11:3306' (111)",
+});
+
 const EXPECTED: Record<string, { flavor: string; replica: ReplicaStatus | undefined; semiSync: SemiSyncStatus; history: string }> = {
   "mariadb-replica-running.json": {
     flavor: "mariadb",
@@ -155,25 +166,19 @@ const EXPECTED: Record<string, { flavor: string; replica: ReplicaStatus | undefi
     flavor: "mysql80",
     replica: replica({}),
     semiSync: MYSQL_UP,
-    history: `${A}:1-1520,\n${B}:1-3`,
+    history: MYSQL_HISTORY,
   },
   "mysql80-replica-connecting.json": {
     flavor: "mysql80",
-    replica: replica({
-      io: "connecting",
-      secondsBehind: null,
-      lastIoError:
-        "Error reconnecting to source 'repl@10.0.0.11:3306'. This was attempt 4/86400, with a delay of 1 seconds " +
-        "between attempts. Message: Can't connect to MySQL server on '10.0.0.11:3306' (111)",
-    }),
+    replica: MYSQL_CONNECTING,
     semiSync: MYSQL_UP,
-    history: `${A}:1-1520,\n${B}:1-3`,
+    history: MYSQL_HISTORY,
   },
   "mysql80-replica-stopped.json": {
     flavor: "mysql80",
     replica: replica({ io: "no", sqlRunning: false, secondsBehind: null }),
     semiSync: MYSQL_UP,
-    history: `${A}:1-1520,\n${B}:1-3`,
+    history: MYSQL_HISTORY,
   },
   "mysql80-replica-sql-error.json": {
     flavor: "mysql80",
@@ -188,13 +193,13 @@ const EXPECTED: Record<string, { flavor: string; replica: ReplicaStatus | undefi
         "or others, if any.",
     }),
     semiSync: MYSQL_UP,
-    history: `${A}:1-1520,\n${B}:1-3`,
+    history: MYSQL_HISTORY,
   },
   "mysql80-master.json": {
     flavor: "mysql80",
     replica: undefined,
     semiSync: { ...MYSQL_UP, clients: 1 },
-    history: `${A}:1-1520,\n${B}:1-3`,
+    history: MYSQL_HISTORY,
   },
   "mysql80-master-semisync-off.json": {
     flavor: "mysql80",
@@ -206,25 +211,19 @@ const EXPECTED: Record<string, { flavor: string; replica: ReplicaStatus | undefi
     flavor: "mysql84",
     replica: replica({}),
     semiSync: MYSQL_UP,
-    history: `${A}:1-1520,\n${B}:1-3`,
+    history: MYSQL_HISTORY,
   },
   "mysql84-replica-connecting.json": {
     flavor: "mysql84",
-    replica: replica({
-      io: "connecting",
-      secondsBehind: null,
-      lastIoError:
-        "Error reconnecting to source 'repl@10.0.0.11:3306'. This was attempt 4/86400, with a delay of 1 seconds " +
-        "between attempts. Message: Can't connect to MySQL server on '10.0.0.11:3306' (111)",
-    }),
+    replica: MYSQL_CONNECTING,
     semiSync: MYSQL_UP,
-    history: `${A}:1-1520,\n${B}:1-3`,
+    history: MYSQL_HISTORY,
   },
   "mysql84-master.json": {
     flavor: "mysql84",
     replica: undefined,
     semiSync: { ...MYSQL_UP, clients: 1 },
-    history: `${A}:1-1520,\n${B}:1-3`,
+    history: MYSQL_HISTORY,
   },
   "percona80-replica-running.json": {
     flavor: "mysql80",
@@ -242,7 +241,7 @@ const EXPECTED: Record<string, { flavor: string; replica: ReplicaStatus | undefi
     flavor: "mysql80",
     replica: undefined,
     semiSync: { ...MYSQL_UP, clients: 1 },
-    history: `${A}:1-1520,\n${B}:1-3`,
+    history: MYSQL_HISTORY,
   },
 };
 
