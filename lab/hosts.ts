@@ -1,6 +1,6 @@
 /**
- * Lab hosts: each one a persistent mount namespace in which /etc and /usr/bin are overlays of
- * the machine's and /root, /run, /tmp, /var/log, /var/lib/mysql, /var/lib/pandora-ha and
+ * Lab hosts: each one a persistent mount namespace in which /etc, /usr/bin and /usr/share are
+ * overlays of the machine's and /root, /run, /tmp, /var/log, /var/lib/mysql, /var/lib/pandora-ha and
  * /var/spool/pandora are private directories, with its own sshd on its loopback address. A DB
  * host's `mysql` user has a uid of its own, so firewall rules can tell its replication
  * traffic apart; every host's ssh client binds to the host's address.
@@ -99,8 +99,7 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
   const dir = paths.hostDir(host.name);
   const d = (...p: string[]) => path.join(dir, ...p);
   for (const [, sub] of HOST_MOUNTS) mkdirSync(d(sub), { recursive: true });
-  mkdirSync(d("etc-work"), { recursive: true });
-  mkdirSync(d("usr-bin-work"), { recursive: true });
+  for (const p of OVERLAYS) mkdirSync(d(HOST_MOUNTS.find(([inside]) => inside === p)![1].replace(/-upper$/, "-work")), { recursive: true });
   chmodSync(d("root"), 0o700);
   chmodSync(d("tmp"), 0o1777);
   mkdirSync(d("run", "sshd"), { recursive: true, mode: 0o755 });

@@ -51,7 +51,8 @@ export const paths = {
 
 /**
  * The host's private directories: path inside the host → directory under hosts/<name>/.
- * /etc and /usr/bin are overlays (the machine's below, the host's changes in the directory);
+ * /etc, /usr/bin and /usr/share are overlays (the machine's below, the host's changes in the
+ * directory: the tools and the daemon the steps install stay in the host);
  * the others are bind mounts. /var/lib is private as a whole, so /var/lib/mysql is a plain
  * directory as on a real host (seeding moves a datadir aside, which a mount point cannot be);
  * the machine's /var/lib/dpkg and /var/lib/apt are bound back into it for the package checks.
@@ -59,6 +60,7 @@ export const paths = {
 export const HOST_MOUNTS: Array<[inside: string, dir: string]> = [
   ["/etc", "etc-upper"],
   ["/usr/bin", "usr-bin-upper"],
+  ["/usr/share", "usr-share-upper"],
   ["/root", "root"],
   ["/run", "run"],
   ["/tmp", "tmp"],
@@ -66,7 +68,7 @@ export const HOST_MOUNTS: Array<[inside: string, dir: string]> = [
   ["/var/lib", "var-lib"],
   ["/var/spool", "spool"],
 ];
-export const OVERLAYS = new Set(["/etc", "/usr/bin"]);
+export const OVERLAYS = new Set(["/etc", "/usr/bin", "/usr/share"]);
 /** Machine directories bound back into the host's private /var/lib. */
 export const SHARED_VAR_LIB = ["dpkg", "apt"];
 

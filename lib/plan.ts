@@ -294,6 +294,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       description: `install and run the pandora_ha daemon (${PANDORA_PATHS.daemonBin}, Node >= ${NODE_MIN_MAJOR})`,
       env: {
         DAEMON_JS: PANDORA_PATHS.daemonBundle,
+        DAEMON_RUNNER: PANDORA_PATHS.daemonRunner,
         DAEMON_BIN: PANDORA_PATHS.daemonBin,
         UNIT_PATH: PANDORA_PATHS.daemonUnit,
         UNIT_B64: b64(renderPandoraHaUnit({ conf: PANDORA_PATHS.serverConf, pidFile: PANDORA_PATHS.haPidFile })),
@@ -304,6 +305,9 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
         NODE_DIR: PANDORA_PATHS.nodeDir,
         NODE_DIST_URL,
       },
+      // Not used by the script: a change of the tokens re-runs this step, which restarts the
+      // daemon (it reads pandora_server.conf only when it starts).
+      secretEnv: { PANDORA_TOKENS: tokensValue(pandoraServerTokens(cfg, server)) },
       blobs: { DAEMON_JS_GZ_B64: { content: () => buildDaemonBundle().js } },
       // Last on its host (Tentacle, shared data_in, keys and tokens in place), and only once
       // the cluster is up: a daemon started while a replica is still being seeded would see a

@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
 # server-pandora-ha.sh — installs and runs the pandora_ha daemon on a Pandora server host.
 # DAEMON_JS (e.g. /usr/share/pandora-ha/pandora_ha.js, 0644) gets the daemon bundle from
-# DAEMON_JS_GZ_B64 (gzip + base64). DAEMON_BIN (e.g. /usr/bin/pandora_ha, 0755) is a wrapper
-# that runs it with a Node runtime >= NODE_MIN_MAJOR chosen now: ours in NODE_DIR if there, or
-# the OS's `node`; when there is none, one is installed: apt `nodejs` when apt's candidate is
-# recent enough (Debian 12, Ubuntu 24.04), the dnf module nodejs:20 (Rocky 8/9), otherwise
-# the official Linux build from NODE_DIST_URL, checked against its SHASUMS256.txt and
-# unpacked into NODE_DIR (Ubuntu 22.04). STATE_DIR (0700) is the daemon's state directory.
-# UNIT_PATH gets the systemd unit (UNIT_B64).
+# DAEMON_JS_GZ_B64 (gzip + base64). DAEMON_RUNNER (e.g. /usr/share/pandora-ha/bin/pandora_ha,
+# 0755, a path of ours: the service runs it, so an upgrade of the Pandora server package that
+# puts its own /usr/bin/pandora_ha back does not swap the daemon) is a wrapper that runs it
+# with a Node runtime >= NODE_MIN_MAJOR chosen now; DAEMON_BIN (e.g. /usr/bin/pandora_ha) is
+# the same wrapper, for the command line. The Node: ours in NODE_DIR if there, or the OS's
+# `node`; when there is none, one is installed: apt `nodejs` when apt's candidate is recent
+# enough (Debian 12, Ubuntu 24.04), the dnf module nodejs:20 (Rocky 8/9), otherwise the
+# official Linux build from NODE_DIST_URL, checked against its SHASUMS256.txt and unpacked
+# into NODE_DIR (Ubuntu 22.04). STATE_DIR (0700) is the daemon's state directory. UNIT_PATH
+# gets the systemd unit (UNIT_B64).
+# The daemon reads PANDORA_CONF only when it starts, so it is restarted when it is older than
+# the bundle, the wrappers, the unit or PANDORA_CONF. PANDORA_TOKENS (on stdin, not used here)
+# are the tokens the pandora-conf step writes: carried so that a change of them (a rotated
+# password, a new node) re-runs this step, which then restarts the daemon.
 # With systemd: daemon-reload when the unit changed; pandora_ha.service enabled and running,
-# restarted when it is older than the bundle, the wrapper or the unit. Without systemd:
-# `DAEMON_BIN -d -p PID_FILE PANDORA_CONF` when no daemon runs, restarted (SIGTERM, up to
-# 10 s for it to exit) when the running one is older than the bundle or the wrapper. The
-# running daemon is the live process PID_FILE names whose command line holds DAEMON_JS; a
-# pandora_ha that is not ours (the package's original) holding PID_FILE is stopped first.
-# Idempotent: same bundle, daemon running → unchanged.
+# restarted when older. Without systemd: `DAEMON_RUNNER -d -p PID_FILE PANDORA_CONF` when no
+# daemon runs, restarted (SIGTERM, up to 90 s for it to exit: it stops pandora_server first)
+# when older; nothing restarts it after a crash or a reboot there but the next run of this
+# step. The running daemon is the live process PID_FILE names whose command line holds
+# DAEMON_JS; a pandora_ha that is not ours (the package's original) holding PID_FILE is
+# stopped first.
+# Idempotent: same bundle, same conf, daemon running → unchanged.
 set -euo pipefail
 if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
   # shellcheck source=lib/common.sh
   . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 fi
 
-require_env DAEMON_JS DAEMON_BIN UNIT_PATH UNIT_B64 PANDORA_CONF PID_FILE STATE_DIR NODE_MIN_MAJOR NODE_DIR NODE_DIST_URL DAEMON_JS_GZ_B64
+require_env DAEMON_JS DAEMON_RUNNER DAEMON_BIN UNIT_PATH UNIT_B64 PANDORA_CONF PID_FILE STATE_DIR NODE_MIN_MAJOR NODE_DIR NODE_DIST_URL DAEMON_JS_GZ_B64
 require_abs_path DAEMON_JS
+require_abs_path DAEMON_RUNNER
 require_abs_path DAEMON_BIN
 require_abs_path UNIT_PATH
 require_abs_path PANDORA_CONF
@@ -30,6 +39,8 @@ require_abs_path PID_FILE
 require_abs_path STATE_DIR
 require_abs_path NODE_DIR
 require_match NODE_MIN_MAJOR '^[1-9][0-9]?$' "a Node major version such as 18"
+# Never shown (see the header: carried for its changes only).
+PHA_SECRET_VARS=(PANDORA_TOKENS)
 require_match NODE_DIST_URL '^https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~-]+)*$' "an https:// URL of a Node release directory"
 [[ -f "$PANDORA_CONF" ]] || die "PANDORA_CONF $PANDORA_CONF does not exist (is the Pandora FMS server installed?)"
 SERVICE=pandora_ha.service
@@ -153,8 +164,8 @@ fi
 # Files
 
 if ensure_dir "$STATE_DIR" 0700 root:root; then changed "$STATE_DIR (0700)"; else unchanged "$STATE_DIR"; fi
-mkdir -p -- "$(dirname -- "$DAEMON_JS")" "$(dirname -- "$DAEMON_BIN")" "$(dirname -- "$UNIT_PATH")" ||
-  die "cannot create the directories of $DAEMON_JS, $DAEMON_BIN, $UNIT_PATH"
+mkdir -p -- "$(dirname -- "$DAEMON_JS")" "$(dirname -- "$DAEMON_RUNNER")" "$(dirname -- "$DAEMON_BIN")" "$(dirname -- "$UNIT_PATH")" ||
+  die "cannot create the directories of $DAEMON_JS, $DAEMON_RUNNER, $DAEMON_BIN, $UNIT_PATH"
 install_one() { # DEST MODE < content; returns 0 when DEST changed
   if install_file_if_changed "$1" "$2" root:root; then
     changed "$1"
@@ -171,7 +182,9 @@ printf '#!/bin/sh\n# Managed by pandora-ha: the pandora_ha daemon, run by the No
 NEW_CODE=0
 UNIT_CHANGED=0
 if install_one "$DAEMON_JS" 0644 <"$JS"; then NEW_CODE=1; fi
-if install_one "$DAEMON_BIN" 0755 <"$WRAPPER"; then NEW_CODE=1; fi
+if install_one "$DAEMON_RUNNER" 0755 <"$WRAPPER"; then NEW_CODE=1; fi
+# The command line's (not what the service runs: no restart for it).
+install_one "$DAEMON_BIN" 0755 <"$WRAPPER" || true
 if install_one "$UNIT_PATH" 0644 <"$UNIT"; then UNIT_CHANGED=1; fi
 
 # ------------------------------------------------------------------------------------------
@@ -221,12 +234,13 @@ older_than_install() {
   ((started + 2 < newest))
 }
 
-# stop_pid PID WHAT: SIGTERM, then up to 10 s for it to exit.
+# stop_pid PID WHAT: SIGTERM, then up to 90 s for it to exit (a stopping pandora_ha first
+# stops pandora_server, which it gives 60 s).
 stop_pid() {
-  local deadline=$((SECONDS + 10))
+  local deadline=$((SECONDS + 90))
   kill -TERM "$1" 2>/dev/null || true
   while alive "$1"; do
-    ((SECONDS >= deadline)) && die "$2 (pid $1) did not exit within 10 s of SIGTERM"
+    ((SECONDS >= deadline)) && die "$2 (pid $1) did not exit within 90 s of SIGTERM"
     sleep 0.2
   done
 }
@@ -264,16 +278,16 @@ wait_started() {
   printf '%s\n' "$pid"
 }
 
-# start_detached: `DAEMON_BIN -d -p PID_FILE PANDORA_CONF` (its output through a file, so a
+# start_detached: `DAEMON_RUNNER -d -p PID_FILE PANDORA_CONF` (its output through a file, so a
 # detached daemon cannot hold our stdout open); prints the new daemon's pid.
 start_detached() {
   local out rc=0
   out=$(pha_mktemp)
   clear_stale_pid_file
-  setsid "$DAEMON_BIN" -d -p "$PID_FILE" "$PANDORA_CONF" </dev/null >"$out" 2>&1 || rc=$?
+  setsid "$DAEMON_RUNNER" -d -p "$PID_FILE" "$PANDORA_CONF" </dev/null >"$out" 2>&1 || rc=$?
   if ((rc != 0)); then
     tail -n 20 "$out" >&2
-    die "$DAEMON_BIN -d -p $PID_FILE $PANDORA_CONF exited with status $rc"
+    die "$DAEMON_RUNNER -d -p $PID_FILE $PANDORA_CONF exited with status $rc"
   fi
   wait_started "$out"
 }
@@ -291,10 +305,10 @@ if have_systemd; then
     systemctl start "$SERVICE" || die "systemctl start $SERVICE failed (journalctl -u $SERVICE)"
     new=$(wait_started /dev/null)
     changed "started $SERVICE (pid $new)"
-  elif ((NEW_CODE || UNIT_CHANGED)) || { [[ "$main" =~ ^[1-9][0-9]*$ ]] && older_than_install "$main" "$DAEMON_JS" "$DAEMON_BIN" "$UNIT_PATH"; }; then
+  elif ((NEW_CODE || UNIT_CHANGED)) || { [[ "$main" =~ ^[1-9][0-9]*$ ]] && older_than_install "$main" "$DAEMON_JS" "$DAEMON_RUNNER" "$UNIT_PATH" "$PANDORA_CONF"; }; then
     systemctl restart "$SERVICE" || die "systemctl restart $SERVICE failed (journalctl -u $SERVICE)"
     new=$(wait_started /dev/null)
-    changed "restarted $SERVICE for the new daemon (pid $main -> $new)"
+    changed "restarted $SERVICE for the new daemon or configuration (pid $main -> $new)"
   else
     unchanged "$SERVICE running (pid $main)"
   fi
@@ -303,10 +317,10 @@ else
   if ! pid=$(pid_file_daemon); then
     new=$(start_detached)
     changed "started pandora_ha without a service manager (pid $new)"
-  elif ((NEW_CODE)) || older_than_install "$pid" "$DAEMON_JS" "$DAEMON_BIN"; then
+  elif ((NEW_CODE)) || older_than_install "$pid" "$DAEMON_JS" "$DAEMON_RUNNER" "$PANDORA_CONF"; then
     stop_pid "$pid" "pandora_ha"
     new=$(start_detached)
-    changed "restarted pandora_ha for the new daemon (pid $pid -> $new)"
+    changed "restarted pandora_ha for the new daemon or configuration (pid $pid -> $new)"
   else
     unchanged "pandora_ha running (pid $pid)"
   fi

@@ -28,6 +28,9 @@ export const PANDORA_PATHS = {
   tentacleServiceCmd: "/etc/init.d/tentacle_serverd",
   // Ours: the pandora_ha daemon.
   daemonBundle: `${TOOLS_DIR}/pandora_ha.js`,
+  /** What the service runs: a path of ours (the Pandora package may put its /usr/bin/pandora_ha back). */
+  daemonRunner: `${TOOLS_DIR}/bin/pandora_ha`,
+  /** The same wrapper for the command line, where the original's was (kept as .pandora-ha.orig). */
   daemonBin: "/usr/bin/pandora_ha",
   daemonUnit: "/etc/systemd/system/pandora_ha.service",
   haPidFile: "/var/run/pandora_ha.pid",
@@ -90,22 +93,24 @@ export interface PandoraHaUnitInput {
   /** pandora_server.conf the daemon reads. */
   conf: string;
   pidFile: string;
-  /** The wrapper that runs the bundle (default /usr/bin/pandora_ha). */
+  /** The wrapper that runs the bundle (default /usr/share/pandora-ha/bin/pandora_ha). */
   bin?: string;
 }
 
 /**
  * /etc/systemd/system/pandora_ha.service: the daemon in the foreground (no -d), restarted
- * whenever it exits; stopping it stops its whole control group.
+ * whenever it exits, however often (no start limit); stopping it stops its whole control group.
  */
 export function renderPandoraHaUnit(u: PandoraHaUnitInput): string {
-  const bin = u.bin ?? PANDORA_PATHS.daemonBin;
+  const bin = u.bin ?? PANDORA_PATHS.daemonRunner;
   return [
     "# Managed by pandora-ha. Changes here are replaced on the next `pulumi up`.",
     "[Unit]",
     "Description=Pandora FMS database HA daemon (pandora_ha)",
     "Wants=network-online.target",
     "After=network-online.target",
+    // Restart=always must hold even after a burst of quick exits (a node flapping at startup).
+    "StartLimitIntervalSec=0",
     "",
     "[Service]",
     "Type=simple",

@@ -61,6 +61,11 @@ describe("a 2-node lab", () => {
     const registered = await programCommands(config);
     expect(ran.length).toBeGreaterThan(10);
     expect(ran).toEqual(registered);
+    // What the steps install under /usr/share stays in the host (an overlay), as on a real one.
+    for (const f of ["pandora_ha.js", "bin/pandora_ha", "pandora_ha_resync_slave.sh"]) {
+      expect(existsSync(paths.inHost("pfms1", `/usr/share/pandora-ha/${f}`)), f).toBe(true);
+    }
+    expect(existsSync(paths.inHost("node1", "/usr/share/pandora-ha/pandora_ha.js"))).toBe(false);
   });
 
   test("a row written on the master appears on the replica; the application account cannot write there", async () => {

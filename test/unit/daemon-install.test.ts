@@ -42,7 +42,7 @@ if (args.includes("-d")) {
 const FAKE_SYSTEMCTL = `#!/usr/bin/env bash
 echo "$*" >>"$FAKE_SYSTEMCTL_LOG"
 running() { [[ -r "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
-start() { setsid "$DAEMON_BIN" -p "$PID_FILE" "$PANDORA_CONF" </dev/null >/dev/null 2>&1 & }
+start() { setsid "$DAEMON_RUNNER" -p "$PID_FILE" "$PANDORA_CONF" </dev/null >/dev/null 2>&1 & }
 case "$1" in
   daemon-reload) ;;
   is-enabled) [[ -e "$FAKE_SYSTEMCTL_ENABLED" ]] ;;
@@ -75,6 +75,9 @@ interface Host {
   env: Record<string, string>;
   pidFile: string;
   js: string;
+  /** The wrapper the service runs. */
+  runner: string;
+  /** The command line's copy. */
   bin: string;
   unit: string;
 }
@@ -87,6 +90,7 @@ function host(opts: { systemd?: boolean } = {}): Host {
   writeFileSync(conf, "servername pfms1\n");
   const pidFile = path.join(dir, "run", "pandora_ha.pid");
   const js = path.join(dir, "share", "pandora_ha.js");
+  const runner = path.join(dir, "share", "bin", "pandora_ha");
   const bin = path.join(dir, "bin", "pandora_ha");
   const unit = path.join(dir, "systemd", "pandora_ha.service");
   writeFileSync(path.join(dir, "fakebin", "systemctl"), FAKE_SYSTEMCTL, { mode: 0o755 });
@@ -98,9 +102,10 @@ function host(opts: { systemd?: boolean } = {}): Host {
     FAKE_SYSTEMCTL_LOG: path.join(dir, "systemctl.log"),
     FAKE_SYSTEMCTL_ENABLED: path.join(dir, "enabled"),
     DAEMON_JS: js,
+    DAEMON_RUNNER: runner,
     DAEMON_BIN: bin,
     UNIT_PATH: unit,
-    UNIT_B64: Buffer.from(renderPandoraHaUnit({ conf, pidFile, bin })).toString("base64"),
+    UNIT_B64: Buffer.from(renderPandoraHaUnit({ conf, pidFile, bin: runner })).toString("base64"),
     PANDORA_CONF: conf,
     PID_FILE: pidFile,
     STATE_DIR: path.join(dir, "state"),
@@ -109,7 +114,7 @@ function host(opts: { systemd?: boolean } = {}): Host {
     NODE_DIST_URL,
     DAEMON_JS_GZ_B64: gzipSync(FAKE_DAEMON).toString("base64"),
   };
-  return { dir, env, pidFile, js, bin, unit };
+  return { dir, env, pidFile, js, runner, bin, unit };
 }
 
 interface Run {
@@ -143,11 +148,16 @@ describe("server-pandora-ha.sh without a service manager", () => {
     expect(r.status, r.out).toBe(0);
     expect(readFileSync(h.js, "utf8")).toBe(FAKE_DAEMON);
     expect(statSync(h.js).mode & 0o777).toBe(0o644);
+    expect(statSync(h.runner).mode & 0o777).toBe(0o755);
     expect(statSync(h.bin).mode & 0o777).toBe(0o755);
-    const wrapper = readFileSync(h.bin, "utf8");
+    const wrapper = readFileSync(h.runner, "utf8");
     expect(wrapper).toMatch(/^#!\/bin\/sh\n/);
     expect(wrapper).toMatch(new RegExp(`^exec '/[^']+/node' '${h.js}' "\\$@"$`, "m"));
-    expect(readFileSync(h.unit, "utf8")).toMatch(/^Restart=always$/m);
+    expect(readFileSync(h.bin, "utf8")).toBe(wrapper);
+    const unit = readFileSync(h.unit, "utf8");
+    expect(unit).toMatch(/^Restart=always$/m);
+    expect(unit).toMatch(/^StartLimitIntervalSec=0$/m);
+    expect(unit).toContain(`ExecStart=${h.runner} -p `);
     expect(statSync(h.env.STATE_DIR).mode & 0o777).toBe(0o700);
     const pid = daemonPid(h);
     expect(alive(pid)).toBe(true);
@@ -178,7 +188,7 @@ describe("server-pandora-ha.sh without a service manager", () => {
     expect(pid).not.toBe(old);
     expect(alive(old)).toBe(false);
     expect(alive(pid)).toBe(true);
-    expect(r.stdout).toMatch(new RegExp(`changed: restarted pandora_ha for the new daemon \\(pid ${old} -> ${pid}\\)`));
+    expect(r.stdout).toMatch(new RegExp(`changed: restarted pandora_ha for the new daemon or configuration \\(pid ${old} -> ${pid}\\)`));
     process.kill(pid, "SIGKILL");
     const again = install(h, v2(h));
     expect(again.status, again.out).toBe(0);
@@ -194,8 +204,33 @@ describe("server-pandora-ha.sh without a service manager", () => {
     utimesSync(h.js, later, later);
     const r = install(h);
     expect(r.status, r.out).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`changed: restarted pandora_ha for the new daemon \\(pid ${old} -> \\d+\\)`));
+    expect(r.stdout).toMatch(new RegExp(`changed: restarted pandora_ha for the new daemon or configuration \\(pid ${old} -> \\d+\\)`));
     expect(alive(old)).toBe(false);
+  });
+
+  test("a pandora_server.conf changed after the daemon started restarts it (it reads the conf when it starts)", () => {
+    const h = host();
+    expect(install(h).status).toBe(0);
+    const old = daemonPid(h);
+    const later = Date.now() / 1000 + 30;
+    utimesSync(h.env.PANDORA_CONF, later, later);
+    const r = install(h);
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`changed: restarted pandora_ha for the new daemon or configuration \\(pid ${old} -> \\d+\\)`));
+    expect(alive(old)).toBe(false);
+    expect(alive(daemonPid(h))).toBe(true);
+  });
+
+  test("a package upgrade that puts its own /usr/bin/pandora_ha back: ours again, the running daemon left alone", () => {
+    const h = host();
+    expect(install(h).status).toBe(0);
+    const pid = daemonPid(h);
+    writeFileSync(h.bin, "#!/usr/bin/perl\n# the package's pandora_ha\n");
+    const r = install(h);
+    expect(r.status, r.out).toBe(0);
+    expect(readFileSync(h.bin, "utf8")).toBe(readFileSync(h.runner, "utf8"));
+    expect(changedLines(r)).toEqual([expect.stringContaining(`changed: ${h.bin}`)]);
+    expect(daemonPid(h)).toBe(pid);
   });
 
   test("a pandora_ha that is not ours holding the pid file is stopped before ours starts", () => {
@@ -244,7 +279,7 @@ describe("server-pandora-ha.sh without a service manager", () => {
     const r = install(h, { DAEMON_JS_GZ_B64: Buffer.from("not gzip").toString("base64") });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/DAEMON_JS_GZ_B64 is not a gzip-compressed file in base64/);
-    expect(existsSync(h.js) || existsSync(h.bin) || existsSync(h.unit)).toBe(false);
+    expect(existsSync(h.js) || existsSync(h.runner) || existsSync(h.bin) || existsSync(h.unit)).toBe(false);
   });
 });
 
@@ -275,7 +310,7 @@ describe("server-pandora-ha.sh with systemd", () => {
     expect(calls(h)).toEqual(["restart pandora_ha.service"]);
     expect(daemonPid(h)).not.toBe(pid);
 
-    const unit = Buffer.from(`${renderPandoraHaUnit({ conf: h.env.PANDORA_CONF, pidFile: h.pidFile, bin: h.bin })}# v2\n`).toString("base64");
+    const unit = Buffer.from(`${renderPandoraHaUnit({ conf: h.env.PANDORA_CONF, pidFile: h.pidFile, bin: h.runner })}# v2\n`).toString("base64");
     const fourth = install(h, { ...v2(h), UNIT_B64: unit });
     expect(fourth.status, fourth.out).toBe(0);
     expect(calls(h)).toEqual(["daemon-reload", "restart pandora_ha.service"]);
@@ -296,7 +331,7 @@ describe("server-pandora-ha.sh: which Node", () => {
     const r = install(h);
     expect(r.status, r.out).toBe(0);
     expect(r.stdout).toContain(`unchanged: Node v20.99.0 at ${h.env.NODE_DIR}/bin/node`);
-    expect(readFileSync(h.bin, "utf8")).toContain(`exec '${h.env.NODE_DIR}/bin/node' `);
+    expect(readFileSync(h.runner, "utf8")).toContain(`exec '${h.env.NODE_DIR}/bin/node' `);
   });
 
   test("one older than NODE_MIN_MAJOR is passed over for the OS's", () => {
@@ -304,7 +339,7 @@ describe("server-pandora-ha.sh: which Node", () => {
     fakeNode(path.join(h.env.NODE_DIR, "bin", "node"), "v16.20.2");
     const r = install(h);
     expect(r.status, r.out).toBe(0);
-    expect(readFileSync(h.bin, "utf8")).not.toContain(h.env.NODE_DIR);
+    expect(readFileSync(h.runner, "utf8")).not.toContain(h.env.NODE_DIR);
     expect(r.stdout).toMatch(new RegExp(`unchanged: Node ${process.version} at /`));
   });
 });
@@ -352,7 +387,7 @@ describe("server-pandora-ha.sh: the official Node build where the OS offers none
     expect(readFileSync(path.join(h.dir, "curl.log"), "utf8")).toBe(`${NODE_DIST_URL}/SHASUMS256.txt\n${NODE_DIST_URL}/node-v21.99.0-linux-${arch}.tar.gz\n`);
     expect(r.stdout).toContain(`changed: Node v21.99.0 in ${h.env.NODE_DIR} (node-v21.99.0-linux-${arch}.tar.gz, SHA-256 checked)`);
     expect(statSync(h.env.NODE_DIR).mode & 0o777).toBe(0o755);
-    expect(readFileSync(h.bin, "utf8")).toContain(`exec '${h.env.NODE_DIR}/bin/node' `);
+    expect(readFileSync(h.runner, "utf8")).toContain(`exec '${h.env.NODE_DIR}/bin/node' `);
     expect(alive(daemonPid(h))).toBe(true);
     rmSync(path.join(h.dir, "curl.log"));
     const again = install(h, env);
@@ -367,6 +402,6 @@ describe("server-pandora-ha.sh: the official Node build where the OS offers none
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/ERROR: node-v21\.99\.0-linux-\w+\.tar\.gz does not match its SHA-256 in https:\/\/nodejs\.org\/dist\/latest-v20\.x\/SHASUMS256\.txt/);
     expect(existsSync(h.env.NODE_DIR)).toBe(false);
-    expect(existsSync(h.js) || existsSync(h.bin)).toBe(false);
+    expect(existsSync(h.js) || existsSync(h.runner) || existsSync(h.bin)).toBe(false);
   });
 });

@@ -379,12 +379,13 @@ describe("the pandora_ha daemon on every server host", async () => {
     expect(create).not.toContain("DAEMON_JS_GZ_B64");
     expect(create.length).toBeLessThan(4000);
     expect(create).toContain("DAEMON_JS='/usr/share/pandora-ha/pandora_ha.js'");
+    expect(create).toContain("DAEMON_RUNNER='/usr/share/pandora-ha/bin/pandora_ha'");
     expect(create).toContain("DAEMON_BIN='/usr/bin/pandora_ha'");
     expect(create).toContain("PID_FILE='/var/run/pandora_ha.pid'");
     expect(create).toContain("STATE_DIR='/var/lib/pandora-ha'");
     expect(create).toContain("NODE_DIST_URL='https://nodejs.org/dist/latest-v20.x'");
     const unit = Buffer.from(/UNIT_B64='([^']+)'/.exec(create)![1], "base64").toString();
-    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/pandora_ha -p \/var\/run\/pandora_ha\.pid \/etc\/pandora\/pandora_server\.conf$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/share\/pandora-ha\/bin\/pandora_ha -p \/var\/run\/pandora_ha\.pid \/etc\/pandora\/pandora_server\.conf$/m);
     expect(unit).toMatch(/^Restart=always$/m);
   });
 
@@ -395,6 +396,16 @@ describe("the pandora_ha daemon on every server host", async () => {
       const m = /^DAEMON_JS_GZ_B64='([A-Za-z0-9+/=]+)'$/m.exec(c.inputs.stdin.value as string);
       expect(m, `${s}: no bundle on stdin`).not.toBeNull();
       expect(gunzipSync(Buffer.from(m![1], "base64")).toString("utf8")).toBe(daemon.js);
+    }
+  });
+
+  test("its stdin carries the tokens pandora-conf writes: a changed token (a rotated password) re-runs it, restarting the daemon", () => {
+    for (const s of servers) {
+      const conf = /^export PANDORA_TOKENS=('.*?')$/ms.exec(command(run, `servers/${s}/pandora-conf`).inputs.stdin.value as string);
+      const mine = /^export PANDORA_TOKENS=('.*?')$/ms.exec(command(run, `servers/${s}/pandora-ha`).inputs.stdin.value as string);
+      expect(conf, `${s}: pandora-conf has no PANDORA_TOKENS`).not.toBeNull();
+      expect(mine?.[1]).toBe(conf![1]);
+      expect(mine![1]).toMatch(/^ha_dbpass \S+$/m);
     }
   });
 

@@ -259,7 +259,7 @@ describe("pandora_ha.service", () => {
     expect(u).toMatch(/^After=network-online\.target$/m);
     expect(u).toMatch(/^Wants=network-online\.target$/m);
     expect(u).toMatch(/^Type=simple$/m);
-    expect(u).toMatch(/^ExecStart=\/usr\/bin\/pandora_ha -p \/var\/run\/pandora_ha\.pid \/etc\/pandora\/pandora_server\.conf$/m);
+    expect(u).toMatch(/^ExecStart=\/usr\/share\/pandora-ha\/bin\/pandora_ha -p \/var\/run\/pandora_ha\.pid \/etc\/pandora\/pandora_server\.conf$/m);
     expect(u).not.toMatch(/ -d /);
     expect(u).toMatch(/^Restart=always$/m);
     expect(u).toMatch(/^RestartSec=1$/m);
