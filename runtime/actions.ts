@@ -63,17 +63,22 @@ export async function replicaReachesMaster(ctx: Ctx, replica: string, master: st
 // ---------------------------------------------------------------------------------------------
 // Building blocks
 
-/** read_only (MySQL: super_read_only) at once, then every client connection killed. */
+/**
+ * read_only (MySQL: super_read_only) at once, then every client connection killed but this
+ * daemon's own and replication's: by connection, not by account, so that a Pandora server
+ * logging in with the HA account (ha_dbuser left to default to dbuser) is cut off too.
+ */
 export async function fence(ctx: Ctx, host: string, reason: string): Promise<number> {
   const s = session(ctx, host);
   const d = s.dialect;
   if (!d) throw new ActionError(`${host}: not probed yet`);
   for (const q of d.fenceSql) await s.conn.admin(q);
-  const keep = [ctx.settings.haDbUser, ctx.settings.replUser, "system user", "event_scheduler"];
+  const keepUsers = [ctx.settings.replUser, "system user", "event_scheduler"];
+  const own = [0, ...s.ownThreadIds()];
   const rows = await s.conn.query<{ id: string }>(
-    "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN (?) " +
+    "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND ID NOT IN (?) AND USER NOT IN (?) " +
       "AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker')",
-    [keep],
+    [own, keepUsers],
   );
   let killed = 0;
   for (const r of rows) {
@@ -116,12 +121,45 @@ export function readPublished(ctx: Ctx): string | undefined {
 }
 
 /**
+ * Beside pandora_ha_hosts.conf (which must hold the host alone), `<file>.epoch` says at which
+ * promotion epoch it was written: "<epoch> <host>". With data_in/conf shared, every server's
+ * daemon writes the same file, and this lets one that is cut off from the new master (it still
+ * sees the old one, at an older epoch) know that it must not put the old master back.
+ */
+export function publishedMarkFile(ctx: Ctx): string {
+  return `${ctx.settings.hostsFile}.epoch`;
+}
+
+export function readPublishedMark(ctx: Ctx): { epoch: number; host: string } | undefined {
+  try {
+    const m = /^(\d+) (\S+)\s*$/.exec(readFileSync(publishedMarkFile(ctx), "utf8"));
+    return m ? { epoch: Number(m[1]), host: m[2] } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const refusals = new Map<string, string>();
+
+/**
  * Publishes `master` in pandora_ha_hosts.conf (exactly the host string, no newline, written
  * atomically) when it changed, then restarts pandora_server so it reconnects. Returns false when
- * the restart failed (the failover is then not complete).
+ * the restart failed (the failover is then not complete), or when the file names another host
+ * at a newer epoch than this daemon knows and `decided` is not set (only a failover, a
+ * switchover or a daemon's first look at the cluster decide: they write whatever was there).
  */
-export async function publish(ctx: Ctx, master: string, phases?: Phase[]): Promise<boolean> {
+export async function publish(ctx: Ctx, master: string, phases?: Phase[], decided = !!phases): Promise<boolean> {
   const s = ctx.settings;
+  const epoch = ctx.state.epoch;
+  const mark = readPublishedMark(ctx);
+  if (!decided && mark && mark.epoch > epoch && mark.host !== master) {
+    const msg = `${s.hostsFile} names ${mark.host} at epoch ${mark.epoch}, newer than this daemon knows (${master}, epoch ${epoch}): left as it is (is this server cut off from ${mark.host}?)`;
+    if (refusals.get(s.hostsFile) !== msg) ctx.events.emit("publish_refused", "critical", msg, { key: "publish" });
+    refusals.set(s.hostsFile, msg);
+    return false;
+  }
+  refusals.delete(s.hostsFile);
+  if (!mark || mark.epoch !== epoch || mark.host !== master) writeFileAtomic(publishedMarkFile(ctx), `${epoch} ${master}\n`, 0o644);
   if (readPublished(ctx) !== master) {
     await phase(phases, "publish", async () => {
       writeFileAtomic(s.hostsFile, master, 0o644);
@@ -153,25 +191,55 @@ async function phase(phases: Phase[] | undefined, name: PhaseName, f: () => Prom
   }
 }
 
-/** Waits until `host` has applied everything in its relay log (never thrown away unapplied). */
+/**
+ * Waits until `host` has applied everything in its relay log (never thrown away unapplied). The
+ * IO thread is stopped first, so that what it received is final: an event that arrived after
+ * the wait began would otherwise be in the relay log that promotion resets. The SQL thread is
+ * started before that, while the IO thread still runs: MariaDB in GTID mode discards the relay
+ * log when a thread starts with both stopped.
+ */
 async function drain(ctx: Ctx, host: string): Promise<string> {
   const s = session(ctx, host);
   const d = s.dialect!;
-  const r = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
-  if (!r) return "not a replica: nothing to apply";
-  if (!r.sqlRunning) await s.conn.admin(d.startSqlThreadSql);
+  const before = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
+  if (!before) return "not a replica: nothing to apply";
+  if (!before.sqlRunning) {
+    if (before.io === "no" && d.startPurgesStoppedRelayLog) {
+      const pending = d.compareHistory(before.receivedGtid, await applied(s));
+      if (!pending.prefix)
+        throw new ActionError(`${host}: both replication threads are stopped with ${pending.errantCount} received transactions not applied (${pending.errant}); starting one would discard them: apply them by hand`);
+    } else await s.conn.admin(d.startSqlThreadSql);
+  }
+  if (before.io !== "no") await s.conn.admin(d.stopIoThreadSql);
+  const r = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql))!;
+  if (!r.receivedGtid) return "nothing received to apply";
   const wait = d.waitForGtidSql(r.receivedGtid, ctx.settings.drainTimeout);
   const [row] = await s.conn.query<{ v: string | null }>(wait.sql, wait.values, (ctx.settings.drainTimeout + 5) * 1000);
   if (Number(row?.v) !== 0) throw new ActionError(`${host} did not apply its relay log (${r.receivedGtid}) within ${ctx.settings.drainTimeout} s`);
-  return `applied everything received (${r.receivedGtid || "nothing pending"})`;
+  return `applied everything received (${r.receivedGtid})`;
 }
 
-/** Detaches `host` from any source and makes it writable. */
+/** What `s` has applied (MariaDB gtid_current_pos, MySQL gtid_executed). */
+async function applied(s: NodeSession): Promise<string> {
+  const [row] = await s.conn.admin<Record<string, unknown>>(s.dialect!.gtidExecutedSql);
+  return String(Object.values(row ?? {})[0] ?? "");
+}
+
+/**
+ * Detaches `host` from any source and makes it writable. The replication configuration (and its
+ * relay log) is reset only once everything received has been applied: the IO thread is stopped
+ * first (what was received is then final), the SQL thread only after the check, so that a
+ * refused promotion leaves it applying and a retry can drain again.
+ */
 async function promote(ctx: Ctx, host: string): Promise<string> {
   const s = session(ctx, host);
   const d = s.dialect!;
   const r = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
   if (r) {
+    if (r.io !== "no" && r.sqlRunning) await s.conn.admin(d.stopIoThreadSql);
+    const after = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
+    const pending = d.compareHistory(after?.receivedGtid ?? "", await applied(s));
+    if (!pending.prefix) throw new ActionError(`${host} has ${pending.errantCount} received transactions not applied yet (${pending.errant}): its relay log is kept, not reset`);
     await s.conn.admin(d.stopReplicaSql);
     await s.conn.admin(d.resetReplicaAllSql);
   }
@@ -392,7 +460,7 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
       }`,
       { node: host, key: `rejoin:${host}` },
     );
-    if (ctx.settings.splitbrainAutofix) void autofix(ctx, host, master);
+    if (ctx.settings.splitbrainAutofix) autofix(ctx, host, master).catch((e) => ctx.events.log({ error: `splitbrain_autofix of ${host}: ${shortError(e)}` }));
     return "diverged";
   }
   await pointAt(ctx, host, master, true);
@@ -403,14 +471,26 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
 }
 
 /**
- * Copies the monitoring rows written on a diverged node since the split (the first epoch newer
- * than the node's, with 5 minutes of margin: it was cut off before the promotion) into the
- * master. Returns a phrase for the event ("" when nothing was copied).
+ * Copies the monitoring rows written on a diverged node since the split (the newest data the
+ * master had before its promotion, or that promotion, with 5 minutes of margin) into the
+ * master; rows it already has are not copied twice. Returns a phrase for the event ("" when
+ * nothing was copied).
  */
 async function mergeFrom(ctx: Ctx, node: NodeSession, master: NodeSession): Promise<string> {
   const [r] = await master.conn.admin<{ t: string | null }>(`SELECT UNIX_TIMESTAMP(MIN(promoted_at)) AS t FROM ${EPOCH_TABLE} WHERE epoch > ?`, [node.last?.epoch ?? 0]);
   if (r?.t === null || r?.t === undefined) return "";
-  const copied = await mergeMonitoringData(node.conn, master.conn, Math.floor(Number(r.t)) - 300);
+  const promotedAt = Math.floor(Number(r.t));
+  // The split began when the master stopped receiving from the node, which may be long before
+  // the promotion (replication broken, semi-sync fallen back to async): the newest module data
+  // it held before its promotion says when.
+  let lastReceived = promotedAt;
+  try {
+    const [m] = await master.conn.admin<{ u: string | null }>("SELECT MAX(utimestamp) AS u FROM tagente_datos WHERE utimestamp < ?", [promotedAt]);
+    if (m?.u !== null && m?.u !== undefined) lastReceived = Math.min(promotedAt, Number(m.u));
+  } catch {
+    // no tagente_datos: the promotion time it is
+  }
+  const copied = await mergeMonitoringData(node.conn, master.conn, lastReceived - 300);
   const total = Object.values(copied).reduce((a, b) => a + b, 0);
   ctx.events.log({ merge: node.host, into: master.host, copied });
   return total ? `; ${Object.entries(copied).filter(([, n]) => n).map(([t, n]) => `${n} ${t} rows`).join(", ")} written there during the split copied to ${master.host}` : "";

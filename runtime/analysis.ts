@@ -223,11 +223,13 @@ export function analyze(input: AnalysisInput): Condition[] {
     out.push({ kind: "no_candidate", master: master!, detail: `no reachable replica fit to promote (${why.join("; ")})` });
     return out;
   }
-  // Has each candidate lost the master? Its IO thread says so, or it is not following the
-  // master at all (a promotion interrupted after RESET), or the secondary check failed.
+  // Has each replica lost the master? Its IO thread says so, or it is not following the master
+  // at all (a promotion interrupted after RESET), or the secondary check failed. Held replicas
+  // are witnesses too: one still streaming from the master means it is alive.
+  const witnesses = seen.filter((n) => !state.diverged[n.host]);
   const seeing: string[] = [];
   const unasked: string[] = [];
-  for (const c of candidates) {
+  for (const c of witnesses) {
     const r = c.replica;
     const lostByThread = !r || r.sourceHost !== master || r.io !== "yes";
     if (lostByThread || input.secondary[c.host] === false) continue;
@@ -252,13 +254,25 @@ export function analyze(input: AnalysisInput): Condition[] {
   }
   const inWindow = failoversInWindow(state, now, settings.failoverWindow);
   const best = mostAdvanced(candidates, history)!;
+  // A held replica may be the one that acknowledged the last commits (semi-sync): never promote
+  // past what it received.
+  for (const h of witnesses.filter((n) => held[n.host])) {
+    const cmp = history.compare(received(h, history), received(best, history));
+    if (cmp.prefix) continue;
+    out.push({
+      kind: "no_candidate",
+      master: master!,
+      detail: `${best.host} lacks ${cmp.errantCount} transactions ${h.host} (${held[h.host]}) received (${cmp.errant}): promoting it would lose them`,
+    });
+    return out;
+  }
   // A promotion a killed daemon left half-done: writable, detached, and carrying the current epoch.
   const alreadyPromoted = best.readOnly === false && !best.replica && (best.epoch ?? 0) >= epoch;
   if (inWindow.length >= settings.failoverBudget && !alreadyPromoted) {
     out.push({ kind: "budget_exhausted", master: master!, failovers: inWindow.length, windowS: settings.failoverWindow });
     return out;
   }
-  const why = candidates.map((c) => (c.replica ? `${c.host} IO ${c.replica.io}${input.secondary[c.host] === false ? ", cannot reach it either" : ""}` : `${c.host} not replicating`));
+  const why = witnesses.map((c) => (c.replica ? `${c.host} IO ${c.replica.io}${input.secondary[c.host] === false ? ", cannot reach it either" : ""}` : `${c.host} not replicating`));
   out.push({
     kind: "dead_master",
     master: master!,

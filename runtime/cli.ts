@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { request } from "node:http";
 import type { HaSettings } from "./conf";
-import { formatProblems, readHaConf } from "./conf";
+import { confWarnings, formatProblems, readHaConf } from "./conf";
 import type { StatusReport } from "./daemon";
 import { Daemon } from "./daemon";
 import { EventLog, insertEvents } from "./events";
@@ -77,6 +77,7 @@ function checkConfig(args: string[]): number {
     return 2;
   }
   out(`${args[0]}: OK — ha_hosts ${settings.haHosts.join(", ")}; probe every ${settings.probeInterval} s (timeout ${settings.probeTimeout} s), down after ${settings.connectRetries} failed probes; failover budget ${settings.failoverBudget} per ${settings.failoverWindow} s`);
+  for (const w of confWarnings(settings)) out(`${args[0]}: warning: ${w}`);
   return 0;
 }
 
@@ -164,6 +165,8 @@ async function runDaemon(argv: string[]): Promise<number> {
     }
     process.exit(0);
   };
+  // A failure nobody awaited (a background write, say) is logged; it never ends the daemon.
+  process.on("unhandledRejection", (e) => events.log({ error: `unhandled: ${shortError(e)}` }));
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
   await daemon.run();

@@ -376,6 +376,22 @@ export function parseHaConf(
   return { settings, problems };
 }
 
+/**
+ * What is valid but weakens failover safety: each a sentence naming the token. (check-config
+ * prints them; the daemon raises them as an event when it starts.)
+ */
+export function confWarnings(s: HaSettings): string[] {
+  const out: string[] = [];
+  if (s.haDbUser === s.dbUser) {
+    out.push(
+      `ha_dbuser is the Pandora account (${s.dbUser}): the HA account may write on a read-only node (MariaDB READ_ONLY ADMIN, SUPER), ` +
+        "so a fenced node would still take Pandora's writes; give pandora_ha an account of its own (ha_dbuser, ha_dbpass)",
+    );
+  }
+  if (s.replUser === s.dbUser) out.push(`repl_dbuser is the Pandora account (${s.dbUser}): fencing never cuts the replication account's connections; give replication an account of its own`);
+  return out;
+}
+
 /** Reads the file (unreadable file → one problem, no throw). */
 export function readHaConf(path: string): { settings: HaSettings | undefined; problems: ConfProblem[] } {
   let text: string;

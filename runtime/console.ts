@@ -11,6 +11,7 @@
  * columns: only the columns the table has are written.
  */
 import type { HaSettings } from "./conf";
+import { affectedRows } from "./events";
 import type { NodeConnection } from "./probe";
 import type { DaemonState } from "./state";
 import type { NodeObservation } from "./types";
@@ -77,6 +78,13 @@ export function consoleView(o: NodeObservation, s: Pick<DaemonState, "master" | 
   };
 }
 
+/**
+ * Every write here is conditional on the node being writable: the daemon's account may write on
+ * a read-only node (MariaDB READ_ONLY ADMIN), and a row landing on a node fenced a moment ago
+ * would be a transaction the new master lacks.
+ */
+const WRITABLE = "@@global.read_only = 0";
+
 /** A console request found in the table. */
 export interface ConsoleRequest {
   id: number;
@@ -110,13 +118,13 @@ export async function syncConsoleTable(conn: NodeConnection, settings: HaSetting
     if (known.has(host)) continue;
     const fields: Record<string, unknown> = { host, label: host, os_port: settings.sshPort, os_user: settings.sshUser, db_port: settings.dbPort };
     const names = Object.keys(fields).filter((k) => cols.has(k));
-    await conn.query(`INSERT INTO tdatabase (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`, names.map((k) => fields[k]));
-    created.push(host);
+    const r = await conn.query(`INSERT INTO tdatabase (${names.join(", ")}) SELECT ${names.map(() => "?").join(", ")} FROM DUAL WHERE ${WRITABLE}`, names.map((k) => fields[k]));
+    if (affectedRows(r) === 1) created.push(host);
   }
   for (const [host, v] of views) {
     const names = (Object.keys(v) as Array<keyof ConsoleView>).filter((k) => cols.has(k));
     if (!names.length) continue;
-    await conn.query(`UPDATE tdatabase SET ${names.map((k) => `${k} = ?`).join(", ")} WHERE host = ?`, [...names.map((k) => v[k]), host]);
+    await conn.query(`UPDATE tdatabase SET ${names.map((k) => `${k} = ?`).join(", ")} WHERE host = ? AND ${WRITABLE}`, [...names.map((k) => v[k]), host]);
   }
   return {
     disabled: rows.filter((r) => Number(r.disabled) === 1 && views.has(r.host)).map((r) => r.host),
@@ -127,11 +135,10 @@ export async function syncConsoleTable(conn: NodeConnection, settings: HaSetting
 
 /** Marks a request taken (only if the console has not asked for something else meanwhile). */
 export async function takeConsoleRequest(conn: NodeConnection, req: ConsoleRequest): Promise<boolean> {
-  const [r] = await conn.query<{ affectedRows: number }>("UPDATE tdatabase SET action = 0 WHERE id = ? AND action = ?", [req.id, req.action]);
-  return Number(r?.affectedRows) === 1;
+  return affectedRows(await conn.query(`UPDATE tdatabase SET action = 0 WHERE id = ? AND action = ? AND ${WRITABLE}`, [req.id, req.action])) === 1;
 }
 
 /** Sets a node's disabled flag (console actions disable / enable). */
 export async function setConsoleDisabled(conn: NodeConnection, host: string, disabled: boolean): Promise<void> {
-  await conn.query("UPDATE tdatabase SET disabled = ? WHERE host = ?", [disabled ? 1 : 0, host]);
+  await conn.query(`UPDATE tdatabase SET disabled = ? WHERE host = ? AND ${WRITABLE}`, [disabled ? 1 : 0, host]);
 }

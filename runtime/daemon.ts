@@ -12,6 +12,7 @@ import type { ConsoleRequest, ConsoleView } from "./console";
 import { ACTION, ACTION_NAMES, consoleView, setConsoleDisabled, syncConsoleTable, takeConsoleRequest } from "./console";
 import { ACTION_ORDER, analyze, describeNode } from "./analysis";
 import type { HaSettings } from "./conf";
+import { confWarnings } from "./conf";
 import type { EventLog, HaEvent } from "./events";
 import { insertEvents } from "./events";
 import { runShell } from "./exec";
@@ -54,7 +55,8 @@ export class Daemon {
   private raised = new Map<string, string>();
   private lastHousekeeping = 0;
   private http?: Server;
-  private queue: Array<() => Promise<void>> = [];
+  /** Requests (switchover) waiting for the loop; refused when this daemon is no longer the actor. */
+  private queue: Array<{ run: () => Promise<void>; refuse: (e: Error) => void }> = [];
   private readonly startedAt = new Date().toISOString();
   private wake?: () => void;
   private teventoWarned = false;
@@ -112,6 +114,7 @@ export class Daemon {
     this.events.emit("daemon_start", "info", `pandora_ha started on ${this.settings.serverName} (pid ${process.pid}), watching ${this.settings.haHosts.join(", ")}`, {
       key: `daemon:${this.settings.serverName}`,
     });
+    for (const w of confWarnings(this.settings)) this.events.emit("warning", "warning", `${this.settings.confPath}: ${w}`, { key: "conf" });
     await this.startHttp();
     while (this.running) {
       const t0 = Date.now();
@@ -167,7 +170,12 @@ export class Daemon {
     if (this.queue.length) {
       this.acting = true;
       try {
-        while (this.queue.length) await this.queue.shift()!();
+        while (this.queue.length) {
+          const q = this.queue.shift()!;
+          // The lock may have changed hands since the request was queued.
+          if (this.actor) await q.run();
+          else q.refuse(new act.ActionError(this.notActing("ask that one")));
+        }
       } finally {
         this.acting = false;
       }
@@ -429,7 +437,9 @@ export class Daemon {
       if ((s.last?.epoch ?? 0) < c.epoch && s.last?.readOnly === false) await act.recordEpoch(this.ctx, c.master, c.epoch, c.reason);
     }
     this.events.emit("master_adopted", first ? "info" : "warning", `master is ${c.master} (epoch ${c.epoch}): ${c.reason}`, { key: "master" });
-    if (act.readPublished(this.ctx) !== c.master) await act.publish(this.ctx, c.master);
+    // A daemon's first look decides (whatever an earlier cluster left there); after that only a
+    // newer epoch than the file's may replace another host in it.
+    if (act.readPublished(this.ctx) !== c.master) await act.publish(this.ctx, c.master, undefined, first);
   }
 
   private async flushEvents(): Promise<void> {
@@ -504,18 +514,23 @@ export class Daemon {
       case ACTION.resync:
         if (req.host === master) return note(`${req.host} is the master: it cannot be resynced (switch over first)`);
         // In the background: it takes as long as the copy; the loop goes on (the node is held meanwhile).
-        void act.resyncNode(this.ctx, req.host, master, "console").then((started) => {
-          if (!started) note("another resync is running: ask again when it has finished");
-        });
+        act
+          .resyncNode(this.ctx, req.host, master, "console")
+          .then((started) => {
+            if (!started) note("another resync is running: ask again when it has finished");
+          })
+          .catch((e) => this.events.log({ error: `resync of ${req.host}: ${shortError(e)}` }));
         return;
       case ACTION.promote:
         if (req.host === master) return note(`${req.host} is already the master`);
-        this.requestSwitchover(req.host).then(
-          (t) => {
-            if (!(t as { ok?: boolean }).ok) note("the switchover failed: see the events");
-          },
-          (e) => note(`no switchover: ${shortError(e)}`),
-        );
+        this.requestSwitchover(req.host)
+          .then(
+            (t) => {
+              if (!(t as { ok?: boolean }).ok) note("the switchover failed: see the events");
+            },
+            (e) => note(`no switchover: ${shortError(e)}`),
+          )
+          .catch((e) => this.events.log({ error: `switchover to ${req.host}: ${shortError(e)}` }));
         return;
       case ACTION.disable:
       case ACTION.enable:
@@ -595,12 +610,15 @@ export class Daemon {
     return new Promise((resolve, reject) => {
       if (!this.actor) return reject(new act.ActionError(this.notActing("ask that one")));
       if (!this.sessions.has(target)) return reject(new act.ActionError(`${target} is not in ha_hosts (${this.settings.haHosts.join(", ")})`));
-      this.queue.push(async () => {
-        try {
-          resolve(await act.switchover(this.ctx, target));
-        } catch (e) {
-          reject(e);
-        }
+      this.queue.push({
+        run: async () => {
+          try {
+            resolve(await act.switchover(this.ctx, target));
+          } catch (e) {
+            reject(e);
+          }
+        },
+        refuse: reject,
       });
       this.wake?.();
     });

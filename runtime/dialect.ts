@@ -378,6 +378,8 @@ export const MARIADB: Dialect = Object.freeze({
   fenceSql: ["SET GLOBAL read_only = ON"],
   writableSql: ["SET GLOBAL read_only = OFF"],
   stopReplicaSql: "STOP SLAVE",
+  stopIoThreadSql: "STOP SLAVE IO_THREAD",
+  startPurgesStoppedRelayLog: true,
   startReplicaSql: "START SLAVE",
   startSqlThreadSql: "START SLAVE SQL_THREAD",
   resetReplicaAllSql: "RESET SLAVE ALL",
@@ -414,6 +416,8 @@ function mysqlDialect(flavor: "mysql80" | "mysql84"): Dialect {
     // read_only = OFF alone would leave super_read_only on.
     writableSql: ["SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"],
     stopReplicaSql: "STOP REPLICA",
+    stopIoThreadSql: "STOP REPLICA IO_THREAD",
+    startPurgesStoppedRelayLog: false,
     startReplicaSql: "START REPLICA",
     startSqlThreadSql: "START REPLICA SQL_THREAD",
     resetReplicaAllSql: "RESET REPLICA ALL",

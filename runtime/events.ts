@@ -17,7 +17,7 @@ export type EventType =
   | "node_down" | "node_up" | "failover_start" | "failover_end" | "failover_failure" | "fenced" | "rejoined"
   | "diverged" | "budget_exhausted" | "no_failover" | "replica_link_broken" | "replica_lagging" | "semi_sync_off"
   | "master_writable" | "master_adopted" | "switchover_start" | "switchover_end" | "switchover_failure"
-  | "server_restarted" | "tentacle_restarted" | "resync" | "console" | "daemon_start" | "daemon_stop" | "warning";
+  | "server_restarted" | "tentacle_restarted" | "resync" | "console" | "publish_refused" | "daemon_start" | "daemon_stop" | "warning";
 
 export interface HaEvent {
   time: string;
@@ -84,21 +84,38 @@ export class EventLog {
   }
 }
 
-/** The statements that record one event in tevento (validate older open ones, then insert). */
-export function teventoStatements(e: HaEvent): Array<{ sql: string; values: unknown[] }> {
+/**
+ * The statements that record one event in tevento (validate older open ones, then insert). Each
+ * writes only on a writable node: the daemon's account may write on a read-only one (MariaDB
+ * READ_ONLY ADMIN), and an event landing on a node fenced a moment ago would be a transaction
+ * the new master lacks. The insert must write (`mustWrite`): otherwise the event stays queued.
+ */
+export function teventoStatements(e: HaEvent): Array<{ sql: string; values: unknown[]; mustWrite?: boolean }> {
   const utime = Math.floor(Date.parse(e.time) / 1000);
   return [
-    { sql: "UPDATE tevento SET estado = 1 WHERE id_extra = ? AND estado = 0", values: [e.key] },
+    { sql: "UPDATE tevento SET estado = 1 WHERE id_extra = ? AND estado = 0 AND @@global.read_only = 0", values: [e.key] },
     {
       sql:
         "INSERT INTO tevento (id_agente, id_grupo, evento, timestamp, utimestamp, estado, event_type, criticity, source, id_extra) " +
-        "VALUES (0, 0, ?, FROM_UNIXTIME(?), ?, 0, 'system', ?, 'pandora_ha', ?)",
+        "SELECT 0, 0, ?, FROM_UNIXTIME(?), ?, 0, 'system', ?, 'pandora_ha', ? FROM DUAL WHERE @@global.read_only = 0",
       values: [`[pandora_ha] ${e.message}`, utime, utime, CRITICITY[e.severity], e.key],
+      mustWrite: true,
     },
   ];
 }
 
+/** How many rows a write statement's result (as NodeConnection.query returns it) changed. */
+export function affectedRows(result: unknown): number {
+  const r = (Array.isArray(result) ? result[0] : result) as { affectedRows?: number } | undefined;
+  return Number(r?.affectedRows ?? 0);
+}
+
 /** Records `batch` in tevento through `query` (a connection to the master), in order. */
 export async function insertEvents(query: (sql: string, values: unknown[]) => Promise<unknown>, batch: HaEvent[]): Promise<void> {
-  for (const e of batch) for (const st of teventoStatements(e)) await query(st.sql, st.values);
+  for (const e of batch) {
+    for (const st of teventoStatements(e)) {
+      const r = await query(st.sql, st.values);
+      if (st.mustWrite && affectedRows(r) === 0) throw new Error("the node is read-only now: the events wait for the master");
+    }
+  }
 }

@@ -8,22 +8,49 @@ import type { HaSettings } from "./conf";
 /** POSIX single-quote quoting. */
 export const shq = (x: string): string => `'${x.replace(/'/g, `'\\''`)}'`;
 
-/** Runs a shell command line (pandora_service_cmd ...) with a timeout; never throws. */
+/**
+ * Runs a shell command line (pandora_service_cmd ...) with a timeout; never throws. It runs in a
+ * process group of its own, killed whole at the timeout, and the answer comes then even if a
+ * grandchild (an init script's daemon) still holds its output open.
+ */
 export function runShell(cmd: string, timeoutMs: number): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    const p = spawn("sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn("sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"], detached: true });
     let output = "";
+    let done = false;
+    const finish = (code: number) => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      resolve({ code, output: output.trim().slice(-2000) });
+    };
     p.stdout.on("data", (d) => (output += d));
     p.stderr.on("data", (d) => (output += d));
-    const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+    const t = setTimeout(() => {
+      try {
+        process.kill(-p.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      output += `\n(killed after ${timeoutMs} ms)`;
+      finish(124);
+    }, timeoutMs);
     p.on("error", (e) => {
-      clearTimeout(t);
-      resolve({ code: 127, output: e.message });
+      output = e.message;
+      finish(127);
     });
-    p.on("close", (code, signal) => {
-      clearTimeout(t);
-      resolve({ code: code ?? (signal ? 124 : 1), output: output.trim().slice(-2000) });
+    // The answer once sh has exited and its output is read; a grandchild that keeps the pipes
+    // open (a daemon an init script started) is not waited for beyond half a second.
+    let status = 1;
+    p.on("exit", (code, signal) => {
+      status = code ?? (signal ? 124 : 1);
+      setTimeout(() => {
+        p.stdout.destroy();
+        p.stderr.destroy();
+        finish(status);
+      }, 500).unref();
     });
+    p.on("close", (code, signal) => finish(code ?? (signal ? 124 : status)));
   });
 }
 

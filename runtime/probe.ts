@@ -3,7 +3,8 @@
  * everything, so a hung server (accepts TCP, never answers) costs one timeout and never stalls
  * the loop. A second connection per node holds the actor lock (GET_LOCK): the daemon that holds
  * it on every node it reaches is the one that acts; the lock dies with its connection, so a
- * killed daemon's lock is free at once.
+ * killed daemon's lock is free at once, and that of a daemon whose host died within
+ * LOCK_IDLE_TIMEOUT_S.
  */
 import * as net from "node:net";
 import * as mysql from "mysql2/promise";
@@ -23,7 +24,18 @@ export interface SessionOptions {
   /** Connect and per-query timeout, ms. */
   timeoutMs: number;
   localAddress?: string;
+  /** Statements run on every new connection (session settings). */
+  initSql?: string[];
 }
+
+/**
+ * The actor lock's connection is closed by the server after this many idle seconds, so the
+ * lock of a daemon whose host died or was cut off (no FIN ever reaches the server) is free
+ * within seconds, not after wait_timeout (8 h) or TCP keepalive (2 h). A live daemon pings it
+ * every LOCK_KEEPALIVE_MS, whatever its loop is doing (a failover may hold the loop for long).
+ */
+export const LOCK_IDLE_TIMEOUT_S = 5;
+export const LOCK_KEEPALIVE_MS = 1000;
 
 type Row = Record<string, unknown>;
 
@@ -66,6 +78,12 @@ export class NodeConnection {
         `connect to ${o.host}`,
       );
       c.on("error", () => this.close());
+      try {
+        for (const sql of o.initSql ?? []) await deadline(c.query({ sql, timeout: o.timeoutMs }), o.timeoutMs + 200, `${o.host}: ${sql}`);
+      } catch (e) {
+        c.destroy();
+        throw e;
+      }
       this.conn = c;
       return c;
     })().finally(() => {
@@ -76,6 +94,11 @@ export class NodeConnection {
 
   get connected(): boolean {
     return !!this.conn;
+  }
+
+  /** The server's id of this connection (CONNECTION_ID()), while connected. */
+  get threadId(): number | undefined {
+    return this.conn?.threadId ?? undefined;
   }
 
   /** One statement with the session's timeout; any failure closes the connection. */
@@ -117,9 +140,24 @@ export class NodeSession {
   holdsLock = false;
   last?: NodeObservation;
 
+  private keepalive?: NodeJS.Timeout;
+
   constructor(readonly opts: SessionOptions) {
     this.conn = new NodeConnection(opts);
-    this.lockConn = new NodeConnection(opts);
+    this.lockConn = new NodeConnection({ ...opts, initSql: [`SET SESSION wait_timeout = ${LOCK_IDLE_TIMEOUT_S}`] });
+  }
+
+  /** Pings the lock's connection while the lock is held (it would be dropped when idle). */
+  private keepLockAlive(): void {
+    if (this.keepalive) return;
+    this.keepalive = setInterval(() => {
+      if (!this.holdsLock) return;
+      this.lockConn.query("SELECT 1 AS v").catch(() => {
+        // The connection is gone, and the lock with it (once the server notices).
+        this.holdsLock = false;
+      });
+    }, LOCK_KEEPALIVE_MS);
+    this.keepalive.unref();
   }
 
   get host(): string {
@@ -185,6 +223,7 @@ export class NodeSession {
       if (!this.holdsLock) {
         const [r] = await this.lockConn.query<{ v: string | null }>("SELECT GET_LOCK(?, 0) AS v", [ACTOR_LOCK]);
         this.holdsLock = Number(r?.v) === 1;
+        if (this.holdsLock) this.keepLockAlive();
       }
     } catch {
       this.holdsLock = false;
@@ -202,7 +241,14 @@ export class NodeSession {
     }
   }
 
+  /** This daemon's own connections to the node (never killed when it is fenced). */
+  ownThreadIds(): number[] {
+    return [this.conn.threadId, this.lockConn.threadId].filter((x): x is number => x !== undefined);
+  }
+
   close(): void {
+    clearInterval(this.keepalive);
+    this.keepalive = undefined;
     this.conn.close();
     this.lockConn.close();
     this.holdsLock = false;

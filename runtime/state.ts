@@ -68,11 +68,16 @@ export interface DaemonState {
   resyncs: Record<string, ResyncRecord>;
   /** The outcome of the last console action on a node that did not succeed (shown as its last_error). */
   consoleNotes: Record<string, string>;
+  /**
+   * Nodes whose diverged tail was undone (flashback) but whose binlog history was not reset yet
+   * (host → the errant set undone): a retry must not undo it twice.
+   */
+  undone: Record<string, string>;
   lastFailover?: Timeline;
 }
 
 export function emptyState(): DaemonState {
-  return { epoch: 0, failovers: [], fenced: [], diverged: {}, disabled: [], resyncs: {}, consoleNotes: {} };
+  return { epoch: 0, failovers: [], fenced: [], diverged: {}, disabled: [], resyncs: {}, consoleNotes: {}, undone: {} };
 }
 
 export function statePath(stateDir: string): string {

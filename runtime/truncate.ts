@@ -73,16 +73,27 @@ export async function undoTail(ctx: Ctx, s: NodeSession, masterHistory: string, 
   const mine = s.last?.gtidHistory ?? "";
   const start = commonPosition(mine, masterHistory);
   if (!start) throw new Error(`no common point with the master's history (${masterHistory})`);
-  const [base] = await s.conn.query<{ v: string }>("SELECT @@global.log_bin_basename AS v");
-  const logs = await s.conn.query<{ Log_name: string }>("SHOW BINARY LOGS");
-  const binlogDir = String(base.v).replace(/\/[^/]*$/, "");
-  const name = `${s.host}-epoch${epoch}-${new Date().toISOString().replace(/[:.]/g, "")}`;
-  const script = truncateScript(start, binlogDir, logs.map((l) => l.Log_name), name);
-  const remote = `if [ "$(id -u)" = 0 ]; then bash -c ${shq(script)}; else sudo -n bash -c ${shq(script)}; fi`;
-  const r = await runSsh(ctx.settings, s.host, remote, 120_000);
-  if (r.code !== 0) throw new Error(`undoing the tail on ${s.host} failed (exit ${r.code}): ${r.output}`);
+  let how: string;
+  if (ctx.state.undone[s.host] === cmp.errant) {
+    // Undone by an earlier try that stopped before the reset: undoing again would corrupt.
+    how = `tail ${cmp.errant} already undone`;
+  } else {
+    const [base] = await s.conn.query<{ v: string }>("SELECT @@global.log_bin_basename AS v");
+    const logs = await s.conn.query<{ Log_name: string }>("SHOW BINARY LOGS");
+    const binlogDir = String(base.v).replace(/\/[^/]*$/, "");
+    const name = `${s.host}-epoch${epoch}-${new Date().toISOString().replace(/[:.]/g, "")}`;
+    const script = truncateScript(start, binlogDir, logs.map((l) => l.Log_name), name);
+    const remote = `if [ "$(id -u)" = 0 ]; then bash -c ${shq(script)}; else sudo -n bash -c ${shq(script)}; fi`;
+    const r = await runSsh(ctx.settings, s.host, remote, 120_000);
+    if (r.code !== 0) throw new Error(`undoing the tail on ${s.host} failed (exit ${r.code}): ${r.output}`);
+    ctx.state.undone[s.host] = cmp.errant;
+    ctx.saveState();
+    how = r.output.split("\n").pop() ?? "";
+  }
   await s.conn.admin(d.stopReplicaSql);
   await s.conn.admin("RESET MASTER");
   await s.conn.admin("SET GLOBAL gtid_slave_pos = ?", [start]);
-  return `${r.output.split("\n").pop()}; history reset to ${start}`;
+  delete ctx.state.undone[s.host];
+  ctx.saveState();
+  return `${how}; history reset to ${start}`;
 }

@@ -107,6 +107,13 @@ export interface Dialect {
   /** Make it writable (MySQL: super_read_only OFF then read_only OFF). */
   writableSql: string[];
   stopReplicaSql: string;
+  /** Stop fetching from the source, keep applying: what was received is then final (before a drain). */
+  stopIoThreadSql: string;
+  /**
+   * Starting a replication thread while both are stopped discards the relay log (MariaDB with
+   * MASTER_USE_GTID: fetching restarts from gtid_slave_pos). MySQL keeps it.
+   */
+  startPurgesStoppedRelayLog: boolean;
   startReplicaSql: string;
   startSqlThreadSql: string;
   /** Forget the source entirely (RESET SLAVE ALL / RESET REPLICA ALL). Only after a drain. */

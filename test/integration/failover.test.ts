@@ -9,12 +9,16 @@ import * as mysql from "mysql2/promise";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { PANDORA_PATHS } from "../../lib/render/pandora";
 import type { LogLine } from "../../lab/ha";
-import { haCommand, haLogSize, haStatusJson, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { daemonPid, describeLogLine, haCommand, haLogSize, haStatusJson, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
 import type { Lab } from "../../lab/lab";
 import { down, fault, findHost, up } from "../../lab/lab";
 import { paths } from "../../lab/layout";
 import { sleep } from "../../lab/proc";
 import { publishedMaster, startPublishedWriter } from "../../lab/writer";
+import type { HaSettings } from "../../runtime/conf";
+import { syncConsoleTable } from "../../runtime/console";
+import { insertEvents } from "../../runtime/events";
+import { NodeConnection } from "../../runtime/probe";
 import { eventually, requireLabMachine } from "./helpers";
 
 const quiet = () => undefined;
@@ -110,7 +114,12 @@ describe("pandora_ha on a 2-node lab", () => {
     logFrom = haLogSize(lab);
   }, 120_000);
 
-  afterEach(async () => {
+  afterEach(async (ctx) => {
+    // A failed scenario prints what the daemon saw and did, so the CI log explains it.
+    if (ctx.task.result?.state === "fail") {
+      const lines = log().map(describeLogLine).filter((l): l is string => !!l);
+      process.stderr.write(`\n--- pandora_ha on pfms1 during "${ctx.task.name}":\n${lines.join("\n")}\n---\n`);
+    }
     await down(quiet);
   }, 120_000);
 
@@ -274,7 +283,7 @@ describe("pandora_ha on a 2-node lab", () => {
     await expectOneMasterNothingLost(await w.stop(), "node2");
   }, 150_000);
 
-  test("two daemons: one acts, the other watches; exactly one failover; the watcher takes over when the actor dies", async () => {
+  test("two daemons: one acts, the other watches; exactly one failover; the watcher takes over when the actor's host freezes", async () => {
     // A second pandora_ha on pfms1 with its own pid file, state, log and HTTP port.
     const conf2 = "/etc/pandora/pandora_server_b.conf";
     const extra = "ha_pid_file /run/pandora_ha_b.pid\nha_state_dir /var/lib/pandora-ha-b\nha_log_file /var/log/pandora/pandora_ha_b.log\nha_http_port 41181\nservername pfms1b\n";
@@ -300,12 +309,17 @@ describe("pandora_ha on a 2-node lab", () => {
     // The watcher follows the new epoch.
     await eventually("the watcher adopting node2", async () => logB().some((l) => l.event === "master_adopted" && /127\.0\.1\.2 \(epoch 2\)/.test(String(l.message))));
 
-    // The actor dies: the watcher takes the lock and acts (here: node1 back, rejoined by it).
-    await stopDaemon(lab, "SIGKILL");
-    await eventually("the second daemon acting", async () => actorOf(logB()));
+    // The actor freezes, as a host that died or was cut off (its connections stay open, no FIN
+    // reaches the servers): its lock goes with its idle connections, and the watcher takes the
+    // lock and acts (here: node1 back, rejoined by it).
+    const frozen = daemonPid(lab)!;
+    process.kill(frozen, "SIGSTOP");
+    // (Without the idle timeout on the lock's connection this would take hours: wait_timeout.)
+    await eventually("the second daemon acting", async () => actorOf(logB()), 30_000);
     await fault(lab, "node1", "restart");
     await eventually("node1 rejoined by the second daemon", async () => logB().some((l) => l.event === "rejoined"), 40_000);
     await expectOneMaster("node2");
+    process.kill(frozen, "SIGKILL");
   }, 150_000);
 
   test("a server with master 0 runs a pandora_ha that only watches: the master dies, it promotes nothing", async () => {
@@ -361,6 +375,23 @@ describe("pandora_ha on a 2-node lab", () => {
     expect(rows[addr("node2")]).toMatchObject({ master: 0, db_status: 1 });
     // The table is replicated: the replica shows the same view.
     await eventually("node2 carrying the view", async () => (await consoleRow("node2", "node1"))?.master === 1);
+    // The daemon's own writes (events, the console's rows) never land on a read-only node, though
+    // its account could write there (READ_ONLY ADMIN): node2's history does not move.
+    const gtidOf = async (node: string) => String((await adminQuery<{ v: string }>(node, "SELECT @@global.gtid_binlog_pos AS v"))[0].v);
+    const before2 = await gtidOf("node2");
+    const c2 = new NodeConnection({ host: addr("node2"), port: lab.cfg.dbPort, user: lab.cfg.haDbUser, password: lab.secrets.passwords.haDbPassword, database: lab.cfg.dbName, timeoutMs: 5000 });
+    try {
+      const ev = { time: new Date().toISOString(), type: "warning" as const, severity: "warning" as const, message: "must not land", key: "pandora_ha:test" };
+      await expect(insertEvents((q, v) => c2.query(q, v), [ev])).rejects.toThrow(/read-only/);
+      const view = { status: 5, db_status: 0, replication_status: 0, replication_delay: 0, master: 0, mysql_version: "x", last_error: "must not land", utimestamp: 1 };
+      const views = new Map([[addr("node2"), view], ["10.9.9.9", view]]);
+      expect(await syncConsoleTable(c2, { sshPort: 22, sshUser: "root", dbPort: lab.cfg.dbPort } as HaSettings, views)).toMatchObject({ created: [] });
+    } finally {
+      c2.close();
+    }
+    expect(await gtidOf("node2")).toBe(before2);
+    expect((await consoleRow("node2", "node2")).last_error).not.toBe("must not land");
+
     // An older console schema (no mysql_version, no utimestamp): the other columns are still kept.
     await adminQuery("node1", "ALTER TABLE tdatabase DROP COLUMN mysql_version, DROP COLUMN utimestamp");
 

@@ -192,18 +192,33 @@ describe("analyze: held nodes", () => {
       match: [{ master: "db1", detail: "no reachable replica fit to promote (db2 disabled in the console)" }],
     },
     {
-      name: "dead master, 3 nodes, db2 disabled: db3 promoted though db2 is further ahead",
-      nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-120" }, { gtidExecuted: "0-1-120", gtidHistory: "0-1-120" }), replica("db3", { io: "connecting" })],
+      name: "dead master, 3 nodes, db2 disabled: db3 promoted (it has all db2 received)",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting" }), replica("db3", { io: "connecting", receivedGtid: "0-1-120" })],
       held: { db2: DISABLED },
       kinds: ["dead_master"],
-      match: [{ master: "db1", candidate: "db3" }],
+      match: [{ master: "db1", candidate: "db3", reason: "db1 failed 2 probes; db2 IO connecting; db3 IO connecting" }],
     },
     {
-      name: "dead master, 3 nodes, db2 disabled: the secondary check asks db3 only",
+      name: "dead master, 3 nodes, db2 disabled but still streaming: a witness like any replica, asked too",
       nodes: [down("db1", 2), replica("db2"), replica("db3")],
       held: { db2: DISABLED },
       kinds: ["need_secondary_check"],
-      match: [{ master: "db1", replicas: ["db3"] }],
+      match: [{ master: "db1", replicas: ["db2", "db3"] }],
+    },
+    {
+      name: "dead master, 3 nodes, db2 disabled still reaches it (secondary true): no failover",
+      nodes: [down("db1", 2), replica("db2"), replica("db3", { io: "connecting" })],
+      held: { db2: DISABLED },
+      secondary: { db2: true },
+      kinds: ["master_unreachable_from_daemon"],
+      match: [{ master: "db1", replicasSeeingIt: ["db2"] }],
+    },
+    {
+      name: "dead master, 3 nodes, db2 disabled received more than db3: no failover (it may hold acknowledged commits)",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-120" }), replica("db3", { io: "connecting", receivedGtid: "0-1-110" })],
+      held: { db2: DISABLED },
+      kinds: ["no_candidate"],
+      match: [{ master: "db1", detail: "db3 lacks 10 transactions db2 (disabled in the console) received (0-1-120): promoting it would lose them" }],
     },
     {
       name: "a held replica that does not replicate is not rejoined",
@@ -810,12 +825,13 @@ describe("teventoStatements", () => {
   };
   test("validate older open events with the same key, then insert the new one", () => {
     expect(teventoStatements(e)).toEqual([
-      { sql: "UPDATE tevento SET estado = 1 WHERE id_extra = ? AND estado = 0", values: ["pandora_ha:failover"] },
+      { sql: "UPDATE tevento SET estado = 1 WHERE id_extra = ? AND estado = 0 AND @@global.read_only = 0", values: ["pandora_ha:failover"] },
       {
         sql:
           "INSERT INTO tevento (id_agente, id_grupo, evento, timestamp, utimestamp, estado, event_type, criticity, source, id_extra) " +
-          "VALUES (0, 0, ?, FROM_UNIXTIME(?), ?, 0, 'system', ?, 'pandora_ha', ?)",
+          "SELECT 0, 0, ?, FROM_UNIXTIME(?), ?, 0, 'system', ?, 'pandora_ha', ? FROM DUAL WHERE @@global.read_only = 0",
         values: ["[pandora_ha] failover: db1 is dead; promoting db2 (epoch 2)", 1736935200, 1736935200, 4, "pandora_ha:failover"],
+        mustWrite: true,
       },
     ]);
   });

@@ -35,6 +35,8 @@ describe("pandora_ha command line", () => {
   test("check-config: OK for a valid file, exit 0", async () => {
     expect(await main(["check-config", conf().path])).toBe(0);
     expect(out).toMatch(/OK — ha_hosts /);
+    // The fixture keeps the original's defaults: every account is the Pandora one.
+    expect(out).toMatch(/: warning: ha_dbuser is the Pandora account/);
   });
 
   test("check-config: every problem with its line and token, exit 2", async () => {

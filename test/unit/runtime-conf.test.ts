@@ -2,7 +2,7 @@ import { readdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { HA_TOKENS, formatProblems, parseHaConf, readHaConf } from "../../runtime/conf";
+import { HA_TOKENS, confWarnings, formatProblems, parseHaConf, readHaConf } from "../../runtime/conf";
 
 const DIR = join(__dirname, "../fixtures/conf");
 const fixture = (name: string) => join(DIR, name);
@@ -10,6 +10,19 @@ const fixture = (name: string) => join(DIR, name);
 /** A minimal valid file; tests append tokens to it. */
 const MINIMAL = "dbuser pandora\ndbpass Pw#2024 secret\nha_hosts 10.0.0.11,10.0.0.12\n";
 const parse = (extra: string) => parseHaConf(MINIMAL + extra, "/etc/pandora/pandora_server.conf");
+
+describe("warnings: valid, but weaker failover safety", () => {
+  test("the original's defaults (every account the Pandora one) warn about ha_dbuser and repl_dbuser", () => {
+    const w = confWarnings(parse("").settings!);
+    expect(w).toHaveLength(2);
+    expect(w[0]).toMatch(/^ha_dbuser is the Pandora account \(pandora\): .* a fenced node would still take Pandora's writes/);
+    expect(w[1]).toMatch(/^repl_dbuser is the Pandora account \(pandora\)/);
+  });
+
+  test("accounts of their own (what the Pulumi program writes): no warning", () => {
+    expect(confWarnings(parse("ha_dbuser pandora_ha\nha_dbpass Other#2024pw\nrepl_dbuser slaveuser\nrepl_dbpass Repl#2024pw\n").settings!)).toEqual([]);
+  });
+});
 
 describe("valid files", () => {
   test("the shipped layout with only ha_hosts uncommented gives every default", () => {

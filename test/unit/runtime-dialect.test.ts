@@ -246,7 +246,7 @@ const EXPECTED: Record<string, { flavor: string; replica: ReplicaStatus | undefi
 };
 
 /** Fixtures that are not one node's state (statement transcripts, history pairs). */
-const NOT_STATES = ["mariadb-statements.json", "mariadb-errant.json"];
+const NOT_STATES = ["mariadb-statements.json", "mariadb-errant.json", "mariadb-relay-purged.json"];
 
 describe("recorded and transcribed server outputs (test/fixtures/sql)", () => {
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith(".json"));
@@ -360,6 +360,7 @@ describe("the MariaDB statements, run against real servers (mariadb-statements.j
       ...MARIADB.fenceSql,
       ...MARIADB.writableSql,
       MARIADB.stopReplicaSql,
+      MARIADB.stopIoThreadSql,
       MARIADB.startReplicaSql,
       MARIADB.startSqlThreadSql,
       MARIADB.resetReplicaAllSql,
@@ -428,16 +429,30 @@ describe("MariaDB histories recorded across a failover", () => {
     });
   });
 
+  test("a thread started with both stopped discards the relay log (startPurgesStoppedRelayLog): why the drain starts the SQL thread first", () => {
+    const fx = load<{ bothStopped: Query; appliedThen: Query; afterStart: Query; appliedAfter: Query }>("mariadb-relay-purged.json");
+    const stopped = MARIADB.parseReplicaStatus(fx.bothStopped.rows)!;
+    const started = MARIADB.parseReplicaStatus(fx.afterStart.rows)!;
+    expect([stopped.io, stopped.sqlRunning, started.io, started.sqlRunning]).toEqual(["no", false, "no", true]);
+    // One transaction received and not applied...
+    expect(MARIADB.compareHistory(stopped.receivedGtid, String(v(fx.appliedThen)))).toMatchObject({ prefix: false, errantCount: 1 });
+    // ...gone from the relay log once the SQL thread started, and never applied.
+    expect(started.receivedGtid).toBe(String(v(fx.appliedAfter)));
+    expect(String(v(fx.appliedAfter))).toBe(String(v(fx.appliedThen)));
+    expect(MARIADB.startPurgesStoppedRelayLog).toBe(true);
+    expect([MYSQL80.startPurgesStoppedRelayLog, MYSQL84.startPurgesStoppedRelayLog]).toEqual([false, false]);
+  });
+
   test("an errant write on the rejoined node: one transaction, seen from both sides", () => {
     const fx = load<{ node1: { beforeErrantWrite: Query; gtidHistory: Query }; node2: { gtidHistory: Query } }>("mariadb-errant.json");
     const before = String(v(fx.node1.beforeErrantWrite));
     const n1 = String(v(fx.node1.gtidHistory));
     const n2 = String(v(fx.node2.gtidHistory));
-    expect([before, n1, n2]).toEqual(["0-1-12,0-2-14", "0-2-14,0-1-15", "0-1-12,0-2-14"]);
+    expect([before, n1, n2]).toEqual(["0-1-12,0-2-15", "0-2-15,0-1-16", "0-1-12,0-2-15"]);
     expect(MARIADB.compareHistory(before, n2)).toEqual({ prefix: true, errant: "", errantCount: 0 });
-    expect(MARIADB.compareHistory(n1, n2)).toEqual({ prefix: false, errant: "0-1-15", errantCount: 1 });
+    expect(MARIADB.compareHistory(n1, n2)).toEqual({ prefix: false, errant: "0-1-16", errantCount: 1 });
     expect(MARIADB.compareHistory(n2, n1).prefix).toBe(true);
-    expect(MARIADB.unionHistory(n2, n1)).toBe("0-1-15,0-2-14");
+    expect(MARIADB.unionHistory(n2, n1)).toBe("0-1-16,0-2-15");
   });
 });
 
@@ -502,8 +517,9 @@ describe("statement text", () => {
     expect(MARIADB.semiSyncSql).toEqual(["SHOW GLOBAL VARIABLES LIKE 'rpl_semi_sync%'", "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync%'"]);
     expect(MARIADB.fenceSql).toEqual(["SET GLOBAL read_only = ON"]);
     expect(MARIADB.writableSql).toEqual(["SET GLOBAL read_only = OFF"]);
-    expect([MARIADB.stopReplicaSql, MARIADB.startReplicaSql, MARIADB.startSqlThreadSql, MARIADB.resetReplicaAllSql]).toEqual([
+    expect([MARIADB.stopReplicaSql, MARIADB.stopIoThreadSql, MARIADB.startReplicaSql, MARIADB.startSqlThreadSql, MARIADB.resetReplicaAllSql]).toEqual([
       "STOP SLAVE",
+      "STOP SLAVE IO_THREAD",
       "START SLAVE",
       "START SLAVE SQL_THREAD",
       "RESET SLAVE ALL",
@@ -527,8 +543,9 @@ describe("statement text", () => {
     expect(d.gtidExecutedSql).toBe("SELECT @@global.gtid_executed AS v");
     expect(d.fenceSql).toEqual(["SET GLOBAL super_read_only = ON"]);
     expect(d.writableSql).toEqual(["SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"]);
-    expect([d.stopReplicaSql, d.startReplicaSql, d.startSqlThreadSql, d.resetReplicaAllSql]).toEqual([
+    expect([d.stopReplicaSql, d.stopIoThreadSql, d.startReplicaSql, d.startSqlThreadSql, d.resetReplicaAllSql]).toEqual([
       "STOP REPLICA",
+      "STOP REPLICA IO_THREAD",
       "START REPLICA",
       "START REPLICA SQL_THREAD",
       "RESET REPLICA ALL",
