@@ -77,4 +77,10 @@ export function processState(pid: number): string | undefined {
   }
 }
 
+/** The process exists and is not a zombie (a killed one a slow init has not reaped yet). */
+export function alive(pid: number): boolean {
+  const st = processState(pid);
+  return st !== undefined && st !== "Z";
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -351,9 +351,7 @@ export async function switchover(ctx: Ctx, target: string): Promise<Timeline> {
   try {
     await phase(t.phases, "fence", async () => `${await fence(ctx, from, `switchover to ${target}`)} clients killed on ${from}`);
     await phase(t.phases, "drain", async () => {
-      const ms = session(ctx, from);
-      const [row] = await ms.conn.query<{ v: string }>(ms.dialect!.gtidExecutedSql);
-      const gtid = String(Object.values(row)[0] ?? "");
+      const gtid = await applied(session(ctx, from));
       const cs = session(ctx, target);
       const w = cs.dialect!.waitForGtidSql(gtid, ctx.settings.drainTimeout);
       const [r] = await cs.conn.query<{ v: string }>(w.sql, w.values, (ctx.settings.drainTimeout + 5) * 1000);

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, test } from "vitest";
+import { alive } from "../../lab/proc";
 import { NODE_DIST_URL } from "../../lib/plan";
 import { renderPandoraHaUnit } from "../../lib/render/pandora";
 
@@ -129,15 +130,6 @@ function install(h: Host, over: Record<string, string> = {}): Run {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, out: r.stdout + r.stderr };
 }
 const daemonPid = (h: Host): number => Number(readFileSync(h.pidFile, "utf8").trim());
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A killed daemon reparented to a slow init may linger as a zombie.
-  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-};
 const changedLines = (r: Run) => r.stdout.split("\n").filter((l) => / changed: /.test(l));
 const v2 = (h: Host) => ({ DAEMON_JS_GZ_B64: gzipSync(`${FAKE_DAEMON}// v2\n`).toString("base64") });
 

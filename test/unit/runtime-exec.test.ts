@@ -7,16 +7,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { alive } from "../../lab/proc";
 import { runShell, shq } from "../../runtime/exec";
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-};
 
 describe("runShell", () => {
   test("the exit status and the output, both streams", async () => {
