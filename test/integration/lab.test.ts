@@ -11,7 +11,7 @@ import { hostPids, inHost, killQuiet } from "../../lab/hosts";
 import type { Lab, UpResult } from "../../lab/lab";
 import { down, fault, findHost, labIsLive, runResyncTool, status, up } from "../../lab/lab";
 import { labHosts, paths, LAB_DIR } from "../../lab/layout";
-import { processState, run } from "../../lab/proc";
+import { alive, run } from "../../lab/proc";
 import { labStackConfig } from "../../lab/stack";
 import { sshArgs } from "../../lab/deploy";
 import { labRules } from "../../lab/faults";
@@ -260,7 +260,6 @@ describe("a 3-node lab", () => {
     expect(pids.length).toBeGreaterThanOrEqual(3 * 3 + 1); // sshd + mariadbd-safe + mariadbd per node, sshd+ on pfms1
     await down(quiet);
     // Ended: gone, or a zombie waiting for PID 1 (this machine's init reaps lazily).
-    const alive = (p: number) => ![undefined, "Z"].includes(processState(p));
     expect(pids.filter(alive)).toEqual([]);
     expect(await labRules()).toEqual([]);
     expect(existsSync(LAB_DIR)).toBe(false);
