@@ -50,7 +50,7 @@ async function printStatus(json: boolean): Promise<void> {
     return;
   }
   process.stdout.write(`${statusTable(nodes)}\n\n`);
-  process.stdout.write(`admin (lab only): ${extras.adminUser} / ${extras.adminPassword}\n`);
+  process.stdout.write(`admin (${extras.adminUser}): mariadb --defaults-extra-file=${extras.adminOptionFile} -h <address> pandora\n`);
   process.stdout.write(`pandora_server.conf: ${extras.pandoraServerConf}\n`);
   process.stdout.write(`pandora_ha_hosts.conf: ${extras.haHostsFile}\n`);
   process.stdout.write(`ssh into a host: ssh -i ${extras.sshKey} -p ${lab.state.sshPort} root@<address>\n`);

@@ -1,5 +1,5 @@
 /** The lab's commands: up, status, fault, down. Used by the CLI and by the integration tests. */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { ClusterConfig } from "../lib/config";
 import { PANDORA_PATHS } from "../lib/render/pandora";
@@ -136,11 +136,18 @@ export async function status(lab: Lab): Promise<NodeStatus[]> {
   return Promise.all(dbHosts.map((h) => nodeStatus(h, lab.cfg.dbPort, cred)));
 }
 
+/** The admin account as a 0600 client option file (its password is never printed). */
+function adminOptionFile(lab: Lab): string {
+  writeFileSync(paths.adminCnf, `[client]\nuser=${lab.cfg.haDbUser}\npassword=${lab.secrets.passwords.haDbPassword}\n`, { mode: 0o600 });
+  chmodSync(paths.adminCnf, 0o600);
+  return paths.adminCnf;
+}
+
 export function statusExtras(lab: Lab): Record<string, string> {
   const server = serverHost(lab);
   return {
     adminUser: lab.cfg.haDbUser,
-    adminPassword: lab.secrets.passwords.haDbPassword,
+    adminOptionFile: adminOptionFile(lab),
     pandoraServerConf: paths.inHost(server.name, PANDORA_PATHS.serverConf),
     haHostsFile: paths.inHost(server.name, PANDORA_PATHS.haHostsFile),
     sshKey: paths.adminKey,

@@ -33,6 +33,8 @@ export function labHosts(nodes: number): LabHost[] {
 export const paths = {
   state: path.join(LAB_DIR, "lab.json"),
   secrets: path.join(LAB_DIR, "secrets.json"),
+  /** A client option file (0600) with the lab's HA admin account: `mariadb --defaults-extra-file=…`. */
+  adminCnf: path.join(LAB_DIR, "admin.cnf"),
   adminKey: path.join(LAB_DIR, "id_lab"),
   knownHosts: path.join(LAB_DIR, "known_hosts"),
   nsDir: path.join(LAB_DIR, "ns"),

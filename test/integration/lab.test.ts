@@ -2,7 +2,7 @@
  * The lab, for real: MariaDB 10.11 servers, sshd and iptables on this machine's loopback
  * addresses, deployed by the Pulumi program's own host steps over SSH.
  */
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
@@ -214,7 +214,10 @@ describe("a 2-node lab", () => {
     const cli = path.join(__dirname, "..", "..", "lab", "cli.ts");
     const st = await run(tsx, [cli, "status", "--json"]);
     expect(st.code, st.stderr).toBe(0);
-    const j = JSON.parse(st.stdout) as { nodes: Array<{ name: string; role: string }>; adminUser: string; haHostsFile: string };
+    const j = JSON.parse(st.stdout) as { nodes: Array<{ name: string; role: string }>; adminUser: string; adminOptionFile: string; haHostsFile: string };
+    // The admin's password is in a 0600 option file, never in the output.
+    expect(st.stdout).not.toContain(lab.secrets.passwords.haDbPassword);
+    expect(statSync(j.adminOptionFile).mode & 0o777).toBe(0o600);
     expect(j.nodes.map((n) => n.role)).toEqual(["master", "replica"]);
     expect(j.adminUser).toBe("pandora_ha");
     expect(j.haHostsFile).toMatch(/pfms1.*pandora_ha_hosts\.conf$/);
