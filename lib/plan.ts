@@ -204,6 +204,8 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
   let previousDaemon: string | undefined;
   for (const server of cfg.servers) {
     const pre = `servers/${server.name}`;
+    /** What pandora-conf writes into pandora_server.conf (and pandora-ha carries to notice a change). */
+    const tokens = tokensValue(pandoraServerTokens(cfg, server));
     add({
       id: `${pre}/install`,
       group: "servers",
@@ -283,7 +285,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       script: "server-pandora-conf.sh",
       description: "set the HA tokens in pandora_server.conf, keeping every other line",
       env: { PANDORA_CONF: PANDORA_PATHS.serverConf },
-      secretEnv: { PANDORA_TOKENS: tokensValue(pandoraServerTokens(cfg, server)) },
+      secretEnv: { PANDORA_TOKENS: tokens },
       dependsOn: [`${pre}/install`, `${pre}/ha-tools`],
     });
     add({
@@ -307,7 +309,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       },
       // Not used by the script: a change of the tokens re-runs this step, which restarts the
       // daemon (it reads pandora_server.conf only when it starts).
-      secretEnv: { PANDORA_TOKENS: tokensValue(pandoraServerTokens(cfg, server)) },
+      secretEnv: { PANDORA_TOKENS: tokens },
       blobs: { DAEMON_JS_GZ_B64: { content: () => buildDaemonBundle().js } },
       // Last on its host (Tentacle, shared data_in, keys and tokens in place), and only once
       // the cluster is up: a daemon started while a replica is still being seeded would see a

@@ -458,7 +458,7 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
       }`,
       { node: host, key: `rejoin:${host}` },
     );
-    if (ctx.settings.splitbrainAutofix) autofix(ctx, host, master).catch((e) => ctx.events.log({ error: `splitbrain_autofix of ${host}: ${shortError(e)}` }));
+    if (ctx.settings.splitbrainAutofix) resyncNode(ctx, host, master, "splitbrain_autofix").catch((e) => ctx.events.log({ error: `splitbrain_autofix of ${host}: ${shortError(e)}` }));
     return "diverged";
   }
   await pointAt(ctx, host, master, true);
@@ -516,9 +516,4 @@ export async function resyncNode(ctx: Ctx, host: string, master: string, by: Res
   if (r.code === 0) ctx.events.emit("resync", "normal", `resync of ${host} from ${master} finished in ${Math.round((rec.ended - rec.started) / 1000)} s`, { node: host, key: `resync:${host}` });
   else ctx.events.emit("resync", "critical", `resync of ${host} from ${master} failed (exit ${r.code}: ${rec.detail}; see ${s.resyncLog})`, { node: host, key: `resync:${host}` });
   return true;
-}
-
-/** splitbrain_autofix: the diverged node rebuilt from the master by the resync tool. */
-async function autofix(ctx: Ctx, host: string, master: string): Promise<void> {
-  await resyncNode(ctx, host, master, "splitbrain_autofix");
 }

@@ -213,7 +213,10 @@ export function analyze(input: AnalysisInput): Condition[] {
   const stale = others.filter((n) => ok(n) && n.readOnly === false && (n.epoch ?? 0) < epoch);
   for (const n of stale) out.push({ kind: "stale_master", node: n.host, epoch: n.epoch ?? 0, detail: `writable with epoch ${n.epoch ?? 0} while ${master} holds epoch ${epoch}` });
   const seen = others.filter((n) => ok(n) && !stale.includes(n));
-  const candidates = seen.filter((n) => !state.diverged[n.host] && !held[n.host]);
+  // Witnesses: the replicas whose view of the master counts (held ones too); candidates: those
+  // of them that may be promoted.
+  const witnesses = seen.filter((n) => !state.diverged[n.host]);
+  const candidates = witnesses.filter((n) => !held[n.host]);
   if (!seen.length && !stale.length) {
     out.push({ kind: "master_and_replicas_unreachable", master: master! });
     return out;
@@ -226,7 +229,6 @@ export function analyze(input: AnalysisInput): Condition[] {
   // Has each replica lost the master? Its IO thread says so, or it is not following the master
   // at all (a promotion interrupted after RESET), or the secondary check failed. Held replicas
   // are witnesses too: one still streaming from the master means it is alive.
-  const witnesses = seen.filter((n) => !state.diverged[n.host]);
   const seeing: string[] = [];
   const unasked: string[] = [];
   for (const c of witnesses) {

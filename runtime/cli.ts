@@ -16,7 +16,7 @@ import type { StatusReport } from "./daemon";
 import { Daemon } from "./daemon";
 import { EventLog, insertEvents } from "./events";
 import { runShell } from "./exec";
-import { NodeConnection, shortError } from "./probe";
+import { NodeConnection, sessionOptions, shortError } from "./probe";
 import type { Phase, Timeline } from "./state";
 
 export const USAGE = `usage:
@@ -329,7 +329,7 @@ async function resync(args: string[]): Promise<number> {
   });
   events.emit("resync", code === 0 ? "normal" : "critical", `resync of ${slave} from ${master} ${code === 0 ? "finished" : `failed (exit ${code}, see ${s.resyncLog})`}`, { node: slave, key: `resync:${slave}` });
   // The events also go to tevento on the master, as the daemon's do (best effort: it may be down).
-  const c = new NodeConnection({ host: master, port: s.dbPort, user: s.haDbUser, password: s.haDbPass, database: s.dbName, timeoutMs: 5000, localAddress: s.bindAddress });
+  const c = new NodeConnection(sessionOptions(s, master, 5000));
   try {
     await events.flush((batch) => insertEvents((sql, values) => c.query(sql, values), batch));
   } catch (e) {

@@ -16,7 +16,7 @@ import { confWarnings } from "./conf";
 import type { EventLog, HaEvent } from "./events";
 import { insertEvents } from "./events";
 import { runShell } from "./exec";
-import { ADMIN_TIMEOUT_MS, NodeConnection, NodeSession, shortError } from "./probe";
+import { ADMIN_TIMEOUT_MS, NodeConnection, NodeSession, sessionOptions, shortError } from "./probe";
 import type { DaemonState, PhaseName } from "./state";
 import { failoversInWindow, loadState, saveState } from "./state";
 import type { NodeObservation } from "./types";
@@ -64,7 +64,7 @@ export class Daemon {
   /** An action or a request is running (the watchdog then leaves the publication to it). */
   private acting = false;
   private housekeeping_?: Promise<void>;
-  private eventConn?: NodeConnection;
+  private masterConn?: NodeConnection;
   private console_?: Promise<void>;
   private lastConsoleSync = 0;
   private consoleSeen = "";
@@ -80,20 +80,7 @@ export class Daemon {
       r.state = "failed";
       r.detail = `pandora_ha restarted while it ran; see ${settings.resyncLog}`;
     }
-    for (const host of settings.haHosts) {
-      this.sessions.set(
-        host,
-        new NodeSession({
-          host,
-          port: settings.dbPort,
-          user: settings.haDbUser,
-          password: settings.haDbPass,
-          database: settings.dbName,
-          timeoutMs: Math.round(settings.probeTimeout * 1000),
-          localAddress: settings.bindAddress,
-        }),
-      );
-    }
+    for (const host of settings.haHosts) this.sessions.set(host, new NodeSession(sessionOptions(settings, host, Math.round(settings.probeTimeout * 1000))));
     const pauseAt = process.env.PANDORA_HA_PAUSE_AFTER;
     this.ctx = {
       settings,
@@ -139,7 +126,7 @@ export class Daemon {
     this.wake?.();
     this.http?.close();
     for (const s of this.sessions.values()) s.close();
-    this.eventConn?.close();
+    this.masterConn?.close();
   }
 
   /** One cycle: probe, lock, analyse, act, publish. */
@@ -442,18 +429,28 @@ export class Daemon {
     if (act.readPublished(this.ctx) !== c.master) await act.publish(this.ctx, c.master, undefined, first);
   }
 
-  private async flushEvents(): Promise<void> {
+  /**
+   * The connection the daemon's own background writes (events, the console's rows) go through:
+   * to the master while it is seen writable, one kept open and moved when the master changes.
+   */
+  private masterWriter(): { host: string; conn: NodeConnection } | undefined {
     const m = this.state.master ? this.sessions.get(this.state.master) : undefined;
-    if (!m?.last?.reachable || m.last.readOnly !== false) return;
-    if (this.eventConn?.opts.host !== m.host) {
-      this.eventConn?.close();
-      this.eventConn = new NodeConnection({ ...m.opts, timeoutMs: ADMIN_TIMEOUT_MS });
+    if (!m?.last?.reachable || m.last.readOnly !== false) return undefined;
+    if (this.masterConn?.opts.host !== m.host) {
+      this.masterConn?.close();
+      this.masterConn = new NodeConnection({ ...m.opts, timeoutMs: ADMIN_TIMEOUT_MS });
     }
-    const c = this.eventConn;
+    return { host: m.host, conn: this.masterConn };
+  }
+
+  private async flushEvents(): Promise<void> {
+    const w = this.masterWriter();
+    if (!w) return;
+    const { host, conn: c } = w;
     try {
       await this.events.flush((batch) => insertEvents((sql, values) => c.query(sql, values), batch));
     } catch (e) {
-      if (!this.teventoWarned) this.events.log({ warning: `events not written to tevento on ${m.host} yet: ${shortError(e)}` });
+      if (!this.teventoWarned) this.events.log({ warning: `events not written to tevento on ${host} yet: ${shortError(e)}` });
       this.teventoWarned = true;
     }
   }
@@ -475,28 +472,23 @@ export class Daemon {
    * the disabled flags read, the console's requests carried out.
    */
   private async syncConsole(): Promise<void> {
-    const m = this.state.master ? this.sessions.get(this.state.master) : undefined;
-    if (!m?.last?.reachable || m.last.readOnly !== false) return;
-    const c = new NodeConnection({ ...m.opts, timeoutMs: ADMIN_TIMEOUT_MS });
-    try {
-      const r = await syncConsoleTable(c, this.settings, this.consoleViews(Date.now()));
-      if (!r) {
-        if (!this.consoleWarned) this.events.log({ warning: `no tdatabase table on ${m.host}: the console's Manage HA view is not updated` });
-        this.consoleWarned = true;
-        return;
-      }
-      if (r.created.length) this.events.log({ console: `rows added to tdatabase for ${r.created.join(", ")}` });
-      const disabled = r.disabled.filter((h) => this.settings.haHosts.includes(h));
-      if (disabled.join() !== this.state.disabled.join()) {
-        for (const h of disabled.filter((x) => !this.state.disabled.includes(x))) this.events.emit("console", "warning", `${h} disabled in the console: pandora_ha does not promote or rejoin it until it is enabled`, { node: h, key: `disabled:${h}` });
-        for (const h of this.state.disabled.filter((x) => !disabled.includes(x))) this.events.emit("console", "normal", `${h} enabled in the console`, { node: h, key: `disabled:${h}` });
-        this.state.disabled = disabled;
-        this.ctx.saveState();
-      }
-      for (const req of r.requests) if (await takeConsoleRequest(c, req)) await this.consoleRequest(c, req);
-    } finally {
-      c.close();
+    const w = this.masterWriter();
+    if (!w) return;
+    const { host, conn: c } = w;
+    const r = await syncConsoleTable(c, this.settings, this.consoleViews(Date.now()));
+    if (!r) {
+      if (!this.consoleWarned) this.events.log({ warning: `no tdatabase table on ${host}: the console's Manage HA view is not updated` });
+      this.consoleWarned = true;
+      return;
     }
+    if (r.created.length) this.events.log({ console: `rows added to tdatabase for ${r.created.join(", ")}` });
+    if (r.disabled.join() !== this.state.disabled.join()) {
+      for (const h of r.disabled.filter((x) => !this.state.disabled.includes(x))) this.events.emit("console", "warning", `${h} disabled in the console: pandora_ha does not promote or rejoin it until it is enabled`, { node: h, key: `disabled:${h}` });
+      for (const h of this.state.disabled.filter((x) => !r.disabled.includes(x))) this.events.emit("console", "normal", `${h} enabled in the console`, { node: h, key: `disabled:${h}` });
+      this.state.disabled = r.disabled;
+      this.ctx.saveState();
+    }
+    for (const req of r.requests) if (await takeConsoleRequest(c, req)) await this.consoleRequest(c, req);
   }
 
   /** One request of the console (tdatabase.action), already taken. */

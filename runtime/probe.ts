@@ -8,6 +8,7 @@
  */
 import * as net from "node:net";
 import * as mysql from "mysql2/promise";
+import type { HaSettings } from "./conf";
 import { dialectFor } from "./dialect";
 import type { Dialect, NodeObservation } from "./types";
 
@@ -36,6 +37,11 @@ export interface SessionOptions {
  */
 export const LOCK_IDLE_TIMEOUT_S = 5;
 export const LOCK_KEEPALIVE_MS = 1000;
+
+/** How pandora_ha connects to `host` (its HA account, its source address), with `timeoutMs`. */
+export function sessionOptions(s: HaSettings, host: string, timeoutMs: number): SessionOptions {
+  return { host, port: s.dbPort, user: s.haDbUser, password: s.haDbPass, database: s.dbName, timeoutMs, localAddress: s.bindAddress };
+}
 
 type Row = Record<string, unknown>;
 
