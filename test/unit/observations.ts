@@ -1,6 +1,7 @@
 /**
  * Observation factories shared by the tests of the pure parts of pandora_ha (analysis, the
- * console's view): a cluster of MariaDB nodes db1 (master, epoch 1), db2, db3 at a fixed clock.
+ * console's view, the dialects' parsers): a cluster of MariaDB nodes db1 (master, epoch 1), db2,
+ * db3 at a fixed clock.
  */
 import { emptyState } from "../../runtime/state";
 import type { DaemonState } from "../../runtime/state";
@@ -32,22 +33,27 @@ export function master(host: string, over: Over = {}): NodeObservation {
   };
 }
 
+/** A healthy replication status of db1 (both threads running, no lag, by GTID). */
+export function replicaStatus(over: Partial<ReplicaStatus> = {}): ReplicaStatus {
+  return {
+    sourceHost: "db1",
+    sourcePort: 3306,
+    io: "yes",
+    sqlRunning: true,
+    lastIoError: "",
+    lastSqlError: "",
+    secondsBehind: 0,
+    receivedGtid: "0-1-100",
+    usingGtid: true,
+    ...over,
+  };
+}
+
 /** A reachable read-only replica of db1 (both threads running, no lag). */
 export function replica(host: string, r: Partial<ReplicaStatus> = {}, over: Over = {}): NodeObservation {
   return master(host, {
     readOnly: true,
-    replica: {
-      sourceHost: "db1",
-      sourcePort: 3306,
-      io: "yes",
-      sqlRunning: true,
-      lastIoError: "",
-      lastSqlError: "",
-      secondsBehind: 0,
-      receivedGtid: "0-1-100",
-      usingGtid: true,
-      ...r,
-    },
+    replica: replicaStatus(r),
     semiSync: { ...SEMI_UP, sourceActive: false, clients: 0 },
     ...over,
   });

@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { describe, expect, test } from "vitest";
 import { MARIADB, MYSQL80, MYSQL84, dialectFor, quote } from "../../runtime/dialect";
 import type { Dialect, ReplicaStatus, SemiSyncStatus } from "../../runtime/types";
+import { replicaStatus } from "./observations";
 
 const FIXTURES = path.join(__dirname, "..", "fixtures", "sql");
 type Rows = Array<Record<string, unknown>>;
@@ -30,18 +31,8 @@ const MYSQL_UP = { sourceEnabled: true, sourceActive: true, clients: 0, replicaE
 const A = "8d5c1f3e-4a2b-11ef-a6c9-0242ac120002";
 const B = "9e6d2a4f-4a2b-11ef-b7da-0242ac120003";
 const C = "0c4f7b2e-4a2c-11ef-8a10-0242ac120004";
-const replica = (over: Partial<ReplicaStatus>): ReplicaStatus => ({
-  sourceHost: "10.0.0.11",
-  sourcePort: 3306,
-  io: "yes",
-  sqlRunning: true,
-  lastIoError: "",
-  lastSqlError: "",
-  secondsBehind: 0,
-  receivedGtid: `${A}:1-1520`,
-  usingGtid: true,
-  ...over,
-});
+/** What the MySQL fixtures' replicas report, unless a fixture says otherwise. */
+const replica = (over: Partial<ReplicaStatus>): ReplicaStatus => replicaStatus({ sourceHost: "10.0.0.11", receivedGtid: `${A}:1-1520`, ...over });
 
 /** What every state fixture must parse into (a new fixture without an entry fails the suite). */
 /** What MySQL 8.0 and 8.4 replicas and masters of the fixtures have applied. */
