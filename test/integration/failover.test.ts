@@ -1,200 +1,100 @@
 /**
  * pandora_ha on the lab, with real faults: the daemon runs on pfms1 (installed and started by
- * the plan's runtime step), a writer records every insert the master acknowledged, and after
- * each scenario the cluster must have exactly one writable node, pandora_ha_hosts.conf must name
- * it, and no acknowledged row may be missing from it. Each scenario gets a fresh lab.
+ * the plan's runtime step), a writer records the key of every insert the master acknowledged, and
+ * after each scenario the cluster must have exactly one writable node, pandora_ha_hosts.conf must
+ * name it, and no acknowledged key may be missing from it. Each scenario gets a fresh lab.
  */
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
-import * as mysql from "mysql2/promise";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { PANDORA_PATHS } from "../../lib/render/pandora";
 import type { LogLine } from "../../lab/ha";
-import { daemonPid, describeLogLine, haCommand, haLogSize, haStatusJson, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
-import type { Lab } from "../../lab/lab";
-import { down, fault, findHost, up } from "../../lab/lab";
+import { daemonPid, haCommand, haLogSize, haStatusJson, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { fault } from "../../lab/lab";
 import { paths } from "../../lab/layout";
 import { sleep } from "../../lab/proc";
-import { publishedMaster, startPublishedWriter } from "../../lab/writer";
 import type { HaSettings } from "../../runtime/conf";
 import { syncConsoleTable } from "../../runtime/console";
 import { insertEvents } from "../../runtime/events";
 import { NodeConnection } from "../../runtime/probe";
-import { eventually, requireLabMachine } from "./helpers";
-
-const quiet = () => undefined;
-const TABLE = "pha_writer";
-
-let lab: Lab;
-let logFrom = 0;
-
-const addr = (node: string) => findHost(lab, node).address;
-
-const published = () => publishedMaster(lab);
-
-function admin(node: string): Promise<mysql.Connection> {
-  return mysql.createConnection({
-    host: addr(node), port: lab.cfg.dbPort, user: lab.cfg.haDbUser, password: lab.secrets.passwords.haDbPassword,
-    database: lab.cfg.dbName, connectTimeout: 1000,
-  });
-}
-
-async function adminQuery<T = Record<string, unknown>>(node: string, sql: string): Promise<T[]> {
-  const c = await admin(node);
-  try {
-    const [rows] = await c.query({ sql, timeout: 15_000 });
-    return rows as T[];
-  } finally {
-    c.destroy();
-  }
-}
-
-async function readOnly(node: string): Promise<boolean | undefined> {
-  try {
-    const [r] = await adminQuery<{ v: number }>(node, "SELECT @@global.read_only AS v");
-    return Number(r.v) === 1;
-  } catch {
-    return undefined;
-  }
-}
-
-async function writableNodes(): Promise<string[]> {
-  const nodes = lab.state.hosts.filter((h) => h.kind === "db").map((h) => h.name);
-  const ro = await Promise.all(nodes.map(readOnly));
-  return nodes.filter((_, i) => ro[i] === false);
-}
-
-/** Log lines of the daemon since the scenario began. */
-function log(): LogLine[] {
-  return readHaLog(lab, logFrom).lines;
-}
-const events = (type: string) => log().filter((l) => l.event === type);
-
-/** A writer following pandora_ha_hosts.conf, as Pandora's servers do (8 connections by default). */
-const startWriter = (connections = 8) => startPublishedWriter(lab, TABLE, connections);
-
-/** Exactly one writable node, and pandora_ha_hosts.conf names it. */
-async function expectOneMaster(expectMaster?: string): Promise<string> {
-  let master = "";
-  await eventually(
-    "exactly one writable node, named by pandora_ha_hosts.conf",
-    async () => {
-      const w = await writableNodes();
-      if (w.length !== 1 || published() !== addr(w[0])) return false;
-      master = w[0];
-      return true;
-    },
-    30_000,
-  );
-  if (expectMaster) expect(master).toBe(expectMaster);
-  return master;
-}
-
-/** Exactly one writable node, the published one, holding every acknowledged row. */
-async function expectOneMasterNothingLost(acked: number[], expectMaster?: string): Promise<string> {
-  const master = await expectOneMaster(expectMaster);
-  const rows = await adminQuery<{ id: string }>(master, `SELECT id FROM ${TABLE}`);
-  const have = new Set(rows.map((r) => Number(r.id)));
-  const missing = acked.filter((id) => !have.has(id));
-  expect(acked.length).toBeGreaterThan(0);
-  expect(missing).toEqual([]);
-  return master;
-}
-
-async function waitForEvent(type: string, timeoutMs = 30_000): Promise<LogLine> {
-  await eventually(`the daemon's ${type} event`, async () => events(type).length > 0, timeoutMs);
-  return events(type)[0];
-}
+import { eventually } from "./helpers";
+import { freshLabEachTest } from "./scenario";
 
 describe("pandora_ha on a 2-node lab", () => {
-  beforeEach(async () => {
-    await requireLabMachine();
-    lab = (await up(2, quiet)).lab;
-    await adminQuery("node1", `CREATE TABLE IF NOT EXISTS ${TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB`);
-    await eventually("the daemon publishing node1", async () => published() === addr("node1"));
-    logFrom = haLogSize(lab);
-  }, 120_000);
-
-  afterEach(async (ctx) => {
-    // A failed scenario prints what the daemon saw and did, so the CI log explains it.
-    if (ctx.task.result?.state === "fail") {
-      const lines = log().map(describeLogLine).filter((l): l is string => !!l);
-      process.stderr.write(`\n--- pandora_ha on pfms1 during "${ctx.task.name}":\n${lines.join("\n")}\n---\n`);
-    }
-    await down(quiet);
-  }, 120_000);
+  const sc = freshLabEachTest(2);
+  const { addr, published } = sc;
 
   test("master crash: node2 promoted, published, every acknowledged row on it", async () => {
-    const w = startWriter();
+    const w = sc.startWriter();
     await sleep(1500);
-    await fault(lab, "node1", "crash");
-    const end = await waitForEvent("failover_end");
+    await fault(sc.lab, "node1", "crash");
+    const end = await sc.waitForEvent("failover_end");
     const acked = await (async () => {
       await sleep(1000);
       return w.stop();
     })();
-    await expectOneMasterNothingLost(acked, "node2");
+    await sc.expectOneMasterNothingLost(acked, "node2");
     expect(end.message).toMatch(/127\.0\.1\.2 is the master \(epoch 2\)/);
-    const st = await haStatusJson(lab);
+    const st = await haStatusJson(sc.lab);
     expect(st.lastFailover?.phases.map((p) => p.phase)).toEqual(["detect", "decide", "fence", "drain", "promote", "epoch", "repoint", "publish", "restart-server"]);
     expect(st.epoch).toBe(2);
     // The epoch is in the database, replicated: node2 carries it.
-    const [e] = await adminQuery<{ epoch: number; master: string }>("node2", "SELECT epoch, master FROM pandora_ha_epoch ORDER BY epoch DESC LIMIT 1");
+    const [e] = await sc.adminQuery<{ epoch: number; master: string }>("node2", "SELECT epoch, master FROM pandora_ha_epoch ORDER BY epoch DESC LIMIT 1");
     expect(e).toMatchObject({ epoch: 2, master: addr("node2") });
   }, 120_000);
 
   test("master hang: promoted after the secondary check; the old master fenced when it wakes", async () => {
-    const w = startWriter();
+    const w = sc.startWriter();
     await sleep(1500);
-    await fault(lab, "node1", "hang");
-    await waitForEvent("failover_end");
-    expect(log().some((l) => l.check === "secondary" && l.reaches === false)).toBe(true);
+    await fault(sc.lab, "node1", "hang");
+    await sc.waitForEvent("failover_end");
+    expect(sc.log().some((l) => l.check === "secondary" && l.reaches === false)).toBe(true);
     await sleep(1000);
-    await fault(lab, "node1", "resume");
+    await fault(sc.lab, "node1", "resume");
     // It wakes up writable with an old epoch: fenced before anything else, then rejoined.
-    await waitForEvent("fenced");
-    await eventually("node1 rejoining or marked diverged", async () => events("rejoined").length + events("diverged").length > 0);
-    await expectOneMasterNothingLost(await w.stop(), "node2");
+    await sc.waitForEvent("fenced");
+    await eventually("node1 rejoining or marked diverged", async () => sc.events("rejoined").length + sc.events("diverged").length > 0);
+    await sc.expectOneMasterNothingLost(await w.stop(), "node2");
   }, 120_000);
 
   test("daemon↔master cut only: no failover, a warning", async () => {
-    const w = startWriter(2);
-    await fault(lab, "node1", "isolate", "pfms1");
-    const e = await waitForEvent("no_failover");
+    const w = sc.startWriter(2);
+    await fault(sc.lab, "node1", "isolate", "pfms1");
+    const e = await sc.waitForEvent("no_failover");
     expect(e.message).toMatch(/still replicate from it/);
     await sleep(3000);
-    expect(events("failover_start")).toEqual([]);
+    expect(sc.events("failover_start")).toEqual([]);
     expect(published()).toBe(addr("node1"));
-    await fault(lab, "node1", "heal");
-    await expectOneMasterNothingLost(await w.stop(), "node1");
+    await fault(sc.lab, "node1", "heal");
+    await sc.expectOneMasterNothingLost(await w.stop(), "node1");
   }, 120_000);
 
   test("replica↔master cut only: no failover, a warning", async () => {
-    const w = startWriter(2);
-    await fault(lab, "node2", "isolate", "node1");
-    const e = await waitForEvent("replica_link_broken");
+    const w = sc.startWriter(2);
+    await fault(sc.lab, "node2", "isolate", "node1");
+    const e = await sc.waitForEvent("replica_link_broken");
     expect(e.message).toMatch(/no failover/);
     await sleep(3000);
-    expect(events("failover_start")).toEqual([]);
+    expect(sc.events("failover_start")).toEqual([]);
     expect(published()).toBe(addr("node1"));
-    await fault(lab, "node2", "heal");
-    await expectOneMasterNothingLost(await w.stop(), "node1");
+    await fault(sc.lab, "node2", "heal");
+    await sc.expectOneMasterNothingLost(await w.stop(), "node1");
   }, 120_000);
 
   test("master isolated from everything: failover; fenced when healed, then rejoins", async () => {
-    const w = startWriter();
+    const w = sc.startWriter();
     await sleep(1500);
-    await fault(lab, "node1", "isolate");
-    await waitForEvent("failover_end");
+    await fault(sc.lab, "node1", "isolate");
+    await sc.waitForEvent("failover_end");
     await sleep(2000);
-    await fault(lab, "node1", "heal");
-    await waitForEvent("fenced");
-    const r = await waitForEvent("rejoined");
+    await fault(sc.lab, "node1", "heal");
+    await sc.waitForEvent("fenced");
+    const r = await sc.waitForEvent("rejoined");
     expect(r.node).toBe(addr("node1"));
     const acked = await w.stop();
-    await expectOneMasterNothingLost(acked, "node2");
-    const [s] = await adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
+    await sc.expectOneMasterNothingLost(acked, "node2");
+    const [s] = await sc.adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
     await eventually("node1 replicating from node2", async () => {
-      const [x] = await adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
+      const [x] = await sc.adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
       return x?.Master_Host === addr("node2") && x?.Slave_IO_Running === "Yes" && x?.Slave_SQL_Running === "Yes";
     });
     expect(s).toBeDefined();
@@ -202,85 +102,85 @@ describe("pandora_ha on a 2-node lab", () => {
 
   test("split brain: monitoring data written on the cut-off old master is merged into the new one, then it rejoins", async () => {
     // node1 loses pfms1 and node2, but clients on this machine still reach it: a real split brain.
-    await fault(lab, "node1", "isolate", "pfms1");
-    await fault(lab, "node1", "isolate", "node2");
-    await waitForEvent("failover_end");
+    await fault(sc.lab, "node1", "isolate", "pfms1");
+    await fault(sc.lab, "node1", "isolate", "node2");
+    await sc.waitForEvent("failover_end");
     const now = Math.floor(Date.now() / 1000);
     const values = Array.from({ length: 50 }, (_, i) => `(${7000 + i}, ${i}.5, ${now})`).join(", ");
-    await adminQuery("node1", `INSERT INTO tagente_datos (id_agente_modulo, datos, utimestamp) VALUES ${values}`);
-    await adminQuery("node1", `INSERT INTO tevento (evento, utimestamp, timestamp, event_type, criticity) VALUES ('written during the split', ${now}, NOW(), 'system', 2)`);
+    await sc.adminQuery("node1", `INSERT INTO tagente_datos (id_agente_modulo, datos, utimestamp) VALUES ${values}`);
+    await sc.adminQuery("node1", `INSERT INTO tevento (evento, utimestamp, timestamp, event_type, criticity) VALUES ('written during the split', ${now}, NOW(), 'system', 2)`);
     // The new master gets monitoring data of its own meanwhile.
-    await adminQuery("node2", `INSERT INTO tagente_datos (id_agente_modulo, datos, utimestamp) VALUES (8000, 1, ${now})`);
-    await fault(lab, "node1", "heal");
-    await waitForEvent("fenced");
-    const r = await waitForEvent("rejoined");
+    await sc.adminQuery("node2", `INSERT INTO tagente_datos (id_agente_modulo, datos, utimestamp) VALUES (8000, 1, ${now})`);
+    await fault(sc.lab, "node1", "heal");
+    await sc.waitForEvent("fenced");
+    const r = await sc.waitForEvent("rejoined");
     expect(r.message).toMatch(/archived and undone; 50 tagente_datos rows, \d+ tevento rows written there during the split copied to 127\.0\.1\.2/);
-    const [n2] = await adminQuery<{ n: number }>("node2", "SELECT COUNT(*) AS n FROM tagente_datos WHERE id_agente_modulo BETWEEN 7000 AND 8000");
+    const [n2] = await sc.adminQuery<{ n: number }>("node2", "SELECT COUNT(*) AS n FROM tagente_datos WHERE id_agente_modulo BETWEEN 7000 AND 8000");
     expect(Number(n2.n)).toBe(51);
-    const [e2] = await adminQuery<{ n: number }>("node2", "SELECT COUNT(*) AS n FROM tevento WHERE evento = 'written during the split'");
+    const [e2] = await sc.adminQuery<{ n: number }>("node2", "SELECT COUNT(*) AS n FROM tevento WHERE evento = 'written during the split'");
     expect(Number(e2.n)).toBe(1);
     // Events both sides had before the split are not copied twice.
-    const dup = await adminQuery("node2", "SELECT evento, utimestamp, COUNT(*) AS n FROM tevento GROUP BY evento, utimestamp, id_extra HAVING n > 1");
+    const dup = await sc.adminQuery("node2", "SELECT evento, utimestamp, COUNT(*) AS n FROM tevento GROUP BY evento, utimestamp, id_extra HAVING n > 1");
     expect(dup).toEqual([]);
     // node1 replicates from node2 and ends with the same data (its own rows undone, then replicated back).
     await eventually("node1 with node2's tagente_datos", async () => {
-      const [n1] = await adminQuery<{ n: number }>("node1", "SELECT COUNT(*) AS n FROM tagente_datos WHERE id_agente_modulo BETWEEN 7000 AND 8000");
+      const [n1] = await sc.adminQuery<{ n: number }>("node1", "SELECT COUNT(*) AS n FROM tagente_datos WHERE id_agente_modulo BETWEEN 7000 AND 8000");
       return Number(n1.n) === 51;
     });
-    await expectOneMaster("node2");
+    await sc.expectOneMaster("node2");
     // The diverged transactions are archived on node1's host, readable by root only.
     const archives = readdirSync(paths.inHost("node1", "/var/lib/pandora-ha/diverged"));
     expect(archives.some((f) => f.endsWith(".rows.txt"))).toBe(true);
   }, 120_000);
 
   test("replica lagging at the crash: its relay log is applied before promotion, nothing lost", async () => {
-    await adminQuery("node2", "STOP SLAVE SQL_THREAD");
-    const w = startWriter();
+    await sc.adminQuery("node2", "STOP SLAVE SQL_THREAD");
+    const w = sc.startWriter();
     await sleep(3000);
-    const [st] = await adminQuery<Record<string, unknown>>("node2", "SHOW SLAVE STATUS");
+    const [st] = await sc.adminQuery<Record<string, unknown>>("node2", "SHOW SLAVE STATUS");
     expect(st.Slave_SQL_Running).toBe("No");
-    await fault(lab, "node1", "crash");
-    await waitForEvent("failover_end");
+    await fault(sc.lab, "node1", "crash");
+    await sc.waitForEvent("failover_end");
     const acked = await w.stop();
-    await expectOneMasterNothingLost(acked, "node2");
-    const tl = log().find((l) => l.timeline)!.timeline as { phases: Array<{ phase: string; detail: string }> };
+    await sc.expectOneMasterNothingLost(acked, "node2");
+    const tl = sc.log().find((l) => l.timeline)!.timeline as { phases: Array<{ phase: string; detail: string }> };
     expect(tl.phases.find((p) => p.phase === "drain")!.detail).toMatch(/applied everything received \(0-1-\d+\)/);
   }, 120_000);
 
   test("daemon killed in the middle of a failover and restarted: one writable node", async () => {
-    await stopDaemon(lab, "SIGKILL");
-    await startDaemon(lab, { PANDORA_HA_PAUSE_AFTER: "promote" });
-    const w = startWriter(4);
+    await stopDaemon(sc.lab, "SIGKILL");
+    await startDaemon(sc.lab, { PANDORA_HA_PAUSE_AFTER: "promote" });
+    const w = sc.startWriter(4);
     await sleep(1500);
-    await fault(lab, "node1", "crash");
-    await eventually("the daemon paused after promote", async () => log().some((l) => String(l.test_hook ?? "").includes("promote")));
+    await fault(sc.lab, "node1", "crash");
+    await eventually("the daemon paused after promote", async () => sc.log().some((l) => String(l.test_hook ?? "").includes("promote")));
     // node2 is writable, but no epoch, no publication yet: kill the daemon right there.
-    expect(await readOnly("node2")).toBe(false);
+    expect(await sc.readOnly("node2")).toBe(false);
     expect(published()).toBe(addr("node1"));
-    await stopDaemon(lab, "SIGKILL");
-    await startDaemon(lab);
-    await waitForEvent("failover_end");
-    await expectOneMasterNothingLost(await w.stop(), "node2");
-    const [e] = await adminQuery<{ epoch: number }>("node2", "SELECT MAX(epoch) AS epoch FROM pandora_ha_epoch");
+    await stopDaemon(sc.lab, "SIGKILL");
+    await startDaemon(sc.lab);
+    await sc.waitForEvent("failover_end");
+    await sc.expectOneMasterNothingLost(await w.stop(), "node2");
+    const [e] = await sc.adminQuery<{ epoch: number }>("node2", "SELECT MAX(epoch) AS epoch FROM pandora_ha_epoch");
     expect(Number(e.epoch)).toBe(2);
   }, 120_000);
 
   test("a flapping master: the failover budget holds, the master is made writable when it returns", async () => {
-    const w = startWriter(4);
+    const w = sc.startWriter(4);
     await sleep(1000);
-    await fault(lab, "node1", "crash");
-    await waitForEvent("failover_end");
-    await fault(lab, "node1", "restart");
-    await eventually("node1 back as a replica", async () => events("rejoined").length > 0, 40_000);
-    await fault(lab, "node2", "crash");
-    const b = await waitForEvent("budget_exhausted");
+    await fault(sc.lab, "node1", "crash");
+    await sc.waitForEvent("failover_end");
+    await fault(sc.lab, "node1", "restart");
+    await eventually("node1 back as a replica", async () => sc.events("rejoined").length > 0, 40_000);
+    await fault(sc.lab, "node2", "crash");
+    const b = await sc.waitForEvent("budget_exhausted");
     expect(b.message).toMatch(/budget is spent \(1 in 3600 s\)/);
     await sleep(3000);
-    expect(events("failover_start")).toHaveLength(1);
+    expect(sc.events("failover_start")).toHaveLength(1);
     expect(published()).toBe(addr("node2"));
-    await fault(lab, "node2", "restart");
-    await waitForEvent("master_writable");
-    await expectOneMasterNothingLost(await w.stop(), "node2");
+    await fault(sc.lab, "node2", "restart");
+    await sc.waitForEvent("master_writable");
+    await sc.expectOneMasterNothingLost(await w.stop(), "node2");
   }, 150_000);
 
   test("two daemons: one acts, the other watches; exactly one failover; the watcher takes over when the actor's host freezes", async () => {
@@ -292,19 +192,19 @@ describe("pandora_ha on a 2-node lab", () => {
       .filter((l) => !/^(ha_pid_file|ha_state_dir|ha_log_file|ha_http_port|servername) /.test(l))
       .join("\n");
     writeFileSync(paths.inHost("pfms1", conf2), `${base}\n${extra}`, { mode: 0o600 });
-    const b = await onServer(lab, `pandora_ha -d -p /run/pandora_ha_b.pid ${conf2}`);
+    const b = await onServer(sc.lab, `pandora_ha -d -p /run/pandora_ha_b.pid ${conf2}`);
     expect(b.code, b.stderr).toBe(0);
-    const logB = () => readHaLog(lab, 0, "/var/log/pandora/pandora_ha_b.log").lines;
+    const logB = () => readHaLog(sc.lab, 0, "/var/log/pandora/pandora_ha_b.log").lines;
     await eventually("the second daemon watching", async () => logB().some((l) => l.actor === false || l.event === "daemon_start"));
     await sleep(1500);
     const actorOf = (lines: LogLine[]) => [...lines].reverse().find((l) => typeof l.actor === "boolean")?.actor === true;
     // (The first daemon's "acting" line predates this scenario's part of its log: read it whole.)
-    expect([actorOf(readHaLog(lab).lines), actorOf(logB())]).toEqual([true, false]);
+    expect([actorOf(readHaLog(sc.lab).lines), actorOf(logB())]).toEqual([true, false]);
 
-    await fault(lab, "node1", "crash");
-    await waitForEvent("failover_end");
+    await fault(sc.lab, "node1", "crash");
+    await sc.waitForEvent("failover_end");
     await sleep(2000);
-    expect(events("failover_start")).toHaveLength(1);
+    expect(sc.events("failover_start")).toHaveLength(1);
     expect(logB().filter((l) => l.event === "failover_start")).toEqual([]);
     // The watcher follows the new epoch.
     await eventually("the watcher adopting node2", async () => logB().some((l) => l.event === "master_adopted" && /127\.0\.1\.2 \(epoch 2\)/.test(String(l.message))));
@@ -312,35 +212,35 @@ describe("pandora_ha on a 2-node lab", () => {
     // The actor freezes, as a host that died or was cut off (its connections stay open, no FIN
     // reaches the servers): its lock goes with its idle connections, and the watcher takes the
     // lock and acts (here: node1 back, rejoined by it).
-    const frozen = daemonPid(lab)!;
+    const frozen = daemonPid(sc.lab)!;
     process.kill(frozen, "SIGSTOP");
     // (Without the idle timeout on the lock's connection this would take hours: wait_timeout.)
     await eventually("the second daemon acting", async () => actorOf(logB()), 30_000);
-    await fault(lab, "node1", "restart");
+    await fault(sc.lab, "node1", "restart");
     await eventually("node1 rejoined by the second daemon", async () => logB().some((l) => l.event === "rejoined"), 40_000);
-    await expectOneMaster("node2");
+    await sc.expectOneMaster("node2");
     process.kill(frozen, "SIGKILL");
   }, 150_000);
 
   test("a server with master 0 runs a pandora_ha that only watches: the master dies, it promotes nothing", async () => {
-    await stopDaemon(lab, "SIGTERM");
+    await stopDaemon(sc.lab, "SIGTERM");
     const confPath = paths.inHost("pfms1", PANDORA_PATHS.serverConf);
     const original = readFileSync(confPath, "utf8");
     writeFileSync(confPath, original.replace(/^master \d$/m, "master 0"), { mode: 0o600 });
     expect(readFileSync(confPath, "utf8")).toMatch(/^master 0$/m);
-    const from = haLogSize(lab);
-    await startDaemon(lab);
-    const mine = () => readHaLog(lab, from).lines;
+    const from = haLogSize(sc.lab);
+    await startDaemon(sc.lab);
+    const mine = () => readHaLog(sc.lab, from).lines;
     await eventually("the daemon saying it only watches", async () => mine().some((l) => l.actor === false && /master 0/.test(String(l.message))));
-    await fault(lab, "node1", "crash");
+    await fault(sc.lab, "node1", "crash");
     await eventually("the daemon seeing node1 down", async () => mine().some((l) => l.event === "node_down"));
     await sleep(4000);
     expect(mine().filter((l) => l.event === "failover_start")).toEqual([]);
     expect(mine().some((l) => l.actor === true)).toBe(false);
-    expect(await readOnly("node2")).toBe(true);
+    expect(await sc.readOnly("node2")).toBe(true);
     // A switchover asked of it is refused, and says why.
-    await fault(lab, "node1", "restart");
-    const r = await haCommand(lab, `switchover ${PANDORA_PATHS.serverConf} ${addr("node2")}`);
+    await fault(sc.lab, "node1", "restart");
+    const r = await haCommand(sc.lab, `switchover ${PANDORA_PATHS.serverConf} ${addr("node2")}`);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/master 0: its pandora_ha never acts/);
     writeFileSync(confPath, original, { mode: 0o600 });
@@ -361,7 +261,7 @@ describe("pandora_ha on a 2-node lab", () => {
     disabled?: number;
   }
   const consoleRows = async (node: string): Promise<Record<string, ConsoleRow>> =>
-    Object.fromEntries((await adminQuery<ConsoleRow>(node, "SELECT * FROM tdatabase")).map((r) => [r.host, r]));
+    Object.fromEntries((await sc.adminQuery<ConsoleRow>(node, "SELECT * FROM tdatabase")).map((r) => [r.host, r]));
   const consoleRow = async (node: string, host: string) => (await consoleRows(node))[addr(host)];
 
   test("the console's HA view follows the cluster; a resync asked there rebuilds a diverged node", async () => {
@@ -377,15 +277,15 @@ describe("pandora_ha on a 2-node lab", () => {
     await eventually("node2 carrying the view", async () => (await consoleRow("node2", "node1"))?.master === 1);
     // The daemon's own writes (events, the console's rows) never land on a read-only node, though
     // its account could write there (READ_ONLY ADMIN): node2's history does not move.
-    const gtidOf = async (node: string) => String((await adminQuery<{ v: string }>(node, "SELECT @@global.gtid_binlog_pos AS v"))[0].v);
+    const gtidOf = async (node: string) => String((await sc.adminQuery<{ v: string }>(node, "SELECT @@global.gtid_binlog_pos AS v"))[0].v);
     const before2 = await gtidOf("node2");
-    const c2 = new NodeConnection({ host: addr("node2"), port: lab.cfg.dbPort, user: lab.cfg.haDbUser, password: lab.secrets.passwords.haDbPassword, database: lab.cfg.dbName, timeoutMs: 5000 });
+    const c2 = new NodeConnection({ host: addr("node2"), port: sc.lab.cfg.dbPort, user: sc.lab.cfg.haDbUser, password: sc.lab.secrets.passwords.haDbPassword, database: sc.lab.cfg.dbName, timeoutMs: 5000 });
     try {
       const ev = { time: new Date().toISOString(), type: "warning" as const, severity: "warning" as const, message: "must not land", key: "pandora_ha:test" };
       await expect(insertEvents((q, v) => c2.query(q, v), [ev])).rejects.toThrow(/read-only/);
       const view = { status: 5, db_status: 0, replication_status: 0, replication_delay: 0, master: 0, mysql_version: "x", last_error: "must not land", utimestamp: 1 };
       const views = new Map([[addr("node2"), view], ["10.9.9.9", view]]);
-      expect(await syncConsoleTable(c2, { sshPort: 22, sshUser: "root", dbPort: lab.cfg.dbPort } as HaSettings, views)).toMatchObject({ created: [] });
+      expect(await syncConsoleTable(c2, { sshPort: 22, sshUser: "root", dbPort: sc.lab.cfg.dbPort } as HaSettings, views)).toMatchObject({ created: [] });
     } finally {
       c2.close();
     }
@@ -393,63 +293,63 @@ describe("pandora_ha on a 2-node lab", () => {
     expect((await consoleRow("node2", "node2")).last_error).not.toBe("must not land");
 
     // An older console schema (no mysql_version, no utimestamp): the other columns are still kept.
-    await adminQuery("node1", "ALTER TABLE tdatabase DROP COLUMN mysql_version, DROP COLUMN utimestamp");
+    await sc.adminQuery("node1", "ALTER TABLE tdatabase DROP COLUMN mysql_version, DROP COLUMN utimestamp");
 
     // node2 leaves replication and takes a DDL of its own: it cannot be undone, so it is diverged.
-    await adminQuery("node2", "STOP SLAVE");
-    await adminQuery("node2", "RESET SLAVE ALL");
-    await adminQuery("node2", "CREATE TABLE pha_local_ddl (id INT PRIMARY KEY) ENGINE=InnoDB");
-    const d = await waitForEvent("diverged");
+    await sc.adminQuery("node2", "STOP SLAVE");
+    await sc.adminQuery("node2", "RESET SLAVE ALL");
+    await sc.adminQuery("node2", "CREATE TABLE pha_local_ddl (id INT PRIMARY KEY) ENGINE=InnoDB");
+    const d = await sc.waitForEvent("diverged");
     expect(d.node).toBe(addr("node2"));
     await eventually("node2 pending resync in the console", async () => (await consoleRow("node1", "node2"))?.status === 2, 20_000);
     expect((await consoleRow("node1", "node2")).last_error).toMatch(/^diverged: holds 1 transactions the master lacks/);
 
     // The resync icon: the console sets action 8 on the node's row.
-    await adminQuery("node1", `UPDATE tdatabase SET action = 8 WHERE host = '${addr("node2")}'`);
-    await eventually("the resync started", async () => events("resync").some((e) => /started \(requested in the console\)/.test(String(e.message))), 20_000);
+    await sc.adminQuery("node1", `UPDATE tdatabase SET action = 8 WHERE host = '${addr("node2")}'`);
+    await eventually("the resync started", async () => sc.events("resync").some((e) => /started \(requested in the console\)/.test(String(e.message))), 20_000);
     expect((await consoleRow("node1", "node2")).action).toBe(0);
-    await eventually("the resync finished", async () => events("resync").some((e) => /finished in \d+ s/.test(String(e.message))), 120_000);
+    await eventually("the resync finished", async () => sc.events("resync").some((e) => /finished in \d+ s/.test(String(e.message))), 120_000);
     await eventually("node2 online again in the console", async () => {
       const r = await consoleRow("node1", "node2");
       return r?.status === 1 && r.replication_status === 1 && r.last_error === "";
     }, 20_000);
-    await eventually("node2 no longer diverged", async () => events("rejoined").some((e) => /no longer diverged/.test(String(e.message))));
-    expect(await adminQuery("node2", "SHOW TABLES LIKE 'pha_local_ddl'")).toEqual([]);
+    await eventually("node2 no longer diverged", async () => sc.events("rejoined").some((e) => /no longer diverged/.test(String(e.message))));
+    expect(await sc.adminQuery("node2", "SHOW TABLES LIKE 'pha_local_ddl'")).toEqual([]);
     // The events are Pandora events too.
     await eventually("the resync events in tevento", async () => {
-      const ev = await adminQuery<{ evento: string }>("node1", "SELECT evento FROM tevento WHERE id_extra = 'pandora_ha:resync:127.0.1.2' ORDER BY id_evento");
+      const ev = await sc.adminQuery<{ evento: string }>("node1", "SELECT evento FROM tevento WHERE id_extra = 'pandora_ha:resync:127.0.1.2' ORDER BY id_evento");
       return ev.length >= 2 && /started \(requested in the console\)/.test(ev[0].evento) && /finished/.test(ev[ev.length - 1].evento);
     });
-    await expectOneMaster("node1");
+    await sc.expectOneMaster("node1");
   }, 240_000);
 
   test("a node disabled in the console is never promoted; enabled again, a promote asked there is a switchover", async () => {
     await eventually("node2's row", async () => (await consoleRow("node1", "node2"))?.status === 1);
-    await adminQuery("node1", `UPDATE tdatabase SET disabled = 1 WHERE host = '${addr("node2")}'`);
-    await eventually("node2 disabled for the daemon", async () => events("console").some((e) => /disabled in the console/.test(String(e.message))), 20_000);
+    await sc.adminQuery("node1", `UPDATE tdatabase SET disabled = 1 WHERE host = '${addr("node2")}'`);
+    await eventually("node2 disabled for the daemon", async () => sc.events("console").some((e) => /disabled in the console/.test(String(e.message))), 20_000);
     await eventually("node2 shown disabled", async () => (await consoleRow("node1", "node2"))?.status === 4, 20_000);
 
-    await fault(lab, "node1", "crash");
-    const e = await waitForEvent("no_failover");
+    await fault(sc.lab, "node1", "crash");
+    const e = await sc.waitForEvent("no_failover");
     expect(e.message).toMatch(/127\.0\.1\.2 disabled in the console/);
     await sleep(3000);
-    expect(events("failover_start")).toEqual([]);
-    expect(await readOnly("node2")).toBe(true);
+    expect(sc.events("failover_start")).toEqual([]);
+    expect(await sc.readOnly("node2")).toBe(true);
     expect(published()).toBe(addr("node1"));
 
     // The master returns (read-only, as every node starts): made writable again, still the master.
-    await fault(lab, "node1", "restart");
-    await expectOneMaster("node1");
-    await adminQuery("node1", `UPDATE tdatabase SET disabled = 0 WHERE host = '${addr("node2")}'`);
-    await eventually("node2 enabled", async () => events("console").some((x) => /enabled in the console/.test(String(x.message))), 20_000);
+    await fault(sc.lab, "node1", "restart");
+    await sc.expectOneMaster("node1");
+    await sc.adminQuery("node1", `UPDATE tdatabase SET disabled = 0 WHERE host = '${addr("node2")}'`);
+    await eventually("node2 enabled", async () => sc.events("console").some((x) => /enabled in the console/.test(String(x.message))), 20_000);
 
     // Promote (action 3) on node2's row: a planned switchover.
-    const w = startWriter(4);
+    const w = sc.startWriter(4);
     await sleep(1000);
-    await adminQuery("node1", `UPDATE tdatabase SET action = 3 WHERE host = '${addr("node2")}'`);
-    await waitForEvent("switchover_end", 30_000);
+    await sc.adminQuery("node1", `UPDATE tdatabase SET action = 3 WHERE host = '${addr("node2")}'`);
+    await sc.waitForEvent("switchover_end", 30_000);
     await sleep(500);
-    await expectOneMasterNothingLost(await w.stop(), "node2");
+    await sc.expectOneMasterNothingLost(await w.stop(), "node2");
     await eventually("the console's view on the new master names it", async () => {
       const r = await consoleRows("node2");
       return r[addr("node2")]?.master === 1 && r[addr("node1")]?.master === 0 && r[addr("node2")]?.action === 0;
@@ -457,19 +357,19 @@ describe("pandora_ha on a 2-node lab", () => {
   }, 150_000);
 
   test("planned switchover: no write lost, the old master replicates from the new one", async () => {
-    const w = startWriter();
+    const w = sc.startWriter();
     await sleep(1500);
-    const r = await haCommand(lab, `switchover ${PANDORA_PATHS.serverConf} ${addr("node2")}`, 120_000);
+    const r = await haCommand(sc.lab, `switchover ${PANDORA_PATHS.serverConf} ${addr("node2")}`, 120_000);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/switchover: 127\.0\.1\.1 → 127\.0\.1\.2 \(epoch 2\) completed/);
     await sleep(1000);
-    await expectOneMasterNothingLost(await w.stop(), "node2");
+    await sc.expectOneMasterNothingLost(await w.stop(), "node2");
     await eventually("node1 replicating from node2", async () => {
-      const [x] = await adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
+      const [x] = await sc.adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
       return x?.Master_Host === addr("node2") && x?.Slave_SQL_Running === "Yes";
     });
     // A switchover is not counted against the failover budget.
-    const st = await haStatusJson(lab);
+    const st = await haStatusJson(sc.lab);
     expect(st.failoverBudget.used).toBe(0);
   }, 120_000);
 });

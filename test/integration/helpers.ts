@@ -51,36 +51,3 @@ export async function eventually(what: string, f: () => Promise<boolean>, timeou
   }
   throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
 }
-
-/**
- * Inserts rows into `table` on `node` as fast as one connection can, recording the id of every
- * insert the server acknowledged. stop() ends it and returns those ids.
- */
-export function startWriter(lab: Lab, node: string, table: string): { stop: () => Promise<number[]>; acked: number[] } {
-  const acked: number[] = [];
-  let running = true;
-  const loop = (async () => {
-    let c: mysql.Connection | undefined;
-    let n = 0;
-    while (running) {
-      try {
-        c ??= await pandoraConnection(lab, node);
-        const [r] = await c.query({ sql: `INSERT INTO ${table} (v) VALUES (?)`, values: [n++], timeout: 5000 });
-        acked.push((r as mysql.ResultSetHeader).insertId);
-      } catch {
-        c?.destroy();
-        c = undefined;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    c?.destroy();
-  })();
-  return {
-    acked,
-    stop: async () => {
-      running = false;
-      await loop;
-      return acked;
-    },
-  };
-}

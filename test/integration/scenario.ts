@@ -1,0 +1,142 @@
+/**
+ * What the pandora_ha scenarios share: a fresh lab per test (the daemon running on pfms1), the
+ * keyed writer following pandora_ha_hosts.conf, the daemon's log since the scenario began, and
+ * the checks every scenario ends with: exactly one writable node, pandora_ha_hosts.conf naming
+ * it, and every acknowledged key on it.
+ */
+import * as mysql from "mysql2/promise";
+import { afterEach, beforeEach, expect } from "vitest";
+import type { LogLine } from "../../lab/ha";
+import { describeLogLine, haLogSize, readHaLog } from "../../lab/ha";
+import type { Lab } from "../../lab/lab";
+import { down, findHost, up } from "../../lab/lab";
+import { missingKeys, publishedMaster, startPublishedWriter, writerTableSql } from "../../lab/writer";
+import type { Writer } from "../../lab/writer";
+import { eventually, requireLabMachine } from "./helpers";
+
+export const TABLE = "pha_writer";
+const quiet = () => undefined;
+
+export class Scenario {
+  lab!: Lab;
+  /** Where the daemon's log stood when the scenario began. */
+  logFrom = 0;
+
+  addr = (node: string): string => findHost(this.lab, node).address;
+  published = (): string => publishedMaster(this.lab);
+
+  admin(node: string): Promise<mysql.Connection> {
+    return mysql.createConnection({
+      host: this.addr(node), port: this.lab.cfg.dbPort, user: this.lab.cfg.haDbUser, password: this.lab.secrets.passwords.haDbPassword,
+      database: this.lab.cfg.dbName, connectTimeout: 1000,
+    });
+  }
+
+  async adminQuery<T = Record<string, unknown>>(node: string, sql: string, timeoutMs = 15_000): Promise<T[]> {
+    const c = await this.admin(node);
+    try {
+      const [rows] = await c.query({ sql, timeout: timeoutMs });
+      return rows as T[];
+    } finally {
+      c.destroy();
+    }
+  }
+
+  async readOnly(node: string): Promise<boolean | undefined> {
+    try {
+      const [r] = await this.adminQuery<{ v: number }>(node, "SELECT @@global.read_only AS v", 2000);
+      return Number(r.v) === 1;
+    } catch {
+      return undefined;
+    }
+  }
+
+  dbNodes(): string[] {
+    return this.lab.state.hosts.filter((h) => h.kind === "db").map((h) => h.name);
+  }
+
+  async writableNodes(): Promise<string[]> {
+    const nodes = this.dbNodes();
+    const ro = await Promise.all(nodes.map((n) => this.readOnly(n)));
+    return nodes.filter((_, i) => ro[i] === false);
+  }
+
+  /** Log lines of the daemon since the scenario began. */
+  log(): LogLine[] {
+    return readHaLog(this.lab, this.logFrom).lines;
+  }
+
+  events(type: string): LogLine[] {
+    return this.log().filter((l) => l.event === type);
+  }
+
+  async waitForEvent(type: string, timeoutMs = 30_000): Promise<LogLine> {
+    await eventually(`the daemon's ${type} event`, async () => this.events(type).length > 0, timeoutMs);
+    return this.events(type)[0];
+  }
+
+  /** A writer following pandora_ha_hosts.conf, as Pandora's servers do (8 connections by default). */
+  startWriter(connections = 8): Writer {
+    return startPublishedWriter(this.lab, TABLE, connections);
+  }
+
+  /** Exactly one writable node, and pandora_ha_hosts.conf names it. */
+  async expectOneMaster(expectMaster?: string, timeoutMs = 30_000): Promise<string> {
+    let master = "";
+    await eventually(
+      "exactly one writable node, named by pandora_ha_hosts.conf",
+      async () => {
+        const w = await this.writableNodes();
+        if (w.length !== 1 || this.published() !== this.addr(w[0])) return false;
+        master = w[0];
+        return true;
+      },
+      timeoutMs,
+    );
+    if (expectMaster) expect(master).toBe(expectMaster);
+    return master;
+  }
+
+  /** The acknowledged keys missing from the writer's table on `node`. */
+  async missing(node: string, acked: string[]): Promise<string[]> {
+    const c = await this.admin(node);
+    try {
+      return await missingKeys(c, TABLE, acked);
+    } finally {
+      c.destroy();
+    }
+  }
+
+  /** Exactly one writable node, the published one, holding every acknowledged key. */
+  async expectOneMasterNothingLost(acked: string[], expectMaster?: string): Promise<string> {
+    const master = await this.expectOneMaster(expectMaster);
+    expect(acked.length).toBeGreaterThan(0);
+    expect(await this.missing(master, acked)).toEqual([]);
+    return master;
+  }
+}
+
+/**
+ * Registers a fresh lab of `nodes` DB nodes for every test of the calling describe block, with
+ * the writer's table created and the daemon publishing node1; a failed test prints the daemon's
+ * log, so the CI log explains it.
+ */
+export function freshLabEachTest(nodes = 2): Scenario {
+  const sc = new Scenario();
+  beforeEach(async () => {
+    await requireLabMachine();
+    sc.lab = (await up(nodes, quiet)).lab;
+    await sc.adminQuery("node1", writerTableSql(TABLE));
+    await eventually("the daemon publishing node1", async () => sc.published() === sc.addr("node1"));
+    sc.logFrom = haLogSize(sc.lab);
+  }, 120_000);
+
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === "fail") {
+      const lines = sc.log().map(describeLogLine).filter((l): l is string => !!l);
+      process.stderr.write(`\n--- pandora_ha on pfms1 during "${ctx.task.name}":\n${lines.join("\n")}\n---\n`);
+    }
+    await down(quiet);
+  }, 120_000);
+  return sc;
+}
