@@ -11,6 +11,7 @@ import { Hosts } from "./hosts";
 import type { AwsHostsArgs } from "./hosts";
 import { Network } from "./network";
 import { Replication } from "./replication";
+import { Rollout } from "./rollout";
 import { PandoraHa } from "./runtime";
 import { StepRunner } from "./steps";
 
@@ -117,7 +118,7 @@ export class PandoraHaCluster extends pulumi.ComponentResource {
       }, p));
 
     new Replication(`${name}-replication`, {
-      master: master.name,
+      initialMaster: master.name,
       steps: this.plan.filter((s) => s.group === "replication"),
       runner,
     }, p);
@@ -144,6 +145,10 @@ export class PandoraHaCluster extends pulumi.ComponentResource {
         runner,
       }, p);
     }
+
+    // Changes that need the DB servers restarted: one node at a time, the master last after a
+    // switchover through pandora_ha (once every daemon runs).
+    new Rollout(`${name}-rollout`, { steps: this.plan.filter((st) => st.group === "rollout"), runner }, p);
 
     // Every step of the plan became a resource, in some component.
     const missing = this.plan.filter((s) => !runner.commands.has(s.id)).map((s) => s.id);

@@ -52,6 +52,17 @@ export const AMI_FILTERS: Record<OsName, { owner: string; name: string }> = {
 };
 
 /**
+ * The order instances are created, updated and replaced in, each with its index among the hosts
+ * of its kind (which picks its subnet): the DB nodes the first deployment makes replicas first
+ * (dbNodes[1..]), the initial master (dbNodes[0]) last; the server hosts in their order.
+ */
+export function rolloutOrder(hosts: HostSpec[]): Array<{ spec: HostSpec; idx: number }> {
+  const ofKind = (k: HostSpec["kind"]) => hosts.filter((h) => h.kind === k).map((spec, idx) => ({ spec, idx }));
+  const db = ofKind("db");
+  return [...db.slice(1), ...db.slice(0, 1), ...ofKind("server")];
+}
+
+/**
  * The machines: EC2 instances from the official Rocky or Canonical image (DB nodes get a
  * separate encrypted EBS volume for binary logs, as the manual recommends), or the existing
  * hosts named in the stack. DB nodes alternate between the two subnets/AZs, as do servers.
@@ -85,10 +96,12 @@ export class Hosts extends pulumi.ComponentResource {
           { name: "virtualization-type", values: ["hvm"] },
         ],
       }, p);
-      const counters = { db: 0, server: 0 };
-      for (const h of args.hosts) {
-        const idx = counters[h.kind]++;
+      // Each instance after the previous one of its kind: a change that stops or replaces
+      // instances (instance type) goes one at a time, DB nodes in rollout order.
+      const previous: Partial<Record<HostSpec["kind"], aws.ec2.Instance>> = {};
+      for (const { spec: h, idx } of rolloutOrder(args.hosts)) {
         const subnetId = a.subnetIds[idx % a.subnetIds.length];
+        const after = previous[h.kind];
         const instance = new aws.ec2.Instance(`${name}-${h.name}`, {
           ami: ami.id,
           instanceType: h.kind === "db" ? a.dbInstanceType : a.serverInstanceType,
@@ -101,7 +114,8 @@ export class Hosts extends pulumi.ComponentResource {
           // The name used for report-host and in pandora_server.conf, also the OS host name.
           userData: `#cloud-config\nhostname: ${h.name}\npreserve_hostname: false\n`,
           tags: { ...a.tags, Name: h.name, "pandora-ha:role": h.kind },
-        }, { ...p, ignoreChanges: ["ami"] });
+        }, { ...p, ignoreChanges: ["ami"], dependsOn: after ? [after] : [] });
+        previous[h.kind] = instance;
         const handle: HostHandle = {
           name: h.name,
           kind: h.kind,

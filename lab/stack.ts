@@ -13,6 +13,13 @@ import { dbHost, paths } from "./layout";
 import { runOk } from "./proc";
 
 export const LAB_STACK_FILE = path.join(__dirname, "..", "Pulumi.lab.yaml");
+/** A stack file to use instead of Pulumi.lab.yaml (`npm run lab -- up --stack FILE` sets it): a changed config, rolled out. */
+export const LAB_STACK_ENV = "PHA_LAB_STACK_FILE";
+
+/** The stack file the lab reads: $PHA_LAB_STACK_FILE when set, else Pulumi.lab.yaml. */
+export function labStackPath(): string {
+  return process.env[LAB_STACK_ENV] || LAB_STACK_FILE;
+}
 
 export interface LabSecrets {
   passwords: Record<PasswordName, string>;
@@ -20,9 +27,11 @@ export interface LabSecrets {
   clusterPublicKey: string;
 }
 
-/** Pulumi.lab.yaml as the engine would pass it to the program. */
+/** The lab's stack file (Pulumi.lab.yaml) as the engine would pass it to the program. */
 export function labStackFile(): Record<string, string> {
-  const doc = load(readFileSync(LAB_STACK_FILE, "utf8")) as { config: Record<string, unknown> };
+  const file = labStackPath();
+  const doc = load(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
+  if (!doc?.config || typeof doc.config !== "object") throw new Error(`${file}: no config: section (a Pulumi stack file has one)`);
   return Object.fromEntries(
     Object.entries(doc.config).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]),
   );

@@ -21,7 +21,7 @@ import type { TokenValue } from "./render/pandora";
  */
 export type Value = TokenValue;
 
-export type StepGroup = "db" | "replication" | "servers" | "runtime";
+export type StepGroup = "db" | "replication" | "servers" | "runtime" | "rollout";
 
 export interface HostStep {
   /** Unique, stable id, e.g. `db/db1/configure`; also the base of the Pulumi resource name. */
@@ -84,10 +84,13 @@ export interface PlanOptions {
   myCnfExtra?: Record<string, string>;
 }
 
+type Defaulted = "waitFor" | "secretEnv" | "files" | "blobs";
+/** A step as the plan writes it: the defaulted fields may be left out. */
+type StepInput = Omit<HostStep, Defaulted> & Partial<Pick<HostStep, Defaulted>>;
+
 export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
   const steps: HostStep[] = [];
-  type Defaulted = "waitFor" | "secretEnv" | "files" | "blobs";
-  const add = (s: Omit<HostStep, Defaulted> & Partial<Pick<HostStep, Defaulted>>): void => {
+  const add = (s: StepInput): void => {
     steps.push({ waitFor: [], secretEnv: {}, files: {}, blobs: {}, ...s });
   };
   const master = cfg.dbNodes[0];
@@ -173,16 +176,22 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
     });
   }
 
+  // Every node's cluster address, as ha_hosts names them: the seed and the rolling restart ask
+  // the cluster which one is the master (it moves with every failover or switchover).
+  const dbHosts: Value = { join: cfg.dbNodes.map((n) => ref(`address:${n.name}`)), sep: " " };
   for (const replica of cfg.dbNodes.slice(1)) {
     add({
       id: `replication/${replica.name}/seed`,
       group: "replication",
       host: replica.name,
       script: "db-seed.sh",
-      description: `stream a backup of ${master.name} into ${replica.name} and start replication`,
+      description: `stream a backup of the current master (at first ${master.name}) into ${replica.name} and start replication`,
       env: {
         DB_FLAVOR: cfg.dbFlavor,
-        MASTER_HOST: ref(`address:${master.name}`),
+        DB_HOSTS: dbHosts,
+        SELF_HOST: ref(`address:${replica.name}`),
+        DB_NAME: cfg.dbName,
+        HA_DB_USER: cfg.haDbUser,
         MASTER_PORT: String(cfg.dbPort),
         MASTER_SSH_USER: cfg.ha.sshUser,
         MASTER_SSH_PORT: String(cfg.ha.sshPort),
@@ -191,13 +200,9 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
         MYCNF_PATH: myCnfPath(cfg.os),
         KEY_FILE: SSH_KEY_FILE,
       },
-      secretEnv: { REPL_PASSWORD: ref("secret:replPassword") },
-      dependsOn: [
-        `db/${master.name}/bootstrap`,
-        `db/${replica.name}/bootstrap`,
-        `db/${master.name}/ssh-keys`,
-        `db/${replica.name}/ssh-keys`,
-      ],
+      secretEnv: { REPL_PASSWORD: ref("secret:replPassword"), HA_DB_PASSWORD: ref("secret:haDbPassword") },
+      // The master may be any node by now: after every node's accounts and keys.
+      dependsOn: cfg.dbNodes.flatMap((n) => [`db/${n.name}/bootstrap`, `db/${n.name}/ssh-keys`]),
     });
   }
 
@@ -323,9 +328,54 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
     });
     previousDaemon = `${pre}/pandora-ha`;
   }
+  addRollingRestarts(cfg, opts, steps, add, dbHosts);
 
   validatePlan(steps);
   return steps;
+}
+
+/**
+ * servers/<s>/rolling-restart, one per server host, one after another: the DB nodes whose my.cnf
+ * changed while they served (db-configure leaves them a restart pending, it never restarts a
+ * node in service) are restarted one at a time, the replicas first, the master last after a
+ * planned switchover through that host's pandora_ha. After everything else: every node
+ * configured, bootstrapped and seeded, every daemon (re)started. Each node's my.cnf hash is on
+ * the command line, so a changed my.cnf re-runs the step under Pulumi.
+ */
+function addRollingRestarts(cfg: ClusterConfig, opts: PlanOptions, steps: HostStep[], add: (s: StepInput) => void, dbHosts: Value): void {
+  const before = steps
+    .filter((s) => s.group === "replication" || s.group === "runtime" || /^db\/[^/]+\/(configure|bootstrap)$/.test(s.id))
+    .map((s) => s.id);
+  const cnfSha = cfg.dbNodes.map((n) => `${n.name}:${bundleHash(renderNodeMyCnf(cfg, n, opts))}`).join(" ");
+  let previous: string | undefined;
+  cfg.servers.forEach((server, i) => {
+    const id = `servers/${server.name}/rolling-restart`;
+    add({
+      id,
+      group: "rollout",
+      host: server.name,
+      script: "server-rolling-restart.sh",
+      description: "restart the DB nodes whose my.cnf changed, one at a time: the replicas first, the master last after a switchover through pandora_ha",
+      env: {
+        DB_HOSTS: dbHosts,
+        DB_PORT: String(cfg.dbPort),
+        DB_NAME: cfg.dbName,
+        HA_DB_USER: cfg.haDbUser,
+        SSH_USER: cfg.ha.sshUser,
+        SSH_PORT: String(cfg.ha.sshPort),
+        KEY_FILE: SSH_KEY_FILE,
+        DB_FLAVOR: cfg.dbFlavor,
+        MYCNF_PATH: myCnfPath(cfg.os),
+        PANDORA_CONF: PANDORA_PATHS.serverConf,
+        LAST: i === cfg.servers.length - 1 ? "1" : "0",
+        MYCNF_SHA: cnfSha,
+      },
+      secretEnv: { HA_DB_PASSWORD: ref("secret:haDbPassword") },
+      files: { RESTART_SCRIPT_B64: "db-restart.sh" },
+      dependsOn: [...before, ...(previous ? [previous] : [])],
+    });
+    previous = id;
+  });
 }
 
 function renderNodeMyCnf(cfg: ClusterConfig, node: DbNodeConfig, opts: PlanOptions): string {

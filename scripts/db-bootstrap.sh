@@ -16,7 +16,7 @@
 # SYSTEM_VARIABLES_ADMIN, and replicas also run super_read_only, which stops it.
 # ROLE=master creates DB_NAME and makes the node writable once, at the cluster's first
 # deployment, and only when it replicates from nobody and no reachable peer in PEERS (addresses,
-# DB_PORT) is writable. From then on pandora_ha owns the roles: a later run (new password, say)
+# DB_PORT) names a master (holds a promotion epoch of pandora_ha's, or is writable). From then on pandora_ha owns the roles: a later run (new password, say)
 # never changes read_only, so a returned old master is never made writable behind its back.
 # Idempotent: passwords and grants already right → unchanged.
 set -euo pipefail
@@ -172,20 +172,15 @@ done
 
 # --- the first node: the database, and writable once, unless it replicates or a peer is writable
 
-# writable_peer: prints the first peer that answers as the HA admin with read_only=OFF.
-# An unreachable peer (not yet installed, or down) is not writable as far as we can know.
-writable_peer() {
-  local f peer ro
+# master_elsewhere: prints the master the peers name (the highest promotion epoch one of them
+# holds, else a writable peer), asked as the HA admin; nothing when none does. An unreachable
+# peer (not yet installed, or down) names nothing as far as we can know.
+master_elsewhere() {
+  local f peers
   f=$(pha_mktemp)
   client_cnf "$HA_DB_USER" "$HA_DB_PASSWORD" >"$f"
-  for peer in $PEERS; do
-    ro=$(remote_client "$f" "$peer" "$DB_PORT" -N -B -e 'SELECT @@global.read_only' 2>/dev/null) || continue
-    if [[ "$ro" == 0 ]]; then
-      printf '%s\n' "$peer"
-      return 0
-    fi
-  done
-  return 0
+  read -r -a peers <<<"$PEERS"
+  cluster_master "$f" "$DB_PORT" "$DB_NAME" "${peers[@]}" || true
 }
 
 if [[ "$ROLE" == master ]]; then
@@ -197,9 +192,9 @@ if [[ "$ROLE" == master ]]; then
   elif [[ -f "$MASTER_MARKER" ]]; then
     restore_super_read_only
     unchanged "master role left to pandora_ha (this node was made the writable master at $(head -n 1 "$MASTER_MARKER")); read_only=$(mysql_root -e 'SELECT @@global.read_only')"
-  elif peer=$(writable_peer) && [[ -n "$peer" ]]; then
+  elif peer=$(master_elsewhere) && [[ -n "$peer" ]]; then
     restore_super_read_only
-    die "refusing to make this node writable: peer $peer is writable (read_only=OFF), it is the acting master. Seed this node from it instead"
+    die "refusing to make this node writable: the cluster names $peer the master (a promotion epoch, or it is writable). Seed this node from it instead"
   else
     if [[ -n "$(mysql_root -e "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=$(sql_quote "$DB_NAME")")" ]]; then
       unchanged "database $DB_NAME exists"

@@ -8,9 +8,13 @@
 # mysqld_db_t under SELinux). The datadir, socket, pid-file and log-error directories are read
 # from the rendered file. An uninitialized datadir (no mysql/ inside) is initialized: Percona
 # `mysqld --initialize-insecure` (root@localhost without password until db-bootstrap sets one),
-# MariaDB `mariadb-install-db`. Then the server is started (and enabled at boot) when stopped,
-# restarted when my.cnf changed (a writable master is made writable again: a configuration
-# change never moves the master role), left alone otherwise; it must answer within 60 s.
+# MariaDB `mariadb-install-db`. Then the server is started (and enabled at boot) when stopped
+# (it must answer within 60 s). A changed my.cnf never restarts a server in service (one that
+# was bootstrapped: it may be the master, and every node's configure step runs at once): it
+# leaves a restart pending ($PHA_STATE_DIR/restart-pending) for server-rolling-restart.sh, which
+# restarts the nodes one at a time, the master last after a switchover. Nothing here ever makes
+# a node writable: every node starts read-only. A server not yet in service (never
+# bootstrapped, e.g. started by its package) is restarted at once with the new file.
 # Idempotent: same file, server running → unchanged.
 set -euo pipefail
 if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
@@ -107,33 +111,31 @@ fi
 
 # --- run it
 if db_ping; then
-  if [[ "$CNF_CHANGED" == 1 ]]; then
-    # my.cnf starts every node read-only. A restart for a configuration change must not
-    # change the node's role: the acting master (whichever node pandora_ha made it) is made
-    # writable again right after the restart. Without root's credentials (before the first
-    # db-bootstrap) the node has never been made writable, so there is nothing to restore.
-    WAS_WRITABLE=0
-    if [[ -r /root/.my.cnf ]] && [[ "$(mysql_root -e 'SELECT @@global.read_only' 2>/dev/null)" == 0 ]]; then
-      WAS_WRITABLE=1
-    fi
-    log "my.cnf changed: restarting the server"
+  if [[ "$CNF_CHANGED" == 1 && ! -r /root/.my.cnf ]]; then
+    # Never bootstrapped (no root credentials yet): a server the package started, no role to
+    # keep, nobody relies on it. It restarts here, with the new file.
+    log "my.cnf changed on a server not yet in service: restarting it"
     db_stop "$DB_FLAVOR" "$MYCNF_PATH"
     db_start "$DB_FLAVOR" "$MYCNF_PATH" || db_fail_with_log "$MYCNF_PATH" "the database server did not start"
     wait_db_ping 60 || db_fail_with_log "$MYCNF_PATH" "the database server did not answer within 60 s after the restart"
-    changed "restarted the database server"
-    if ((WAS_WRITABLE)); then
-      if [[ "$DB_FLAVOR" == percona80 ]]; then
-        mysql_root -e 'SET GLOBAL super_read_only=OFF; SET GLOBAL read_only=OFF' || die "cannot make the master writable again after the restart"
-      else
-        mysql_root -e 'SET GLOBAL read_only=OFF' || die "cannot make the master writable again after the restart"
-      fi
-      changed "read_only=OFF again: this node was the writable master before the restart"
-    fi
+    rm -f "$PHA_RESTART_MARKER"
+    changed "restarted the database server (not yet in service)"
+  elif [[ "$CNF_CHANGED" == 1 ]]; then
+    # A node in service is never restarted here: it may be the master, and every node's
+    # configure step runs at once. The restart is left to servers/<s>/rolling-restart
+    # (server-rolling-restart.sh): one node at a time, the replicas first, the master last
+    # after a planned switchover through pandora_ha, so it restarts as a replica.
+    mkdir -p "$PHA_STATE_DIR" || die "cannot create $PHA_STATE_DIR"
+    date +%s >"$PHA_RESTART_MARKER" || die "cannot write $PHA_RESTART_MARKER"
+    changed "restart pending: the running server started with the previous my.cnf (the rolling restart takes the nodes one at a time)"
+  elif [[ -f "$PHA_RESTART_MARKER" ]]; then
+    unchanged "database server running; restart still pending since $(date -u -d "@$(head -n 1 "$PHA_RESTART_MARKER" | tr -dc 0-9)" +%FT%TZ 2>/dev/null || echo '?')"
   else
     unchanged "database server running"
   fi
 else
   db_start "$DB_FLAVOR" "$MYCNF_PATH" || db_fail_with_log "$MYCNF_PATH" "the database server did not start"
   wait_db_ping 60 || db_fail_with_log "$MYCNF_PATH" "the database server did not answer within 60 s"
+  rm -f "$PHA_RESTART_MARKER"
   changed "started the database server"
 fi

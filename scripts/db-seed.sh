@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # db-seed.sh — runs ON A REPLICA: clones the master into the local datadir and starts GTID
 # replication, read-only.
-# Parameters: DB_FLAVOR (percona80|mariadb1011), MASTER_HOST, MASTER_PORT (MySQL), MASTER_SSH_USER,
+# Parameters: DB_FLAVOR (percona80|mariadb1011), MASTER_PORT (MySQL), MASTER_SSH_USER,
 # MASTER_SSH_PORT, REPL_USER, DATADIR, MYCNF_PATH, KEY_FILE (SSH key to the master), FORCE (0|1,
 # default 0), RESYNC (0|1, default 0), SEED_COMPRESS (auto|zstd|none, default auto: zstd when
 # both ends have it and the master is not on a loopback address, where bandwidth is free and
-# compressing only costs CPU); secret REPL_PASSWORD.
+# compressing only costs CPU); secret REPL_PASSWORD. The master: MASTER_HOST (the resync tool
+# names it), or, as the deployment runs it, DB_HOSTS (every DB node's cluster address), SELF_HOST
+# (this node's), DB_NAME, HA_DB_USER and secret HA_DB_PASSWORD: the current master is asked of
+# the cluster (the highest promotion epoch names it; before any epoch, the one writable node),
+# never assumed to be the first node.
 # Idempotent and safe after failovers: a node that already has replication configured is never
-# reseeded (unchanged). A node whose datadir holds user tables, or that is writable (it may be
-# the acting master), is refused unless FORCE=1. RESYNC=1 (pandora_ha_resync_slave.sh) rebuilds
+# reseeded (unchanged), nor is the current master (unchanged, wherever it is). A node whose
+# datadir holds user tables, or that is writable (it may be the acting master), is refused
+# unless FORCE=1. RESYNC=1 (pandora_ha_resync_slave.sh) rebuilds
 # a member on purpose: configured replication and existing tables do not stop it, a server
 # that does not start is rebuilt anyway, but a writable node is still refused unless FORCE=1.
 # Otherwise: stream xtrabackup/mariabackup from the master over SSH into
@@ -25,10 +30,22 @@ if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
   . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 fi
 
-require_env DB_FLAVOR MASTER_HOST MASTER_PORT MASTER_SSH_USER MASTER_SSH_PORT REPL_USER DATADIR MYCNF_PATH KEY_FILE REPL_PASSWORD
-PHA_SECRET_VARS=(REPL_PASSWORD)
+require_env DB_FLAVOR MASTER_PORT MASTER_SSH_USER MASTER_SSH_PORT REPL_USER DATADIR MYCNF_PATH KEY_FILE REPL_PASSWORD
+PHA_SECRET_VARS=(REPL_PASSWORD HA_DB_PASSWORD)
 require_one_of DB_FLAVOR percona80 mariadb1011
-require_host MASTER_HOST
+DB_HOSTS="${DB_HOSTS:-}"
+MASTER_HOST="${MASTER_HOST:-}"
+if [[ -n "$DB_HOSTS" ]]; then
+  require_env SELF_HOST DB_NAME HA_DB_USER HA_DB_PASSWORD
+  require_host_list DB_HOSTS
+  require_host SELF_HOST
+  require_sql_ident DB_NAME
+  require_sql_ident HA_DB_USER
+  [[ -z "$MASTER_HOST" ]] || die "MASTER_HOST and DB_HOSTS exclude each other: the master is either named or asked of the cluster"
+else
+  [[ -n "$MASTER_HOST" ]] || die "required environment variable MASTER_HOST (or DB_HOSTS, to ask the cluster) is missing or empty"
+  require_host MASTER_HOST
+fi
 require_port MASTER_PORT
 require_port MASTER_SSH_PORT
 require_match MASTER_SSH_USER '^[a-z_][a-z0-9_-]{0,31}$' "a Unix user name"
@@ -60,10 +77,6 @@ MARKER="$PHA_STATE_DIR/seed-in-progress"
 # AES-GCM first: ssh is the bottleneck of a stream on small machines, and it is the cheapest
 # cipher with AES-NI (the others remain acceptable if the master's sshd refuses it).
 CIPHERS="aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr"
-SSH=(ssh -i "$KEY_FILE" -p "$MASTER_SSH_PORT" -o BatchMode=yes -o StrictHostKeyChecking=accept-new
-  -o IdentitiesOnly=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=4
-  -o Compression=no -o "Ciphers=$CIPHERS"
-  "$MASTER_SSH_USER@$MASTER_HOST")
 SUDO=""
 [[ "$MASTER_SSH_USER" == root ]] || SUDO="sudo -n "
 
@@ -101,6 +114,26 @@ if db_ping && ((!RESYNC)); then
     exit 0
   fi
 fi
+# --- The master, when the cluster is asked: this node itself is never seeded.
+if [[ -n "$DB_HOSTS" ]]; then
+  HA_CNF=$(pha_mktemp)
+  client_cnf "$HA_DB_USER" "$HA_DB_PASSWORD" >"$HA_CNF"
+  read -r -a hosts <<<"$DB_HOSTS"
+  # shellcheck disable=SC2153 # MASTER_PORT is a parameter (checked above)
+  MASTER_HOST=$(cluster_master "$HA_CNF" "$MASTER_PORT" "$DB_NAME" "${hosts[@]}") ||
+    die "no current master among DB_HOSTS ($DB_HOSTS): no node holds a promotion epoch and none is writable, so there is nothing to seed from"
+  if [[ "$MASTER_HOST" == "$SELF_HOST" ]]; then
+    rm -f "$MARKER"
+    unchanged "this node ($SELF_HOST) is the current master, as the cluster names it: the master is never seeded"
+    exit 0
+  fi
+  log "the current master, as the cluster names it: $MASTER_HOST"
+fi
+SSH=(ssh -i "$KEY_FILE" -p "$MASTER_SSH_PORT" -o BatchMode=yes -o StrictHostKeyChecking=accept-new
+  -o IdentitiesOnly=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=4
+  -o Compression=no -o "Ciphers=$CIPHERS"
+  "$MASTER_SSH_USER@$MASTER_HOST")
+
 if db_ping && ((!RESUME)); then
   # --- 2. Safety: never overwrite data that may be the only copy.
   if ((!FORCE)); then

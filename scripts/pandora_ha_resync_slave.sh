@@ -101,18 +101,13 @@ SUDO=""
 params=(PHA_STEP=resync RESYNC=1 DB_FLAVOR="$DB_FLAVOR" MASTER_HOST="$MASTER" MASTER_PORT="$DB_PORT"
   MASTER_SSH_USER="$SSH_USER" MASTER_SSH_PORT="$SSH_PORT" REPL_USER="$REPL_USER" DATADIR="$DATADIR"
   MYCNF_PATH="$MYCNF_PATH" KEY_FILE="$NODE_KEY_FILE")
-remote="${SUDO}env"
-for p in "${params[@]}"; do remote+=" $(sh_quote "$p")"; done
-# shellcheck disable=SC2016 # expanded on SLAVE
-remote+=" bash -c $(sh_quote 'f=$(mktemp /tmp/pandora-ha.XXXXXX) && cat >"$f" && { bash "$f" </dev/null; rc=$?; rm -f "$f"; exit $rc; }')"
+remote=$(remote_script_cmd "$SUDO" "${params[@]}")
 if ! { printf 'export REPL_PASSWORD=%s\n' "$(sh_quote "$REPL_PASSWORD")"; cat "$SEED_SCRIPT"; } | "${SSH[@]}" "$remote"; then
   fail "rebuilding $SLAVE failed (see the lines above; its previous datadir, if it was moved, is kept beside $DATADIR)"
 fi
 
 # --- the verdict, from SLAVE itself
-out=$(remote_client "$HA_CNF" "$SLAVE" "$DB_PORT" -E -e 'SHOW REPLICA STATUS' 2>&1) ||
-  fail "SLAVE $SLAVE does not answer after the rebuild: $(mask_secrets <<<"$out" | tail -n 1)"
-status=$(vertical_fields <<<"$out")
+status=$(remote_replica_status "$HA_CNF" "$SLAVE" "$DB_PORT") || fail "SLAVE $SLAVE does not answer after the rebuild (see above)"
 if threads_running "$status" && [[ "$(replica_field "$status" Source_Host Master_Host)" == "$MASTER" ]]; then
   log "resync of $SLAVE from $MASTER finished: $SLAVE replicates from $MASTER (IO Yes, SQL Yes)"
   exit 0

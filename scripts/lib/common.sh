@@ -478,6 +478,15 @@ replica_status() {
   vertical_fields <<<"$out"
 }
 
+# remote_replica_status CNF HOST PORT: SHOW REPLICA STATUS of HOST, over TCP as the account in
+# CNF, as "Field<TAB>value" lines (nothing when it is not a replica); non-zero when it does not
+# answer (the client's error on stderr, secrets masked).
+remote_replica_status() {
+  local out
+  out=$(remote_client "$1" "$2" "$3" -E -e 'SHOW REPLICA STATUS' 2>&1) || { mask_secrets <<<"$out" | tail -n 1 >&2; return 1; }
+  vertical_fields <<<"$out"
+}
+
 # replica_field STATUS NAME...: the first of NAME... present in STATUS (MySQL 8 and MariaDB
 # spell the columns differently: Replica_IO_Running / Slave_IO_Running).
 replica_field() {
@@ -604,4 +613,68 @@ sql_exec() {
   fi
   mask_secrets <"$err" >&2
   return 1
+}
+
+# ------------------------------------------------------------------------------------------
+# The cluster: who is the master, remote steps
+
+# cluster_master CNF PORT DB_NAME HOST...: prints the current master among HOST..., as the
+# cluster itself names it: the master of the highest promotion epoch (pandora_ha's row in
+# DB_NAME.pandora_ha_epoch, replicated to every node) that a reachable HOST holds; before any
+# epoch exists, the one writable HOST. CNF is a client option file (the HA admin). Returns 1,
+# printing nothing, when there is none; dies when there is no epoch and several are writable.
+cluster_master() {
+  local cnf=$1 port=$2 db=$3 h ro row epoch named best=-1 master="" writable=()
+  shift 3
+  for h in "$@"; do
+    ro=$(remote_client "$cnf" "$h" "$port" -N -B -e 'SELECT @@global.read_only' 2>/dev/null) || continue
+    [[ "$ro" == 0 ]] && writable+=("$h")
+    # No table yet (no daemon ever ran): no epoch on that node.
+    row=$(remote_client "$cnf" "$h" "$port" -N -B -e "SELECT epoch, master FROM \`$db\`.pandora_ha_epoch ORDER BY epoch DESC LIMIT 1" 2>/dev/null) || row=""
+    read -r epoch named <<<"$row" || true
+    if [[ "${epoch:-}" =~ ^[0-9]+$ ]] && ((epoch > best)); then
+      best=$epoch
+      master=$named
+    fi
+  done
+  if [[ -n "$master" ]]; then
+    printf '%s\n' "$master"
+    return 0
+  fi
+  ((${#writable[@]} > 0)) || return 1
+  ((${#writable[@]} == 1)) || die "no promotion epoch yet and ${#writable[@]} nodes are writable (${writable[*]}): fix this by hand before anything else"
+  printf '%s\n' "${writable[0]}"
+}
+
+# remote_script_cmd SUDO PARAM=VALUE...: the command line that runs, on another host over SSH,
+# a script arriving on stdin with those parameters, as the plan's own steps run (a 0600
+# temporary file, stdin from /dev/null, removed afterwards). SUDO is "" or "sudo -n ".
+remote_script_cmd() {
+  local cmd="${1}env" p
+  shift
+  for p in "$@"; do cmd+=" $(sh_quote "$p")"; done
+  # shellcheck disable=SC2016 # expanded on the other host
+  cmd+=" bash -c $(sh_quote 'f=$(mktemp /tmp/pandora-ha.XXXXXX) && cat >"$f" && { bash "$f" </dev/null; rc=$?; rm -f "$f"; exit $rc; }')"
+  printf '%s\n' "$cmd"
+}
+
+# The restart a DB node owes: db-configure.sh writes its my.cnf but never restarts a server in
+# service (a node that was bootstrapped); it leaves this marker (the time it was written) and
+# server-rolling-restart.sh restarts the nodes one at a time, the master last after a switchover.
+PHA_RESTART_MARKER="$PHA_STATE_DIR/restart-pending"
+
+# restart_pending: true when the running server started before its my.cnf last changed. A
+# marker older than the server's start (restarted since, by a seed, a reboot, by hand) goes.
+restart_pending() {
+  local since uptime now
+  [[ -f "$PHA_RESTART_MARKER" ]] || return 1
+  since=$(head -n 1 "$PHA_RESTART_MARKER" | tr -dc 0-9)
+  uptime=$(mysql_root -e "SHOW GLOBAL STATUS LIKE 'Uptime'" | awk '{ print $2 }') || return 0
+  now=$(date +%s)
+  if [[ -n "$since" && "$uptime" =~ ^[0-9]+$ ]] && ((now - uptime > since)); then
+    rm -f "$PHA_RESTART_MARKER"
+    log "the server was restarted since its my.cnf changed: nothing pending"
+    return 1
+  fi
+  return 0
 }

@@ -89,8 +89,8 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
     expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(2);
     expect(ofType(run, "aws:ec2/keyPair:KeyPair")).toHaveLength(1);
     // 2 DB nodes × (binlog volume, install, keys, my.cnf, accounts) + 1 seed
-    // + 2 servers × (install, keys, shared storage, tentacle, ha-tools, pandora-conf, pandora-ha).
-    expect(commands(run)).toHaveLength(25);
+    // + 2 servers × (install, keys, shared storage, tentacle, ha-tools, pandora-conf, pandora-ha, rolling-restart).
+    expect(commands(run)).toHaveLength(27);
   });
 
   test("instances: official Rocky 9 image, gp3 encrypted root, DB nodes in two AZs", () => {
@@ -100,7 +100,7 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
       expect(i.inputs.rootBlockDevice).toMatchObject({ volumeType: "gp3", encrypted: true, volumeSize: 30 });
       expect(i.inputs.metadataOptions.httpTokens).toBe("required");
     }
-    const db = inst.filter((i) => i.inputs.tags["pandora-ha:role"] === "db");
+    const db = inst.filter((i) => i.inputs.tags["pandora-ha:role"] === "db").sort((x, y) => x.name.localeCompare(y.name));
     expect(db.map((i) => i.inputs.subnetId)).toEqual(["pandora-ha-net-subnet-0-id", "pandora-ha-net-subnet-1-id"]);
     expect(ofType(run, "aws:ebs/volume:Volume").every((v) => v.inputs.encrypted && v.inputs.size === 50)).toBe(true);
   });
@@ -189,7 +189,7 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
     expect(run.outputs.agentConfig).toMatch(/^secondary_mode on_error$/m);
     expect(run.outputs.consoleConfig).toBe('$config["remote_config"] = "/var/spool/pandora/data_in";');
     expect(Object.keys(run.outputs.sshCommands as object)).toEqual(["db1", "db2", "pfms1", "pfms2"]);
-    expect((run.outputs.hostSteps as string[]).length).toBe(25);
+    expect((run.outputs.hostSteps as string[]).length).toBe(27);
   });
 });
 
@@ -216,10 +216,12 @@ describe("3-node rocky8 percona80 stack with an NLB", async () => {
     ]);
     for (const r of ["db2", "db3"]) {
       const create = command(run, `replication/${r}/seed`).inputs.create;
-      expect(create).toMatch(/MASTER_HOST='10\.42\.0\.\d+'/);
-      expect(run.deps.get(`replication-${r}-seed`)).toContainEqual(expect.stringContaining("::db-db1-bootstrap"));
+      // The master is asked of the cluster (every node's address), never assumed to be db1.
+      expect(create).toMatch(/DB_HOSTS='10\.42\.0\.\d+ 10\.42\.0\.\d+ 10\.42\.0\.\d+'/);
+      expect(create).not.toMatch(/MASTER_HOST=/);
+      for (const n of ["db1", "db2", "db3"]) expect(run.deps.get(`replication-${r}-seed`)).toContainEqual(expect.stringContaining(`::db-${n}-bootstrap`));
     }
-    expect(commands(run)).toHaveLength(3 * 5 + 2 + 2 * 7);
+    expect(commands(run)).toHaveLength(3 * 5 + 2 + 2 * 8);
   });
 
   test("NLB on 41121 in front of both servers; agents reach only the NLB", () => {
@@ -271,8 +273,8 @@ describe("existing ubuntu2204 mariadb1011 stack", async () => {
     expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(1); // cluster key only
     // No binlog volume step on existing hosts.
     expect(commands(run).map((c) => c.name).filter((n) => n.includes("binlog"))).toEqual([]);
-    // 2 DB nodes × 4 + 1 seed + 2 servers × (install, keys, nfs, tentacle, ha-tools, pandora-conf, pandora-ha).
-    expect(commands(run)).toHaveLength(2 * 4 + 1 + 2 * 7);
+    // 2 DB nodes × 4 + 1 seed + 2 servers × (install, keys, nfs, tentacle, ha-tools, pandora-conf, pandora-ha, rolling-restart).
+    expect(commands(run)).toHaveLength(2 * 4 + 1 + 2 * 8);
   });
 
   test("connections use the given user, port and key (secret), with sudo for a non-root user", () => {
@@ -296,7 +298,8 @@ describe("existing ubuntu2204 mariadb1011 stack", async () => {
     expect(tokens).toMatch(/^ha_hosts 192\.0\.2\.11,10\.1\.0\.12$/m);
     expect(tokens).toMatch(/^master 1$/m);
     expect(command(run, "servers/pfms2/pandora-conf").inputs.stdin.value).toMatch(/^master 0$/m);
-    expect(command(run, "replication/db2/seed").inputs.create).toContain("MASTER_HOST='192.0.2.11'");
+    expect(command(run, "replication/db2/seed").inputs.create).toContain("DB_HOSTS='192.0.2.11 10.1.0.12'");
+    expect(command(run, "replication/db2/seed").inputs.create).toContain("SELF_HOST='10.1.0.12'");
   });
 
   test("shared storage from the NFS export, subdirectories only", () => {
@@ -453,4 +456,110 @@ describe("the pandora_ha daemon on every server host", async () => {
       vi.doUnmock("../../lib/bundle");
     }
   });
+});
+
+describe("rolling changes: one node at a time, the master last, never all at once", async () => {
+  const stack = {
+    platform: "existing",
+    os: "ubuntu2204",
+    dbFlavor: "mariadb1011",
+    dbNodes: [{ name: "db1", host: "192.0.2.11" }, { name: "db2", host: "192.0.2.12" }, { name: "db3", host: "192.0.2.13" }],
+    servers: [{ name: "pfms1", host: "192.0.2.21" }, { name: "pfms2", host: "192.0.2.22" }],
+    ssh: { user: "root", port: 22, privateKey: SSH_KEY },
+    sharedStorage: "nfs",
+    nfsExport: "nas1:/export/pandora",
+    pandoraServerPackages: PKG_DEB,
+    innodbBufferPoolSize: "64M",
+  };
+  const run = await runProgram(stack, ["ssh"]);
+  const urnOf = (id: string) => expect.stringContaining(`::${id.replace(/\//g, "-")}`);
+  const nodes = ["db1", "db2", "db3"];
+
+  test("a rolling-restart step per server host, in a Rollout component, after every node's configure, bootstrap and seed and every daemon", () => {
+    for (const s of ["pfms1", "pfms2"]) {
+      const deps = run.deps.get(`servers-${s}-rolling-restart`)!;
+      for (const n of nodes) for (const x of ["configure", "bootstrap"]) expect(deps).toContainEqual(urnOf(`db/${n}/${x}`));
+      for (const n of ["db2", "db3"]) expect(deps).toContainEqual(urnOf(`replication/${n}/seed`));
+      for (const d of ["pfms1", "pfms2"]) expect(deps).toContainEqual(urnOf(`servers/${d}/pandora-ha`));
+      expect(run.parents.get(`servers-${s}-rolling-restart`)).toMatch(/Rollout::pandora-ha-rollout$/);
+    }
+    // One server host after the other; only the last one fails when nobody could restart the master.
+    expect(run.deps.get("servers-pfms2-rolling-restart")).toContainEqual(urnOf("servers/pfms1/rolling-restart"));
+    expect(run.deps.get("servers-pfms1-rolling-restart")).not.toContainEqual(urnOf("servers/pfms2/rolling-restart"));
+    expect(command(run, "servers/pfms1/rolling-restart").inputs.create).toContain("LAST='0'");
+    expect(command(run, "servers/pfms2/rolling-restart").inputs.create).toContain("LAST='1'");
+  });
+
+  test("its command line: every node's address and my.cnf hash, no secret; the HA password and db-restart.sh on stdin", () => {
+    const c = command(run, "servers/pfms1/rolling-restart");
+    const create = c.inputs.create as string;
+    expect(create).toContain("DB_HOSTS='192.0.2.11 192.0.2.12 192.0.2.13'");
+    expect(create).toMatch(/MYCNF_SHA='db1:[0-9a-f]{16} db2:[0-9a-f]{16} db3:[0-9a-f]{16}'/);
+    expect(create).toContain("PANDORA_CONF='/etc/pandora/pandora_server.conf'");
+    for (const secret of ["generatedPw", "EXISTINGKEYMATERIAL"]) expect(create).not.toContain(secret);
+    expect(isSecretInput(c.inputs.stdin)).toBe(true);
+    const stdin = c.inputs.stdin.value as string;
+    expect(stdin).toMatch(/^export HA_DB_PASSWORD='generatedPw/m);
+    const script = Buffer.from(/^export RESTART_SCRIPT_B64='([^']+)'$/m.exec(stdin)![1], "base64").toString();
+    expect(script).toContain("# ---- db-restart.sh");
+  });
+
+  test("a changed my.cnf value changes only the configure steps and the rolling restarts (so Pulumi re-runs them), nothing else", async () => {
+    const changed = await runProgram({ ...stack, innodbBufferPoolSize: "80M" }, ["ssh"]);
+    const key = (r: Run, name: string) => {
+      const c = commands(r).find((x) => x.name === name)!;
+      return JSON.stringify([c.inputs.create, c.inputs.triggers, c.inputs.stdin?.value]);
+    };
+    const differs = commands(changed).map((c) => c.name).filter((n) => key(changed, n) !== key(run, n)).sort();
+    expect(differs).toEqual(["db-db1-configure", "db-db2-configure", "db-db3-configure", "servers-pfms1-rolling-restart", "servers-pfms2-rolling-restart"]);
+  });
+
+  test("a new DB node: seeded from whichever node is the master, after every node's accounts; rolled out last like any other", async () => {
+    const grown = await runProgram({ ...stack, dbNodes: [...stack.dbNodes, { name: "db4", host: "192.0.2.14" }] }, ["ssh"]);
+    const create = command(grown, "replication/db4/seed").inputs.create as string;
+    expect(create).toContain("DB_HOSTS='192.0.2.11 192.0.2.12 192.0.2.13 192.0.2.14'");
+    expect(create).toContain("SELF_HOST='192.0.2.14'");
+    for (const n of [...nodes, "db4"]) expect(grown.deps.get("replication-db4-seed")).toContainEqual(urnOf(`db/${n}/bootstrap`));
+    for (const s of ["pfms1", "pfms2"]) {
+      expect(grown.deps.get(`servers-${s}-pandora-ha`)).toContainEqual(urnOf("replication/db4/seed"));
+      expect(grown.deps.get(`servers-${s}-rolling-restart`)).toContainEqual(urnOf("db/db4/configure"));
+    }
+    expect(grown.deps.get("servers-pfms2-pandora-ha")).toContainEqual(urnOf("servers/pfms1/pandora-ha"));
+  });
+
+  test("a new server host: its daemon after the others' (one restart at a time), its rolling restart last", async () => {
+    const grown = await runProgram({ ...stack, servers: [...stack.servers, { name: "pfms3", host: "192.0.2.23" }] }, ["ssh"]);
+    expect(grown.deps.get("servers-pfms3-pandora-ha")).toContainEqual(urnOf("servers/pfms2/pandora-ha"));
+    expect(grown.deps.get("servers-pfms3-rolling-restart")).toContainEqual(urnOf("servers/pfms2/rolling-restart"));
+    expect(command(grown, "servers/pfms2/rolling-restart").inputs.create).toContain("LAST='0'");
+    expect(command(grown, "servers/pfms3/rolling-restart").inputs.create).toContain("LAST='1'");
+  });
+});
+
+describe("aws: an instance-type change replaces or updates one instance at a time", async () => {
+  const base = { adminCidrs: ["203.0.113.4/32"], pandoraServerPackages: PKG_RPM, dbNodes: [{ name: "db1" }, { name: "db2" }, { name: "db3" }] };
+  const instanceUrn = (name: string) => expect.stringMatching(new RegExp(`Instance::pandora-ha-hosts-${name}$`));
+  const instanceDeps = (r: Run, name: string) => r.deps.get(`pandora-ha-hosts-${name}`)!.filter((u) => u.includes("aws:ec2/instance:Instance::"));
+
+  for (const [label, values] of [
+    ["m6i.large", base],
+    ["changed to r6i.xlarge / c6i.large", { ...base, dbInstanceType: "r6i.xlarge", serverInstanceType: "c6i.large" }],
+  ] as const) {
+    test(`${label}: each DB instance waits for the previous one, the initial replicas first, the initial master last; servers one by one`, async () => {
+      const r = await runProgram(values);
+      const inst = ofType(r, "aws:ec2/instance:Instance");
+      const type = (n: string) => inst.find((i) => i.name === `pandora-ha-hosts-${n}`)!.inputs.instanceType;
+      expect([type("db1"), type("db2"), type("db3"), type("pfms1"), type("pfms2")]).toEqual(
+        label === "m6i.large" ? Array(5).fill("m6i.large") : ["r6i.xlarge", "r6i.xlarge", "r6i.xlarge", "c6i.large", "c6i.large"],
+      );
+      expect(instanceDeps(r, "db2")).toEqual([]);
+      expect(instanceDeps(r, "db3")).toEqual([instanceUrn("db2")]);
+      expect(instanceDeps(r, "db1")).toEqual([instanceUrn("db3")]);
+      expect(instanceDeps(r, "pfms1")).toEqual([]);
+      expect(instanceDeps(r, "pfms2")).toEqual([instanceUrn("pfms1")]);
+      // Subnets stay where they were: db1 and db3 in the first, db2 in the second.
+      const subnet = (n: string) => inst.find((i) => i.name === `pandora-ha-hosts-${n}`)!.inputs.subnetId;
+      expect([subnet("db1"), subnet("db2"), subnet("db3")]).toEqual(["pandora-ha-net-subnet-0-id", "pandora-ha-net-subnet-1-id", "pandora-ha-net-subnet-0-id"]);
+    });
+  }
 });

@@ -5,7 +5,7 @@
  * names required ⊆ names passed).
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
@@ -592,6 +592,209 @@ describe("common.sh", () => {
     const r = common("os_family", { PHA_OS_RELEASE: path.join(dir, "os-release") });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/unsupported operating system 'alpine'/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The cluster helpers of common.sh, against a stand-in database client
+
+/**
+ * A `mariadb` client stand-in: each host is a directory of FAKE_DB (none: it does not answer)
+ * holding its answers: `read_only`, `epoch` (the highest pandora_ha_epoch row; none: no table)
+ * and `uptime`.
+ */
+function fakeClient(): { bin: string; db: string; host: (h: string, files: Record<string, string>) => void } {
+  const dir = tmp();
+  const bin = path.join(dir, "bin");
+  const db = path.join(dir, "db");
+  for (const d of [bin, db]) mkdirSync(d);
+  writeFileSync(
+    path.join(bin, "mariadb"),
+    [
+      "#!/usr/bin/env bash",
+      'host=local sql=""',
+      'while (($#)); do case "$1" in -h) host=$2; shift 2 ;; -e) sql=$2; shift 2 ;; *) shift ;; esac; done',
+      'd="$FAKE_DB/$host"',
+      'echo "$host: $sql" >>"$FAKE_DB/queries"',
+      "[[ -d \"$d\" ]] || { echo \"ERROR 2003 (HY000): Can't connect to server on '$host'\" >&2; exit 1; }",
+      'case "$sql" in',
+      '  *read_only*) cat "$d/read_only" ;;',
+      "  *pandora_ha_epoch*) [[ -f \"$d/epoch\" ]] || { echo \"ERROR 1146 (42S02): Table 'pandora.pandora_ha_epoch' doesn't exist\" >&2; exit 1; }; cat \"$d/epoch\" ;;",
+      "  *Uptime*) printf 'Uptime\\t%s\\n' \"$(cat \"$d/uptime\")\" ;;",
+      "  *) exit 1 ;;",
+      "esac",
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  const host = (h: string, files: Record<string, string>) => {
+    mkdirSync(path.join(db, h), { recursive: true });
+    for (const [f, v] of Object.entries(files)) writeFileSync(path.join(db, h, f), `${v}\n`);
+  };
+  return { bin, db, host };
+}
+
+describe("common.sh: the cluster", () => {
+  const master = (f: ReturnType<typeof fakeClient>, hosts: string) =>
+    common(`pha_tmp_init\nc=$(pha_mktemp)\ncluster_master "$c" 3306 pandora ${hosts}`, { PATH: `${f.bin}:${process.env.PATH}`, FAKE_DB: f.db });
+
+  test("cluster_master: before any epoch, the one writable node, wherever it is in the list", () => {
+    const f = fakeClient();
+    f.host("db1", { read_only: "1" });
+    f.host("db2", { read_only: "0" });
+    f.host("db3", { read_only: "1" });
+    const r = master(f, "db1 db2 db3");
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toBe("db2\n");
+  });
+
+  test("cluster_master: the highest epoch any reachable node holds names the master, even beside a writable old one or when it does not answer", () => {
+    const f = fakeClient();
+    f.host("db1", { read_only: "0", epoch: "1\tdb1" }); // the old master, writable again, stale epoch
+    f.host("db3", { read_only: "1", epoch: "3\tdb2" });
+    expect(master(f, "db1 db2 db3").stdout).toBe("db2\n");
+    f.host("db2", { read_only: "0", epoch: "3\tdb2" });
+    expect(master(f, "db1 db2 db3").stdout).toBe("db2\n");
+  });
+
+  test("cluster_master: nobody writable and no epoch → status 1, nothing printed; two writable and no epoch → an error naming them", () => {
+    const f = fakeClient();
+    f.host("db1", { read_only: "1" });
+    f.host("db2", { read_only: "1" });
+    const none = master(f, "db1 db2 db3");
+    expect(none.status).toBe(1);
+    expect(none.stdout).toBe("");
+    f.host("db2", { read_only: "0" });
+    f.host("db1", { read_only: "0" });
+    const two = master(f, "db1 db2");
+    expect(two.status).not.toBe(0);
+    expect(two.stderr).toMatch(/no promotion epoch yet and 2 nodes are writable \(db1 db2\)/);
+  });
+
+  test("remote_script_cmd: the script on stdin runs with exactly those parameters, quoting kept, stdin closed", () => {
+    const r = common(`bash -c "$(remote_script_cmd "" A=1 "B=two words; \\$(id)" "C=it's")" <<<'echo "$A|$B|$C|$(cat)"'`);
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toBe("1|two words; $(id)|it's|\n");
+  });
+
+  test("restart_pending: pending while the server started before the marker; a marker older than the server goes", () => {
+    const f = fakeClient();
+    const state = tmp();
+    const env = { PATH: `${f.bin}:${process.env.PATH}`, FAKE_DB: f.db, PHA_STATE_DIR: state };
+    const now = Math.floor(Date.now() / 1000);
+    const marker = path.join(state, "restart-pending");
+    f.host("local", { uptime: "100" });
+    expect(common("restart_pending", env).status).toBe(1);
+    writeFileSync(marker, `${now - 50}\n`);
+    expect(common("restart_pending", env).status).toBe(0);
+    expect(existsSync(marker)).toBe(true);
+    writeFileSync(marker, `${now - 200}\n`);
+    const gone = common("restart_pending", env);
+    expect(gone.status).toBe(1);
+    expect(gone.stdout).toMatch(/restarted since its my\.cnf changed: nothing pending/);
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// server-rolling-restart.sh against stand-ins: ssh (db-restart.sh on a node), the client, pandora_ha
+
+/**
+ * The cluster as files (see fakeClient) plus `source` (the node replicates from that host) and
+ * `pending` (it owes a restart). ssh runs db-restart.sh's part: `check` answers from `pending`,
+ * `restart` refuses a writable node and clears `pending`. pandora_ha: `status --json` (acting
+ * unless FAKE_DB/not-acting exists) and `switchover`, which moves the roles and the epoch. Every
+ * restart and switchover is appended to FAKE_DB/actions, in order.
+ */
+function fakeCluster(nodes: Record<string, { master?: boolean; pending?: boolean }>) {
+  const f = fakeClient();
+  const sh = (name: string, lines: string[]) => writeFileSync(path.join(f.bin, name), ["#!/usr/bin/env bash", ...lines, ""].join("\n"), { mode: 0o755 });
+  // The client's SHOW REPLICA STATUS, MASTER_GTID_WAIT and GTID position, beside read_only and the epoch.
+  const client = readFileSync(path.join(f.bin, "mariadb"), "utf8").replace(
+    '  *) exit 1 ;;',
+    [
+      '  *"SHOW REPLICA STATUS"*) [[ -f "$d/source" ]] && printf "*** 1. row ***\\nMaster_Host: %s\\nSlave_IO_Running: Yes\\nSlave_SQL_Running: Yes\\n" "$(cat "$d/source")" ;;',
+      '  *MASTER_GTID_WAIT*) echo 0 ;;',
+      '  *gtid_binlog_pos*) echo 0-1-42 ;;',
+      '  *) exit 1 ;;',
+    ].join("\n"),
+  );
+  writeFileSync(path.join(f.bin, "mariadb"), client, { mode: 0o755 });
+  sh("ssh", [
+    'cmd=${!#}; host=${*: -2:1}; host=${host#*@}; cat >/dev/null',
+    "req=$(grep -o \"'REQUEST=[a-z]*'\" <<<\"$cmd\" | tr -d \"'\" | cut -d= -f2)",
+    'd="$FAKE_DB/$host"',
+    'if [[ $req == check ]]; then [[ -f $d/pending ]] && echo "restart: pending" || echo "restart: none"; exit 0; fi',
+    '[[ $(cat "$d/read_only") == 1 ]] || { echo "refusing to restart $host: it is writable" >&2; exit 1; }',
+    'echo "restart $host" >>"$FAKE_DB/actions"; rm -f "$d/pending"; echo "[pandora-ha x] changed: restarted $host"',
+  ]);
+  sh("pandora_ha", [
+    'case $1 in',
+    '  status) if [[ -f $FAKE_DB/not-acting ]]; then echo \'{ "daemon": { "actor": false } }\'; else echo \'{ "daemon": { "actor": true } }\'; fi ;;',
+    '  switchover) echo "switchover $3" >>"$FAKE_DB/actions"',
+    '    for d in "$FAKE_DB"/*/; do h=$(basename "$d")',
+    '      if [[ $h == "$3" ]]; then echo 0 >"$d/read_only"; rm -f "$d/source"; else echo 1 >"$d/read_only"; echo "$3" >"$d/source"; fi',
+    '      printf "2\\t%s\\n" "$3" >"$d/epoch"; done ;;',
+    'esac',
+  ]);
+  const masterName = Object.entries(nodes).find(([, n]) => n.master)![0];
+  for (const [name, n] of Object.entries(nodes)) {
+    f.host(name, { read_only: n.master ? "0" : "1", epoch: `1\t${masterName}`, ...(n.master ? {} : { source: masterName }), ...(n.pending ? { pending: "" } : {}) });
+  }
+  const key = path.join(f.db, "..", "key");
+  const conf = path.join(f.db, "..", "pandora_server.conf");
+  writeFileSync(key, "");
+  writeFileSync(conf, "");
+  const roll = (last = "1") =>
+    run("bash", [path.join(SCRIPTS, "server-rolling-restart.sh")], {
+      ...baseEnv(), PATH: `${f.bin}:${process.env.PATH}`, FAKE_DB: f.db, PHA_STEP: "servers/pfms1/rolling-restart", PHA_ACTOR_WAIT_S: "1",
+      DB_HOSTS: Object.keys(nodes).join(" "), DB_PORT: "3306", DB_NAME: "pandora", HA_DB_USER: "pandora_ha", HA_DB_PASSWORD: "S3cretHaPassword",
+      SSH_USER: "root", SSH_PORT: "22", KEY_FILE: key, DB_FLAVOR: "mariadb1011", MYCNF_PATH: "/etc/mysql/my.cnf", PANDORA_CONF: conf,
+      LAST: last, MYCNF_SHA: "db1:0123456789abcdef", RESTART_SCRIPT_B64: Buffer.from(scriptBundle("db-restart.sh")).toString("base64"),
+    });
+  const actions = () => (existsSync(path.join(f.db, "actions")) ? readFileSync(path.join(f.db, "actions"), "utf8").trim().split("\n") : []);
+  return { f, roll, actions };
+}
+
+describe("server-rolling-restart.sh: one node at a time, the master last", () => {
+  test("every node owes a restart: the replicas one by one, then a switchover through pandora_ha, then the old master as a replica", () => {
+    const c = fakeCluster({ db1: { master: true, pending: true }, db2: { pending: true }, db3: { pending: true } });
+    const r = c.roll();
+    expect(r.status, r.out).toBe(0);
+    expect(c.actions()).toEqual(["restart db2", "restart db3", "switchover db2", "restart db1"]);
+    expect(r.stdout).toMatch(/changed: switched over: db2 is the master, db1 a read-only replica of it/);
+    expect(r.out).not.toContain("S3cretHaPassword");
+    // Run again: nothing is pending, nothing happens.
+    const again = c.roll();
+    expect(again.status, again.out).toBe(0);
+    expect(again.stdout).toMatch(/unchanged: every DB node runs its current my\.cnf/);
+    expect(c.actions()).toHaveLength(4);
+  });
+
+  test("the master is the cluster's, not the first node: db3 named by the epoch is switched away from last", () => {
+    const c = fakeCluster({ db1: { pending: true }, db2: { pending: true }, db3: { master: true, pending: true } });
+    const r = c.roll();
+    expect(r.status, r.out).toBe(0);
+    expect(c.actions()).toEqual(["restart db1", "restart db2", "switchover db1", "restart db3"]);
+  });
+
+  test("only replicas owe a restart: no switchover", () => {
+    const c = fakeCluster({ db1: { master: true }, db2: { pending: true } });
+    expect(c.roll().status).toBe(0);
+    expect(c.actions()).toEqual(["restart db2"]);
+  });
+
+  test("this host's pandora_ha is not the acting one: the master is left to the next server's step, and the last one fails naming why", () => {
+    const c = fakeCluster({ db1: { master: true, pending: true }, db2: { pending: true } });
+    writeFileSync(path.join(c.f.db, "not-acting"), "");
+    const notLast = c.roll("0");
+    expect(notLast.status, notLast.out).toBe(0);
+    expect(notLast.stdout).toMatch(/left to the next server host's step/);
+    expect(c.actions()).toEqual(["restart db2"]);
+    const last = c.roll("1");
+    expect(last.status).not.toBe(0);
+    expect(last.stderr).toMatch(/db1 owes a restart, but no server host's pandora_ha that runs this step is the acting one/);
+    expect(c.actions()).toEqual(["restart db2"]);
   });
 });
 
