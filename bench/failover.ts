@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import * as mysql from "mysql2/promise";
 import { PANDORA_PATHS } from "../lib/render/pandora";
-import { daemonPid, readHaLog, startDaemon, stopDaemon } from "../lab/ha";
+import { daemonPid, haStatusJson, readHaLog, startDaemon, stopDaemon } from "../lab/ha";
 import type { Timeline } from "../runtime/state";
 import type { Lab } from "../lab/lab";
 import { down, fault, requireNoLiveLab, up } from "../lab/lab";
@@ -27,18 +27,29 @@ function stats(xs: number[]): { median: number; p95: number; max: number } {
   return { median: s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2, p95: at(0.95), max: s[s.length - 1] };
 }
 
-export async function benchFailover(trials: number, writers: number): Promise<void> {
+/** Until pandora_ha last saw the master durable (semi-sync in force, a replica acknowledging). */
+async function waitDurable(lab: Lab, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const d = (await haStatusJson(lab).catch(() => undefined))?.durability;
+    if (d?.lastMaster?.durable && !d.async) return;
+    if (Date.now() > end) throw new Error(`the master was not durable again within ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
+
+export async function benchFailover(trials: number, writers: number, kill: "crash" | "hang" = "crash"): Promise<void> {
   const log = (l: string) => process.stdout.write(`${l}\n`);
   await requireNoLiveLab("the failover benchmark");
   const { lab } = await up(2, () => undefined);
   try {
-    await run(lab, trials, writers, log);
+    await run(lab, trials, writers, kill, log);
   } finally {
     await down(() => undefined);
   }
 }
 
-async function run(lab: Lab, trials: number, writers: number, log: (l: string) => void): Promise<void> {
+async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "hang", log: (l: string) => void): Promise<void> {
   const published = () => publishedMaster(lab);
   const nameOf = (address: string) => lab.state.hosts.find((h) => h.address === address)!.name;
   const db = (host: string, database = lab.cfg.dbName) =>
@@ -75,11 +86,14 @@ async function run(lab: Lab, trials: number, writers: number, log: (l: string) =
   try {
     for (let t = 1; t <= trials; t++) {
       await sleep(2000);
+      // Each trial starts from a durable master (its replica acknowledging again): before that a
+      // crash is rightly not failed over (see "How failover decides").
+      await waitDurable(lab, 60_000);
       const oldAddr = published();
       const newAddr = lab.state.hosts.find((h) => h.kind === "db" && h.address !== oldAddr)!.address;
       const before = acked.length;
       const t0 = Date.now();
-      await fault(lab, nameOf(oldAddr), "crash");
+      await fault(lab, nameOf(oldAddr), kill);
       let tw = 0;
       let tp = 0;
       while ((!tw || !tp) && Date.now() - t0 < 60_000) {
@@ -99,9 +113,9 @@ async function run(lab: Lab, trials: number, writers: number, log: (l: string) =
       if (!tw || !tp) throw new Error(`trial ${t}: no failover within 60 s`);
       writable.push(tw);
       publishedMs.push(tp);
-      log(`trial ${String(t).padStart(2)}: ${nameOf(oldAddr)} killed; ${nameOf(newAddr)} writable after ${tw} ms, published after ${tp} ms (${acked.length - before} inserts acknowledged meanwhile)`);
-      // The old master back as a replica before the next trial.
-      await fault(lab, nameOf(oldAddr), "restart");
+      log(`trial ${String(t).padStart(2)}: ${nameOf(oldAddr)} ${kill === "crash" ? "killed" : "hung"}; ${nameOf(newAddr)} writable after ${tw} ms, published after ${tp} ms (${acked.length - before} inserts acknowledged meanwhile)`);
+      // The old master back as a replica before the next trial (a hung one is fenced when it wakes).
+      await fault(lab, nameOf(oldAddr), kill === "crash" ? "restart" : "resume");
       const end = Date.now() + 60_000;
       for (;;) {
         try {
@@ -137,11 +151,12 @@ async function run(lab: Lab, trials: number, writers: number, log: (l: string) =
   const line = (name: string, s: { median: number; p95: number; max: number }) =>
     `| ${name.padEnd(40)} | ${String(s.median).padStart(6)} | ${String(s.p95).padStart(6)} | ${String(s.max).padStart(6)} |`;
   log("");
-  log(`pandora_ha failover, ${trials} trials, kill -9 of the master under a ${writers}-connection writer (ms)`);
+  log(`pandora_ha failover, ${trials} trials, ${kill === "crash" ? "kill -9" : "SIGSTOP (hang)"} of the master under a ${writers}-connection writer (ms)`);
   log(`| ${"".padEnd(40)} | median |    p95 |    max |`);
   log(`|${"-".repeat(42)}|--------|--------|--------|`);
-  log(line("kill -9 → new master writable", w));
-  log(line("kill -9 → pandora_ha_hosts.conf rewritten", p));
+  const what = kill === "crash" ? "kill -9" : "SIGSTOP";
+  log(line(`${what} → new master writable`, w));
+  log(line(`${what} → pandora_ha_hosts.conf rewritten`, p));
   log("");
   log("the daemon's failover timelines, per phase (ms):");
   log(`| ${"phase".padEnd(40)} | median |    p95 |    max |`);

@@ -125,6 +125,10 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
   // every lab node's, when a shutdown fails. An overlay whiteout hides it.
   if (!existsSync(path.join(etc, "init.d", "mariadb"))) await runOk("mknod", [path.join(etc, "init.d", "mariadb"), "c", "0", "0"]);
   if (host.kind === "server") installServerStandIns(host, etc, d("usr-bin-upper"));
+  // A ps that lists only this host's processes (see stubs/ps: mysqld_safe kills what it sees).
+  if (!existsSync(d("usr-bin-upper", "ps.pha-lab-real"))) copyFileSync("/usr/bin/ps", d("usr-bin-upper", "ps.pha-lab-real"));
+  copyFileSync(path.join(STUBS, "ps"), d("usr-bin-upper", "ps"));
+  chmodSync(d("usr-bin-upper", "ps"), 0o755);
 
   // /root: the admin key the lab (standing in for Pulumi) logs in with.
   mkdirSync(d("root", ".ssh"), { recursive: true, mode: 0o700 });

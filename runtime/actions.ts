@@ -6,14 +6,15 @@
 import { readFileSync } from "node:fs";
 import type { HaSettings } from "./conf";
 import type { EventLog } from "./events";
+import { STRICT_TIMEOUT_MS, semiSyncStatements } from "./dialect";
 import { runShell, runSsh, shq } from "./exec";
 import type { NodeSession } from "./probe";
-import { EPOCH_TABLE, shortError } from "./probe";
+import { EPOCH_TABLE, NodeConnection, shortError } from "./probe";
 import type { DaemonState, Phase, PhaseName, ResyncRecord, Timeline } from "./state";
 import { writeFileAtomic } from "./state";
 import { mergeMonitoringData } from "./merge";
 import { undoTail } from "./truncate";
-import type { NodeObservation } from "./types";
+import type { NodeObservation, ReplicaStatus } from "./types";
 
 export interface Ctx {
   settings: HaSettings;
@@ -21,11 +22,18 @@ export interface Ctx {
   state: DaemonState;
   events: EventLog;
   saveState(): void;
+  /**
+   * This daemon still holds the actor lock on `host`, asked of the server (a daemon frozen past
+   * the lock's idle timeout has lost it, and another may have acted meanwhile).
+   */
+  holdsLock(host: string): Promise<boolean>;
   /** Test hook (PANDORA_HA_PAUSE_AFTER=<phase>): the daemon stops here so a test can kill it. */
   pauseAfter(phase: PhaseName): Promise<void>;
 }
 
 export class ActionError extends Error {}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function session(ctx: Ctx, host: string): NodeSession {
   const s = ctx.sessions.get(host);
@@ -64,18 +72,82 @@ export async function replicaReachesMaster(ctx: Ctx, replica: string, master: st
 // Building blocks
 
 /**
- * read_only (MySQL: super_read_only) at once, then every client connection killed but this
- * daemon's own and replication's: by connection, not by account, so that a Pandora server
- * logging in with the HA account (ha_dbuser left to default to dbuser) is cut off too.
+ * read_only (MySQL: super_read_only), and every client connection killed but this daemon's own
+ * and replication's: by connection, not by account, so that a Pandora server logging in with the
+ * HA account (ha_dbuser left to default to dbuser) is cut off too. The kills run beside the
+ * read_only statement, from a second connection: read_only waits for the commits in progress,
+ * and a commit waiting for a semi-sync acknowledgement ends only when its session is killed.
+ * Killing such a session can still deliver an acknowledgement to its client (measured: 1 of 8
+ * on MariaDB 10.11), which is harmless in a switchover (the new master first applies all the old
+ * one has) but not for a stale master (`stale`: another node was promoted): one kept strictly
+ * semi-synchronous has its server stopped instead (stopServer), since every commit it took since
+ * it was cut off waits there. The source side is relaxed last (a replica never stalls): earlier,
+ * it would release a waiting commit as acknowledged.
  */
-export async function fence(ctx: Ctx, host: string, reason: string): Promise<number> {
+export async function fence(ctx: Ctx, host: string, reason: string, opts: { stale?: boolean } = {}): Promise<number> {
   const s = session(ctx, host);
   const d = s.dialect;
   if (!d) throw new ActionError(`${host}: not probed yet`);
-  for (const q of d.fenceSql) await s.conn.admin(q);
+  const sd = s.last?.semiSyncDetail;
+  const strict = !!sd?.waitNoReplica && (sd.timeoutMs ?? 0) >= STRICT_TIMEOUT_MS && !!s.last?.semiSync?.sourceEnabled;
+  if (opts.stale && ((sd?.waitSessions ?? 0) > 0 || strict)) return stopStaleServer(ctx, s, sd?.waitSessions ?? 0, reason);
+  const killer = new NodeConnection({ ...s.opts, timeoutMs: 5000 });
+  let killed = 0;
+  try {
+    const readOnly = (async () => {
+      for (const q of d.fenceSql) await s.conn.admin(q);
+    })();
+    const settled = readOnly.then(() => true, () => true);
+    killed += await killClients(ctx, s, killer);
+    // Commits that were waiting when the first sweep ran may have begun after it: sweep until
+    // read_only is in place (a few rounds at most).
+    for (let i = 0; i < 20 && !(await Promise.race([settled, sleep(100).then(() => false)])); i++) killed += await killClients(ctx, s, killer);
+    await readOnly;
+    killed += await killClients(ctx, s, killer);
+  } finally {
+    killer.close();
+  }
+  await setSemiSync(ctx, host, "replica").catch((e) => ctx.events.log({ fence: host, semisync: shortError(e) }));
+  if (!ctx.state.fenced.includes(host)) ctx.state.fenced.push(host);
+  ctx.saveState();
+  ctx.events.emit("fenced", "warning", `${host} fenced: read-only, ${killed} client connections killed (${reason})`, { node: host, key: `fence:${host}` });
+  return killed;
+}
+
+/**
+ * Stops the node's server process (kill -9 by its pid file, over SSH as ha_sshuser): nothing
+ * more reaches any client of it. For a stale master with commits waiting for an acknowledgement
+ * no replica will ever send (killing those sessions can still deliver one to their clients), and
+ * for a master whose writes stalled (a commit stuck there must never complete after another node
+ * was promoted). Its service manager (or mysqld_safe) starts it again, read-only like every
+ * node, and it rejoins with its unacknowledged tail undone.
+ */
+async function stopServer(ctx: Ctx, s: NodeSession, reason: string): Promise<void> {
+  const [r] = await s.conn.admin<{ f: string }>("SELECT @@global.pid_file AS f");
+  const pidFile = String(r?.f ?? "");
+  if (!pidFile.startsWith("/")) throw new ActionError(`${s.host}: pid_file is ${JSON.stringify(pidFile)}: cannot stop it`);
+  const k = await runSsh(ctx.settings, s.host, `pid=$(cat ${shq(pidFile)}) && [ -n "$pid" ] && kill -9 "$pid"`, 15_000);
+  if (k.code !== 0) throw new ActionError(`${s.host}: the server could not be stopped over SSH (exit ${k.code}: ${k.output.trim()})`);
+  s.conn.close();
+  s.stopHeartbeat();
+  if (!ctx.state.fenced.includes(s.host)) ctx.state.fenced.push(s.host);
+  ctx.saveState();
+  ctx.events.emit("fenced", "warning", `${s.host} fenced: its server was stopped (kill -9 over SSH): ${reason}; it starts again read-only and rejoins`, { node: s.host, key: `fence:${s.host}` });
+}
+
+async function stopStaleServer(ctx: Ctx, s: NodeSession, waiting: number, reason: string): Promise<number> {
+  try {
+    await stopServer(ctx, s, `its commits wait for an acknowledgement no replica will send (${waiting} waiting; ${reason})`);
+  } catch (e) {
+    throw new ActionError(`${shortError(e)}: it is left as it is (strictly semi-synchronous, it acknowledges none of its commits)`);
+  }
+  return waiting;
+}
+
+async function killClients(ctx: Ctx, s: NodeSession, via: NodeConnection): Promise<number> {
   const keepUsers = [ctx.settings.replUser, "system user", "event_scheduler"];
-  const own = [0, ...s.ownThreadIds()];
-  const rows = await s.conn.query<{ id: string }>(
+  const own = [0, ...s.ownThreadIds(), via.threadId ?? 0];
+  const rows = await via.query<{ id: string }>(
     "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND ID NOT IN (?) AND USER NOT IN (?) " +
       "AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker')",
     [own, keepUsers],
@@ -83,33 +155,87 @@ export async function fence(ctx: Ctx, host: string, reason: string): Promise<num
   let killed = 0;
   for (const r of rows) {
     try {
-      await s.conn.admin(`KILL CONNECTION ${Number(r.id)}`);
+      await via.query(`KILL CONNECTION ${Number(r.id)}`);
       killed++;
     } catch {
       // it ended meanwhile
     }
   }
-  if (!ctx.state.fenced.includes(host)) ctx.state.fenced.push(host);
-  ctx.saveState();
-  ctx.events.emit("fenced", "warning", `${host} fenced: read-only, ${killed} client connections killed (${reason})`, { node: host, key: `fence:${host}` });
   return killed;
 }
 
+/**
+ * The node's semi-sync source side: "strict" for a master (it never falls back by itself),
+ * "async" when pandora_ha lets it commit without a replica (recorded in the state: failovers
+ * are held until it is durable again), "replica" for a node that follows another. Nothing when
+ * ha_semisync is 0 or the server has no semi-sync.
+ */
+export async function setSemiSync(ctx: Ctx, host: string, mode: "strict" | "async" | "replica", reason = ""): Promise<void> {
+  const s = session(ctx, host);
+  const naming = s.last?.semiSyncDetail?.naming;
+  if (!ctx.settings.semiSync || !naming) return;
+  if (mode === "async") {
+    // Recorded first: from the first asynchronous commit on, a failover may lose it.
+    ctx.state.async = { host, since: Date.now(), reason };
+    if (ctx.state.lastMaster?.host === host) ctx.state.lastMaster = { ...ctx.state.lastMaster, durable: false, why: `asynchronous: ${reason}` };
+    ctx.saveState();
+  }
+  for (const q of semiSyncStatements(naming, mode)) await s.conn.admin(q);
+}
+
+/**
+ * Writable, and asynchronous at first (recorded): the daemon's own writes that follow (the
+ * epoch) must not wait for replicas that are only repointed afterwards. durableWith() makes it
+ * semi-synchronous with no fallback once they follow it.
+ */
 async function makeWritable(ctx: Ctx, host: string): Promise<void> {
   const s = session(ctx, host);
+  await setSemiSync(ctx, host, "async", "just promoted: until its replicas follow it and have caught up");
   for (const q of s.dialect!.writableSql) await s.conn.admin(q);
 }
 
-/** Records `epoch` on `host` (the new master): replicated, so every node carries it. */
+/**
+ * A new master that `followers` replicas follow: semi-sync without a fallback of its own (a
+ * commit waits for one of them, however long). With none, it stays asynchronous, recorded, until
+ * one follows it (the daemon's durability loop then makes it durable).
+ */
+async function durableWith(ctx: Ctx, host: string, followers: number): Promise<string> {
+  if (!ctx.settings.semiSync) return "";
+  if (!followers) return "; asynchronous until a replica follows it";
+  await setSemiSync(ctx, host, "strict");
+  return "; semi-synchronous without a fallback";
+}
+
+/**
+ * Records `epoch` on `host` (the new master): replicated, so every node carries it. A row for
+ * that epoch naming another master (another daemon promoted meanwhile) is never overwritten:
+ * the promotion is refused.
+ */
 export async function recordEpoch(ctx: Ctx, host: string, epoch: number, reason: string): Promise<void> {
   const s = session(ctx, host);
   await s.conn.admin(
     `CREATE TABLE IF NOT EXISTS ${EPOCH_TABLE} (epoch INT UNSIGNED NOT NULL PRIMARY KEY, master VARCHAR(255) NOT NULL, ` +
       "promoted_at DATETIME(3) NOT NULL, daemon VARCHAR(255) NOT NULL, reason TEXT) ENGINE=InnoDB",
   );
-  await s.conn.admin(`INSERT IGNORE INTO ${EPOCH_TABLE} VALUES (?, ?, NOW(3), ?, ?)`, [epoch, host, ctx.settings.serverName, reason.slice(0, 1000)], 30_000);
+  const { epoch: before, master: named } = await s.readEpoch();
+  if (before > epoch || (before === epoch && named !== host)) throw new ActionError(`${host} already carries epoch ${before} naming ${named}: another pandora_ha decided meanwhile; this one's decision (epoch ${epoch}) is dropped`);
+  if (before === epoch) return;
+  try {
+    await s.conn.admin(`INSERT INTO ${EPOCH_TABLE} VALUES (?, ?, NOW(3), ?, ?)`, [epoch, host, ctx.settings.serverName, reason.slice(0, 1000)], 30_000);
+  } catch (e) {
+    if ((e as { errno?: number }).errno !== 1062) throw e;
+    const now = await s.readEpoch();
+    if (now.master !== host) throw new ActionError(`epoch ${epoch} was recorded on ${host} naming ${now.master} by another pandora_ha: this one's decision is dropped`);
+  }
   const { epoch: now } = await s.readEpoch();
   if (now < epoch) throw new ActionError(`${host}: epoch ${epoch} not recorded (highest is ${now})`);
+}
+
+/** Before each step of a failover that changes the cluster: still the actor, nobody promoted meanwhile. */
+async function stillDeciding(ctx: Ctx, candidate: string, epoch: number): Promise<void> {
+  if (!(await ctx.holdsLock(candidate))) throw new ActionError(`this pandora_ha no longer holds the actor lock on ${candidate} (frozen or cut off meanwhile): its decision is dropped`);
+  const { epoch: now, master } = await session(ctx, candidate).readEpoch();
+  if (now >= epoch && master !== candidate) throw new ActionError(`${candidate} carries epoch ${now} naming ${master}: another pandora_ha promoted meanwhile; this one's decision is dropped`);
 }
 
 export function readPublished(ctx: Ctx): string | undefined {
@@ -204,11 +330,8 @@ async function drain(ctx: Ctx, host: string): Promise<string> {
   const before = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
   if (!before) return "not a replica: nothing to apply";
   if (!before.sqlRunning) {
-    if (before.io === "no" && d.startPurgesStoppedRelayLog) {
-      const pending = d.compareHistory(before.receivedGtid, await applied(s));
-      if (!pending.prefix)
-        throw new ActionError(`${host}: both replication threads are stopped with ${pending.errantCount} received transactions not applied (${pending.errant}); starting one would discard them: apply them by hand`);
-    } else await s.conn.admin(d.startSqlThreadSql);
+    if (before.io === "no") await refuseRelayLogPurge(s, before);
+    else await s.conn.admin(d.startSqlThreadSql);
   }
   if (before.io !== "no") await s.conn.admin(d.stopIoThreadSql);
   const r = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql))!;
@@ -217,6 +340,19 @@ async function drain(ctx: Ctx, host: string): Promise<string> {
   const [row] = await s.conn.query<{ v: string | null }>(wait.sql, wait.values, (ctx.settings.drainTimeout + 5) * 1000);
   if (Number(row?.v) !== 0) throw new ActionError(`${host} did not apply its relay log (${r.receivedGtid}) within ${ctx.settings.drainTimeout} s`);
   return `applied everything received (${r.receivedGtid})`;
+}
+
+/**
+ * Throws when starting a thread of this stopped replica would discard received transactions it
+ * has not applied (MariaDB in GTID mode drops the relay log then): they may be acknowledged
+ * commits that exist nowhere else once the master is gone.
+ */
+async function refuseRelayLogPurge(s: NodeSession, r: ReplicaStatus): Promise<void> {
+  const d = s.dialect!;
+  if (!d.startPurgesStoppedRelayLog) return;
+  const pending = d.compareHistory(r.receivedGtid, await applied(s));
+  if (!pending.prefix)
+    throw new ActionError(`${s.host}: both replication threads are stopped with ${pending.errantCount} received transactions not applied (${pending.errant}); starting one would discard them: apply them by hand`);
 }
 
 /** What `s` has applied (MariaDB gtid_current_pos, MySQL gtid_executed). */
@@ -255,6 +391,7 @@ async function pointAt(ctx: Ctx, host: string, master: string, fromOwnHistory: b
   const st = ctx.settings;
   for (const q of d.changeSourceSql({ host: master, port: st.dbPort, user: st.replUser, password: st.replPass }, fromOwnHistory)) await s.conn.admin(q);
   await s.conn.admin(d.startReplicaSql);
+  await setSemiSync(ctx, host, "replica");
 }
 
 function replicasOf(ctx: Ctx, exclude: string[]): NodeObservation[] {
@@ -271,7 +408,14 @@ function followersOf(ctx: Ctx, exclude: string[]): NodeObservation[] {
 // ---------------------------------------------------------------------------------------------
 // Failover and switchover
 
-export async function failover(ctx: Ctx, oldMaster: string, candidate: string, reason: string, detectedAt: number, observations: string[]): Promise<Timeline> {
+export interface FailoverOptions {
+  /** The old master answers but cannot commit (its writes stalled): its server is stopped first, or nothing is promoted. */
+  stopOldMaster?: boolean;
+  /** Promoted past the durability check (`pandora_ha failover --force`): the old master's tail is kept, never undone. */
+  unsafe?: boolean;
+}
+
+export async function failover(ctx: Ctx, oldMaster: string, candidate: string, reason: string, detectedAt: number, observations: string[], opts: FailoverOptions = {}): Promise<Timeline> {
   const epoch = ctx.state.epoch + 1;
   const t: Timeline = { kind: "failover", from: oldMaster, to: candidate, epoch, reason, observations, phases: [], ok: false, totalMs: 0 };
   t.phases.push({ phase: "detect", start: detectedAt, end: Date.now(), ok: true, detail: `${oldMaster} unreachable` });
@@ -288,23 +432,33 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
     ctx.events.log({ timeline: t });
     return t;
   };
+  let promoted = false;
   try {
     await phase(t.phases, "fence", async () => {
+      if (opts.stopOldMaster) {
+        await stopServer(ctx, session(ctx, oldMaster), `its writes stalled; failover to ${candidate}`);
+        return `${oldMaster} stopped (kill -9 over SSH): a commit stuck there can never complete after the promotion`;
+      }
       if (!ctx.state.fenced.includes(oldMaster)) ctx.state.fenced.push(oldMaster);
       ctx.saveState();
       return `${oldMaster} unreachable: marked fenced; it is made read-only the moment it is seen again`;
     });
     await ctx.pauseAfter("fence");
+    await stillDeciding(ctx, candidate, epoch);
     await phase(t.phases, "drain", () => drain(ctx, candidate));
     await ctx.pauseAfter("drain");
+    await stillDeciding(ctx, candidate, epoch);
+    promoted = true;
     await phase(t.phases, "promote", () => promote(ctx, candidate));
     await ctx.pauseAfter("promote");
+    await stillDeciding(ctx, candidate, epoch);
     await phase(t.phases, "epoch", async () => {
       await recordEpoch(ctx, candidate, epoch, `failover from ${oldMaster}: ${reason}`);
       ctx.state.master = candidate;
       ctx.state.epoch = epoch;
       ctx.state.failovers.push(Date.now());
       ctx.state.fenced = ctx.state.fenced.filter((h) => h !== candidate);
+      if (opts.unsafe && !ctx.state.unsafeTails.includes(oldMaster)) ctx.state.unsafeTails.push(oldMaster);
       ctx.saveState();
       return `epoch ${epoch} recorded on ${candidate}`;
     });
@@ -315,7 +469,7 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
         await pointAt(ctx, o.host, candidate, false);
         moved.push(o.host);
       }
-      return moved.length ? `replicating from ${candidate}: ${moved.join(", ")}` : "no other replica";
+      return `${moved.length ? `replicating from ${candidate}: ${moved.join(", ")}` : "no other replica"}${await durableWith(ctx, candidate, moved.length)}`;
     });
     const ok = await publish(ctx, candidate, t.phases);
     const done = finish(ok);
@@ -324,10 +478,29 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
     }
     return done;
   } catch (e) {
+    // Not promoted: the candidate goes back to replicating (it fetches again from the old master
+    // when that returns), so a failed failover leaves no replica with its IO thread stopped.
+    if (!promoted) await phase(t.phases, "repair", async () => (await resumeReplication(ctx, candidate)) || "still replicating").catch(() => undefined);
     const done = finish(false);
     ctx.events.emit("failover_failure", "critical", `failover to ${candidate} failed: ${shortError(e)}`, { key: "failover" });
     return done;
   }
+}
+
+/**
+ * Starts a replica's stopped replication threads again (after a failed failover, or found
+ * stopped without an error): the IO thread reconnects to its source by itself. MariaDB discards
+ * the relay log when a thread starts with both stopped; a source that answers sends it again.
+ * Returns what it did ("" when it was not stopped).
+ */
+export async function resumeReplication(ctx: Ctx, host: string): Promise<string> {
+  const s = session(ctx, host);
+  const d = s.dialect!;
+  const r = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
+  if (!r || (r.io !== "no" && r.sqlRunning)) return "";
+  if (r.io === "no" && !r.sqlRunning) await refuseRelayLogPurge(s, r);
+  await s.conn.admin(d.startReplicaSql);
+  return `replication started again (IO thread was ${r.io}, SQL thread ${r.sqlRunning ? "running" : "stopped"})`;
 }
 
 /** Planned switchover to `target`: the old master is fenced first, so no write is lost. */
@@ -374,7 +547,7 @@ export async function switchover(ctx: Ctx, target: string): Promise<Timeline> {
         await pointAt(ctx, o.host, target, false);
         moved.push(o.host);
       }
-      return `replicating from ${target}: ${moved.join(", ")}`;
+      return `replicating from ${target}: ${moved.join(", ")}${await durableWith(ctx, target, moved.length)}`;
     });
     t.ok = await publish(ctx, target, t.phases);
   } catch (e) {
@@ -394,7 +567,7 @@ export async function switchover(ctx: Ctx, target: string): Promise<Timeline> {
 // Conditions with one step each
 
 /** The master came back read-only (restart) or a promotion stopped before it: writable again. */
-export async function restoreMaster(ctx: Ctx, host: string): Promise<void> {
+export async function restoreMaster(ctx: Ctx, host: string, why: string): Promise<void> {
   const s = session(ctx, host);
   const mine = s.last?.gtidHistory ?? "";
   for (const o of replicasOf(ctx, [host])) {
@@ -402,9 +575,10 @@ export async function restoreMaster(ctx: Ctx, host: string): Promise<void> {
     if (!cmp.prefix) throw new ActionError(`${host} stays read-only: ${o.host} has ${cmp.errantCount} transactions it lacks (${cmp.errant})`);
   }
   await promote(ctx, host);
+  await durableWith(ctx, host, replicasOf(ctx, [host]).filter((o) => o.replica?.sourceHost === host).length);
   ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
   ctx.saveState();
-  ctx.events.emit("master_writable", "warning", `${host}, the master (epoch ${ctx.state.epoch}), was read-only: made writable`, { node: host, key: `fence:${host}` });
+  ctx.events.emit("master_writable", "warning", `${host}, the master (epoch ${ctx.state.epoch}), was read-only (${why}): made writable`, { node: host, key: `fence:${host}` });
 }
 
 /**
@@ -434,8 +608,10 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
       });
       return "diverged";
     }
-    // The tail (in flight when it died or was cut off): archive it, undo it, rejoin.
+    // The tail (in flight when it died or was cut off): archive it, undo it, rejoin. Not after a
+    // failover forced past the durability check: that tail may hold acknowledged commits.
     try {
+      if (ctx.state.unsafeTails.includes(host)) throw new ActionError("its tail may hold acknowledged commits (the failover away from it was forced): kept, not undone");
       const how = await undoTail(ctx, s, theirs, cmp, ctx.state.epoch);
       await pointAt(ctx, host, master, false);
       ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);

@@ -24,6 +24,7 @@ export const USAGE = `usage:
   pandora_ha check-config <pandora_server.conf>
   pandora_ha status <pandora_server.conf> [--json]
   pandora_ha switchover <pandora_server.conf> <host>
+  pandora_ha failover <pandora_server.conf> <host> [--force]
   pandora_ha resync <pandora_server.conf> <master> <slave>`;
 
 class UsageError extends Error {}
@@ -48,6 +49,8 @@ export async function main(argv: string[]): Promise<number> {
         return await status(rest);
       case "switchover":
         return await switchoverCmd(rest);
+      case "failover":
+        return await failoverCmd(rest);
       case "resync":
         return await resync(rest);
       case "-h":
@@ -279,6 +282,7 @@ export function formatStatus(r: StatusReport, running: boolean): string {
     `pandora_ha: ${running ? `running (pid ${r.daemon.pid}, ${r.daemon.actor ? "acting" : "watching"})` : "not running (one probe shown)"}`,
     `master: ${r.master ?? "unknown"}   published (pandora_ha_hosts.conf): ${r.published ?? "none"}   epoch: ${r.epoch}`,
     `failover budget: ${r.failoverBudget.used} of ${r.failoverBudget.allowed} used in the last ${r.failoverBudget.windowS} s`,
+    `durability: ${durabilityLine(r)}`,
     "",
     ...table,
   ];
@@ -290,20 +294,50 @@ export function formatStatus(r: StatusReport, running: boolean): string {
   return lines.join("\n");
 }
 
+/** Whether the master's acknowledged commits are all on a replica, as the daemon last saw it. */
+function durabilityLine(r: StatusReport): string {
+  const a = r.durability?.async;
+  if (a) return `ASYNCHRONOUS since ${new Date(a.since).toISOString()} on ${a.host} (${a.reason}): automatic failover held until a replica has caught up`;
+  const m = r.durability?.lastMaster;
+  if (!m) return "the master was not seen yet";
+  return m.durable ? `semi-sync in force on ${m.host} (every acknowledged commit is on a replica)` : `${m.host} not durable: ${m.why ?? "?"}`;
+}
+
 async function switchoverCmd(args: string[]): Promise<number> {
   if (args.length !== 2) throw new UsageError(`switchover takes the pandora_server.conf path and the new master's host\n${USAGE}`);
   const s = loadSettings(args[0]);
-  const target = args[1];
-  if (!s.haHosts.includes(target)) throw new UsageError(`${target} is not in ha_hosts (${s.haHosts.join(", ")})`);
-  let timeline: Timeline | undefined;
+  const target = requireHaHost(s, args[1]);
+  return viaDaemon(s, `/switchover?host=${encodeURIComponent(target)}`, (d) => d.switchoverNow(target));
+}
+
+/** `failover <conf> <host> [--force]`: promotes by hand a replica of a master that is dead for everyone. */
+async function failoverCmd(args: string[]): Promise<number> {
+  const force = args.includes("--force");
+  const rest = args.filter((a) => a !== "--force");
+  const bad = rest.find((a) => a.startsWith("-"));
+  if (bad) throw new UsageError(`failover: unknown option ${bad}\n${USAGE}`);
+  if (rest.length !== 2) throw new UsageError(`failover takes the pandora_server.conf path and the host to promote (and --force)\n${USAGE}`);
+  const s = loadSettings(rest[0]);
+  const target = requireHaHost(s, rest[1]);
+  return viaDaemon(s, `/failover?host=${encodeURIComponent(target)}${force ? "&force=1" : ""}`, (d) => d.failoverNow(target, force));
+}
+
+function requireHaHost(s: HaSettings, host: string): string {
+  if (!s.haHosts.includes(host)) throw new UsageError(`${host} is not in ha_hosts (${s.haHosts.join(", ")})`);
+  return host;
+}
+
+/** Asks the running daemon (its HTTP endpoint) or, when none runs, does it in this process; prints the timeline. */
+async function viaDaemon(s: HaSettings, path: string, here: (d: Daemon) => Promise<unknown>): Promise<number> {
+  let timeline: Timeline;
   if (await daemonStatus(s)) {
-    const r = await httpCall(s, "POST", `/switchover?host=${encodeURIComponent(target)}`, 300_000);
+    const r = await httpCall(s, "POST", path, 300_000);
     if (r.code !== 200) throw new Error(`the daemon refused: ${(r.body as { error?: string }).error}`);
     timeline = r.body as Timeline;
   } else {
     const d = await observer(s);
     try {
-      timeline = (await d.switchoverNow(target)) as Timeline;
+      timeline = (await here(d)) as Timeline;
     } finally {
       await d.stop();
     }

@@ -48,6 +48,16 @@ export interface HaSettings {
   failoverWindow: number;
   drainTimeout: number;
   lagWarning: number;
+  /** Keep the master durable with semi-sync (ha.semiSync): pandora_ha alone decides when it goes asynchronous. */
+  semiSync: boolean;
+  /** Seconds without a replica acknowledging before pandora_ha switches the master to asynchronous. */
+  semiSyncTimeout: number;
+  /** Seconds a master that only times out (never refuses) must stay silent before it counts as dead. */
+  silenceTimeout: number;
+  /** Seconds a timed write (the heartbeat row) may wait on a master whose reads answer before its writes count as stalled. */
+  writeTimeout: number;
+  /** Seconds to wait, after every node was down, for all of them before promoting any. */
+  outageWait: number;
   httpAddress: string;
   httpPort: number;
   bindAddress: string | undefined;
@@ -231,6 +241,11 @@ const SPECS: Spec[] = [
   T("ha_failover_window", "3600", whole(1, 604800), "Length of the failover budget window, in seconds.", true),
   T("ha_drain_timeout", "60", seconds(1, 3600), "Longest wait, in seconds, for a candidate to apply its relay log.", true),
   T("ha_lag_warning", "30", whole(1, 86400), "Replica lag in seconds that raises an event.", true),
+  T("ha_semisync", "1", bool, "1 = pandora_ha keeps the master semi-synchronous and alone decides when it goes asynchronous.", true),
+  T("ha_semisync_timeout", "5", seconds(0.5, 3600), "Seconds without a replica acknowledging before pandora_ha switches the master to asynchronous.", true),
+  T("ha_silence_timeout", "4", seconds(0.5, 600), "Seconds a master that only times out (no refusal) must stay silent before it counts as dead.", true),
+  T("ha_write_timeout", "5", seconds(1, 600), "Seconds a timed write may wait on a master whose reads answer before its writes count as stalled.", true),
+  T("ha_outage_wait", "60", seconds(0, 3600), "Seconds to wait, after every node was down, for all of them before promoting any.", true),
   T("ha_http_address", "127.0.0.1", ipLiteral, "Address of the status HTTP endpoint.", true),
   T("ha_http_port", "41180", (v) =>
     /^\d+$/.test(v) && +v <= 65535 ? ok(+v) : expected("0 (no HTTP endpoint) or a port from 1 to 65535", v), "Port of the status HTTP endpoint (0 = none).", true),
@@ -367,6 +382,11 @@ export function parseHaConf(
     failoverWindow: get("ha_failover_window", 3600),
     drainTimeout: get("ha_drain_timeout", 60),
     lagWarning: get("ha_lag_warning", 30),
+    semiSync: get("ha_semisync", true),
+    semiSyncTimeout: get("ha_semisync_timeout", 5),
+    silenceTimeout: get("ha_silence_timeout", 4),
+    writeTimeout: get("ha_write_timeout", 5),
+    outageWait: get("ha_outage_wait", 60),
     httpAddress: get("ha_http_address", "127.0.0.1"),
     httpPort: get("ha_http_port", 41180),
     bindAddress: get<string | undefined>("ha_bind_address", undefined),

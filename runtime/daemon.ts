@@ -10,13 +10,15 @@ import * as act from "./actions";
 import type { Condition } from "./analysis";
 import type { ConsoleRequest, ConsoleView } from "./console";
 import { ACTION, ACTION_NAMES, consoleView, setConsoleDisabled, syncConsoleTable, takeConsoleRequest } from "./console";
-import { ACTION_ORDER, analyze, describeNode } from "./analysis";
+import { ACTION_ORDER, analyze, describeNode, received, refusal } from "./analysis";
 import type { HaSettings } from "./conf";
 import { confWarnings } from "./conf";
 import type { EventLog, HaEvent } from "./events";
 import { insertEvents } from "./events";
 import { runShell } from "./exec";
 import { ADMIN_TIMEOUT_MS, NodeConnection, NodeSession, sessionOptions, shortError } from "./probe";
+import type { AckTracker } from "./durability";
+import { durabilityStep, notDurable } from "./durability";
 import type { DaemonState, PhaseName } from "./state";
 import { failoversInWindow, loadState, saveState } from "./state";
 import type { NodeObservation } from "./types";
@@ -37,6 +39,8 @@ export interface StatusReport {
   resyncs: DaemonState["resyncs"];
   failoverBudget: { used: number; allowed: number; windowS: number };
   lastFailover: DaemonState["lastFailover"] | null;
+  /** The master as last seen (durable or not) and the asynchronous period pandora_ha chose, if any. */
+  durability: { lastMaster: DaemonState["lastMaster"] | null; async: DaemonState["async"] | null };
   recentEvents: HaEvent[];
 }
 
@@ -69,6 +73,12 @@ export class Daemon {
   private lastConsoleSync = 0;
   private consoleSeen = "";
   private consoleWarned = false;
+  /** Each node's history at the previous cycle (a replica's must be on the master one cycle later). */
+  private previous: Record<string, string> = {};
+  private acks?: AckTracker;
+  /** When each replica's replication was last started again by the daemon. */
+  private restarted = new Map<string, number>();
+  private lastStateSave = 0;
 
   constructor(
     readonly settings: HaSettings,
@@ -88,10 +98,14 @@ export class Daemon {
       state: this.state,
       events,
       saveState: () => saveState(settings.stateDir, this.state),
+      holdsLock: (host: string) => this.sessions.get(host)?.confirmLock() ?? Promise.resolve(false),
+      // PANDORA_HA_PAUSE_AFTER=<phase>[:<seconds>] (default an hour).
       pauseAfter: async (phase: PhaseName) => {
-        if (pauseAt !== phase) return;
+        const [at, secs] = (pauseAt ?? "").split(":");
+        if (at !== phase) return;
         events.log({ test_hook: `paused after ${phase} (PANDORA_HA_PAUSE_AFTER)` });
-        await sleep(3_600_000);
+        await sleep(secs ? Number(secs) * 1000 : 3_600_000);
+        events.log({ test_hook: `resumed after ${phase}` });
       },
     };
   }
@@ -141,6 +155,7 @@ export class Daemon {
     );
     await this.refreshActor();
     this.trackNodes();
+    this.rememberMaster();
 
     this.speculativeChecks();
     let conds = this.analyse(now);
@@ -151,6 +166,11 @@ export class Daemon {
     }
     this.conditions = conds;
     this.raiseWarnings(conds);
+    // Only replicas that follow the master: a node about to rejoin still holds its old tail.
+    this.previous = Object.fromEntries(this.settings.haHosts.flatMap((h) => {
+      const o = this.sessions.get(h)?.last;
+      return o?.reachable && o.gtidHistory !== undefined && o.replica?.sourceHost === this.state.master ? [[h, o.gtidHistory] as const] : [];
+    }));
 
     // Requests (switchover) run in the loop, never beside an automatic action; the next cycle
     // looks at the cluster afresh.
@@ -172,7 +192,11 @@ export class Daemon {
     if (this.actor) {
       this.acting = true;
       try {
+        this.heartbeat();
         await this.runActions(conds);
+        await this.keepDurable();
+      } catch (e) {
+        this.events.emit("warning", "warning", `durability: ${shortError(e)}`, { key: "action:durability" });
       } finally {
         this.acting = false;
       }
@@ -283,7 +307,7 @@ export class Daemon {
     }
   }
 
-  private analyse(now: number): Condition[] {
+  private analyse(now: number, force = false): Condition[] {
     const secondary: Record<string, boolean | undefined> = {};
     for (const [h, v] of this.secondary) if (now - v.at < Math.max(1500, this.settings.probeInterval * 3000)) secondary[h] = v.value;
     const nodes = this.settings.haHosts.map((h) => this.sessions.get(h)!.last!);
@@ -297,6 +321,8 @@ export class Daemon {
       now,
       secondary,
       held: this.held(),
+      previous: this.previous,
+      force,
     });
   }
 
@@ -306,6 +332,81 @@ export class Daemon {
     for (const h of this.state.disabled) if (h !== this.state.master) out[h] = "disabled in the console";
     for (const [h, r] of Object.entries(this.state.resyncs)) if (r.state === "running") out[h] = `being resynced from ${r.master}`;
     return out;
+  }
+
+  /**
+   * What the daemon keeps of the master across cycles and restarts: how it last saw it (its
+   * history, whether it was durable) and when it last saw it writable; and whether every node
+   * is down at once (a total outage). Watchers keep it too: one may become the actor.
+   */
+  private rememberMaster(): void {
+    const st = this.state;
+    const m = st.master ? this.sessions.get(st.master)?.last : undefined;
+    if (!m) return;
+    const before = st.lastMaster;
+    let changed = false;
+    if (m.reachable) {
+      const why = st.async?.host === m.host ? `asynchronous since ${new Date(st.async.since).toISOString()} (${st.async.reason})` : notDurable(m);
+      st.lastMaster = { host: m.host, at: m.at, gtid: m.gtidExecuted ?? "", durable: !why, why, readOnly: m.readOnly !== false, uptime: m.uptime };
+      if (m.readOnly === false && m.uptime !== undefined) st.lastWritable = { host: m.host, at: m.at, uptime: m.uptime };
+      changed = !before || before.host !== m.host || before.durable !== !why || before.readOnly !== st.lastMaster.readOnly;
+      if (st.allDownSince !== undefined) {
+        st.allDownSince = undefined;
+        changed = true;
+      }
+    } else if (st.allDownSince === undefined && [...this.sessions.values()].every((x) => x.last && !x.last.reachable && x.last.failures >= this.settings.connectRetries)) {
+      st.allDownSince = Date.now();
+      changed = true;
+      this.events.emit("total_outage", "critical", `no database node answers this daemon (every node down, or this host cut off): when they answer again, the most advanced becomes the master (pandora_ha waits up to ${this.settings.outageWait} s for all of them)`, { key: "outage" });
+    }
+    // The position moves with every write: saved at most once a second, at once when it matters.
+    if (changed || Date.now() - this.lastStateSave >= 1000) {
+      this.lastStateSave = Date.now();
+      this.ctx.saveState();
+    }
+  }
+
+  /**
+   * The master's durability (runtime/durability.ts): semi-sync with no fallback of its own;
+   * asynchronous only when this daemon sees that no replica has acknowledged anything for
+   * ha_semisync_timeout seconds (recorded: failovers are held meanwhile); durable again when a
+   * replica has caught up.
+   */
+  private async keepDurable(): Promise<void> {
+    const st = this.state;
+    const m = st.master ? this.sessions.get(st.master)?.last : undefined;
+    if (!this.settings.semiSync || !m?.reachable || m.readOnly !== false) return;
+    const following = [...this.sessions.values()].some((x) => x.host !== m.host && x.last?.reachable && x.last.replica?.sourceHost === m.host && x.last.replica.io === "yes");
+    const isAsync = st.async?.host === m.host;
+    const { step, tracker } = durabilityStep({ master: m, tracker: this.acks, isAsync, replicaFollowing: following, now: Date.now(), timeoutMs: this.settings.semiSyncTimeout * 1000 });
+    this.acks = tracker;
+    switch (step.kind) {
+      case "strict":
+        await act.setSemiSync(this.ctx, m.host, "strict");
+        this.events.log({ durability: m.host, strict: step.reason });
+        return;
+      case "async":
+        await act.setSemiSync(this.ctx, m.host, "async", step.reason);
+        this.events.emit("semi_sync_off", "critical", `${m.host} switched to asynchronous commits by pandora_ha (${step.reason}): writes go on, but an automatic failover is held until a replica has caught up`, {
+          key: `semisync:${m.host}`,
+        });
+        return;
+      case "durable_again": {
+        const since = st.async?.since ?? Date.now();
+        st.async = undefined;
+        this.ctx.saveState();
+        this.events.emit("semi_sync_on", "normal", `${m.host} is durable again: a replica acknowledges its commits (asynchronous for ${Math.round((Date.now() - since) / 1000)} s)`, { key: `semisync:${m.host}` });
+        return;
+      }
+    }
+  }
+
+  /** The timed write on the master (probe.ts heartbeat); the others' writers are let go. */
+  private heartbeat(): void {
+    for (const s of this.sessions.values()) {
+      if (s.host === this.state.master && s.last?.reachable && s.last.readOnly === false) s.heartbeat(this.settings.serverName);
+      else s.stopHeartbeat();
+    }
   }
 
   /** node_down / node_up events, and when the master was first lost. */
@@ -346,6 +447,21 @@ export class Daemon {
           key = `nofailover:${c.master}`;
           type = "no_failover";
           msg = `${c.master} is dead but no failover: ${c.detail}`;
+          break;
+        case "failover_held":
+          key = `held:${c.master}`;
+          type = "failover_held";
+          msg = `${c.master} is dead but no automatic failover: ${c.detail}. It becomes the master again when it returns; to promote ${c.candidate ?? "a replica"} anyway: pandora_ha failover ${this.settings.confPath} ${c.candidate ?? "<host>"} --force`;
+          break;
+        case "master_read_only_by_hand":
+          key = `readonly:${c.master}`;
+          type = "master_read_only";
+          msg = `${c.master}, the master, is read-only but has not restarted and pandora_ha did not fence it: read_only was set by hand, so it is left so (writes are refused) until it is unset or a switchover (pandora_ha switchover) moves the master`;
+          break;
+        case "errant_replica":
+          key = `errant:${c.node}`;
+          type = "errant_transaction";
+          msg = `${c.node} holds ${c.count} transactions the master lacks (${c.errant}): written there by hand? It is never promoted past them; resync it (pandora_ha resync ${this.settings.confPath} ${this.state.master ?? "<master>"} ${c.node}) or apply them on the master`;
           break;
         case "budget_exhausted":
           key = `budget:${c.master}`;
@@ -392,16 +508,28 @@ export class Daemon {
       case "adopt_master":
         return this.adopt(c, true);
       case "stale_master":
-        await act.fence(this.ctx, c.node, c.detail);
+        await act.fence(this.ctx, c.node, c.detail, { stale: true });
         return;
       case "dead_master": {
         const obs = this.settings.haHosts.map((h) => describeNode(this.sessions.get(h)!.last!));
-        const t = await act.failover(this.ctx, c.master, c.candidate, c.reason, this.masterLostAt ?? Date.now(), obs);
-        if (t.ok) this.masterLostAt = undefined;
+        const t = await act.failover(this.ctx, c.master, c.candidate, c.reason, this.masterLostAt ?? Date.now(), obs, { stopOldMaster: c.stalled });
+        if (t.ok) {
+          this.masterLostAt = undefined;
+          this.state.allDownSince = undefined;
+          this.ctx.saveState();
+        }
         return;
       }
       case "master_read_only":
-        return act.restoreMaster(this.ctx, c.master);
+        return act.restoreMaster(this.ctx, c.master, c.reason);
+      case "restart_replication": {
+        // At most every 30 s per replica: one that stops again at once (a fatal error) is left to the warning.
+        if (Date.now() - (this.restarted.get(c.replica) ?? 0) < 30_000) return;
+        this.restarted.set(c.replica, Date.now());
+        const how = await act.resumeReplication(this.ctx, c.replica);
+        if (how) this.events.emit("replication_restarted", "warning", `${c.replica}: ${c.detail}: ${how}`, { node: c.replica, key: `link:${c.replica}` });
+        return;
+      }
       case "rejoin":
         await act.rejoin(this.ctx, c.node, this.state.master!);
         return;
@@ -571,6 +699,7 @@ export class Daemon {
       resyncs: this.state.resyncs,
       failoverBudget: { used, allowed: this.settings.failoverBudget, windowS: this.settings.failoverWindow },
       lastFailover: this.state.lastFailover ?? null,
+      durability: { lastMaster: this.state.lastMaster ?? null, async: this.state.async ?? null },
       recentEvents: this.events.recent.slice(-20),
     };
   }
@@ -586,6 +715,39 @@ export class Daemon {
     }
   }
 
+  /**
+   * A failover by hand by this process (no daemon running): it watches the cluster for as long
+   * as the daemon would before deciding (the retries, the silence of a master that only times
+   * out, the replicas' secondary checks), then acts with the daemon's checks.
+   */
+  async failoverNow(target: string, force: boolean): Promise<unknown> {
+    const end = Date.now() + (this.settings.silenceTimeout + this.settings.connectRetries * (this.settings.connectDelay + this.settings.probeTimeout) + 5) * 1000;
+    for (;;) {
+      await this.cycleWithoutActing();
+      if (!this.actor) throw new act.ActionError(this.notActing("run the failover through it (its HTTP endpoint)"));
+      const undecided = this.conditions.some((c) => c.kind === "master_suspect" || c.kind === "need_secondary_check");
+      if (!undecided || Date.now() > end) return this.failoverByHand(target, force);
+      await sleep(this.settings.probeInterval * 1000);
+    }
+  }
+
+  private async cycleWithoutActing(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((s) => s.probe()));
+    await this.refreshActor();
+    for (const c of this.analyse(Date.now())) if (c.kind === "adopt_master") {
+      this.state.master = c.master;
+      this.state.epoch = c.epoch;
+    }
+    this.speculativeChecks();
+    let conds = this.analyse(Date.now());
+    const check = conds.find((c) => c.kind === "need_secondary_check");
+    if (check?.kind === "need_secondary_check") {
+      await Promise.all(check.replicas.map((r) => this.secondaryCheck(r, check.master)));
+      conds = this.analyse(Date.now());
+    }
+    this.conditions = conds;
+  }
+
   /** A switchover by this process (no daemon running): it must hold the actor lock. */
   async switchoverNow(target: string): Promise<unknown> {
     if (!this.actor) throw new act.ActionError(this.notActing("run the switchover through it (its HTTP endpoint)"));
@@ -599,13 +761,22 @@ export class Daemon {
 
   /** Queues a switchover into the loop and waits for it. */
   requestSwitchover(target: string): Promise<unknown> {
+    return this.request(target, () => act.switchover(this.ctx, target));
+  }
+
+  /** Queues a failover by hand into the loop and waits for it. */
+  requestFailover(target: string, force: boolean): Promise<unknown> {
+    return this.request(target, () => this.failoverByHand(target, force));
+  }
+
+  private request(target: string, run: () => Promise<unknown>): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (!this.actor) return reject(new act.ActionError(this.notActing("ask that one")));
       if (!this.sessions.has(target)) return reject(new act.ActionError(`${target} is not in ha_hosts (${this.settings.haHosts.join(", ")})`));
       this.queue.push({
         run: async () => {
           try {
-            resolve(await act.switchover(this.ctx, target));
+            resolve(await run());
           } catch (e) {
             reject(e);
           }
@@ -614,6 +785,35 @@ export class Daemon {
       });
       this.wake?.();
     });
+  }
+
+  /**
+   * `pandora_ha failover HOST [--force]`: the checks of an automatic failover, from the latest
+   * observations (the master dead for the daemon and for every replica, a majority reachable,
+   * HOST a candidate holding everything the most advanced replica received). --force overrides
+   * only the failover budget and the durability hold; both are named in the events.
+   */
+  private async failoverByHand(target: string, force: boolean): Promise<unknown> {
+    const master = this.state.master;
+    if (!master) throw new act.ActionError("no master known yet");
+    if (target === master) throw new act.ActionError(`${target} is the master`);
+    const conds = this.analyse(Date.now(), force);
+    const c = conds.find((x): x is Extract<Condition, { kind: "dead_master" }> => x.kind === "dead_master");
+    if (!c) throw new act.ActionError(`no failover: ${refusal(conds.filter((x) => x.kind !== "adopt_master" && x.kind !== "stale_master"), this.settings.confPath)}`);
+    if (c.candidate !== target) {
+      const d = this.sessions.get(target)!.dialect;
+      const t = this.sessions.get(target)!.last;
+      const best = this.sessions.get(c.candidate)!.last!;
+      if (!d || !t?.reachable || t.readOnly === false || this.state.diverged[target] || this.held()[target]) throw new act.ActionError(`${target} is not a replica fit to promote (${t?.reachable ? "diverged, held or writable" : "unreachable"})`);
+      const ops = { compare: d.compareHistory.bind(d), union: d.unionHistory.bind(d) };
+      const cmp = d.compareHistory(received(best, ops), received(t, ops));
+      if (!cmp.prefix) throw new act.ActionError(`${target} lacks ${cmp.errantCount} transactions ${c.candidate} received (${cmp.errant}): promote ${c.candidate}`);
+    }
+    const unsafe = !!c.overridden?.some((o) => !o.startsWith("the failover budget"));
+    const forced = c.overridden?.length ? ` (--force overrides: ${c.overridden.join("; ")})` : "";
+    this.events.emit("failover_start", "critical", `failover by hand to ${target}${forced}`, { key: "failover-by-hand", data: { force, overridden: c.overridden ?? [] } });
+    const obs = this.settings.haHosts.map((h) => describeNode(this.sessions.get(h)!.last!));
+    return act.failover(this.ctx, master, target, `by hand${force ? " with --force" : ""}: ${c.reason}${forced}`, this.masterLostAt ?? Date.now(), obs, { unsafe });
   }
 
   private async startHttp(): Promise<void> {
@@ -634,7 +834,14 @@ export class Daemon {
         );
         return;
       }
-      send(404, { error: "GET /status or POST /switchover?host=<host>" });
+      if (req.method === "POST" && url.pathname === "/failover") {
+        this.requestFailover(url.searchParams.get("host") ?? "", url.searchParams.get("force") === "1").then(
+          (t) => send(200, t),
+          (e) => send(409, { error: shortError(e) }),
+        );
+        return;
+      }
+      send(404, { error: "GET /status, POST /switchover?host=<host> or POST /failover?host=<host>[&force=1]" });
     });
     await new Promise<void>((resolve) => {
       this.http!.once("error", (e) => {

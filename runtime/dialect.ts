@@ -12,7 +12,7 @@
  * Server outputs these parsers were checked against: test/fixtures/sql/ (MariaDB recorded live by
  * test/fixtures/sql/record-mariadb.ts; MySQL/Percona transcribed from the reference manual).
  */
-import type { ChangeSourceArgs, Dialect, HistoryComparison, ReplicaStatus, SemiSyncStatus } from "./types";
+import type { ChangeSourceArgs, Dialect, HistoryComparison, ReplicaStatus, SemiSyncDetail, SemiSyncStatus } from "./types";
 
 // ---------------------------------------------------------------------------------------------
 // Quoting
@@ -130,12 +130,7 @@ export function parseReplicaStatus(rows: Array<Record<string, unknown>>): Replic
  * loaded) read as off / 0.
  */
 export function parseSemiSync(rows: Array<Record<string, unknown>>): SemiSyncStatus {
-  const m = new Map<string, string>();
-  for (const row of rows ?? []) {
-    const r = lowerKeys(row);
-    const name = text(r.get("variable_name")).trim().toLowerCase();
-    if (name) m.set(name, text(r.get("value")).trim());
-  }
+  const m = variableMap(rows);
   const get = (...names: string[]) => {
     for (const n of names) if (m.has(n)) return m.get(n);
     return undefined;
@@ -146,6 +141,52 @@ export function parseSemiSync(rows: Array<Record<string, unknown>>): SemiSyncSta
     clients: intOrNull(get("rpl_semi_sync_source_clients", "rpl_semi_sync_master_clients")) ?? 0,
     replicaEnabled: isOn(get("rpl_semi_sync_replica_enabled", "rpl_semi_sync_slave_enabled")),
   };
+}
+
+/** Rows (Variable_name, Value) as a map of lower-case names to trimmed values. */
+function variableMap(rows: Array<Record<string, unknown>>): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const row of rows ?? []) {
+    const r = lowerKeys(row);
+    const name = text(r.get("variable_name")).trim().toLowerCase();
+    if (name) m.set(name, text(r.get("value")).trim());
+  }
+  return m;
+}
+
+/** The same rows as parseSemiSync, read for what keeping a master durable needs. */
+export function parseSemiSyncDetail(rows: Array<Record<string, unknown>>): SemiSyncDetail {
+  const m = variableMap(rows);
+  const naming = m.has("rpl_semi_sync_source_enabled") ? "source" : m.has("rpl_semi_sync_master_enabled") ? "master" : undefined;
+  const get = (suffix: string) => (naming ? m.get(`rpl_semi_sync_${naming}_${suffix}`) : undefined);
+  return {
+    naming,
+    waitNoReplica: isOn(get(naming === "source" ? "wait_no_replica" : "wait_no_slave")),
+    timeoutMs: intOrNull(get("timeout")),
+    waitSessions: intOrNull(get("wait_sessions")) ?? 0,
+    yesTx: intOrNull(get("yes_tx")) ?? 0,
+    noTx: intOrNull(get("no_tx")) ?? 0,
+  };
+}
+
+/**
+ * A master's commits wait for a replica's acknowledgement for longer than any outage
+ * (4294967295 ms, 49 days), even with no replica attached: it can never fall back to
+ * asynchronous by itself — a master cut off from the cluster never acknowledges a commit no
+ * replica has. Only pandora_ha, seeing the master and no replica acknowledging, switches it to
+ * asynchronous (SEMI_SYNC_MODES.async), and back.
+ */
+export const STRICT_TIMEOUT_MS = 4294967295;
+
+/** What makes a node a durable master, an asynchronous one, or a replica that never stalls. */
+export function semiSyncStatements(naming: "source" | "master", mode: "strict" | "async" | "replica"): string[] {
+  const p = `rpl_semi_sync_${naming}`;
+  const noReplica = `${p}_wait_no_${naming === "source" ? "replica" : "slave"}`;
+  if (mode === "strict") return [`SET GLOBAL ${p}_timeout = ${STRICT_TIMEOUT_MS}`, `SET GLOBAL ${noReplica} = ON`, `SET GLOBAL ${p}_enabled = ON`];
+  // Turning the source side off releases the sessions waiting for an acknowledgement.
+  if (mode === "async") return [`SET GLOBAL ${p}_enabled = OFF`];
+  // A replica's applier commits without waiting for replicas of its own (it has none).
+  return [`SET GLOBAL ${noReplica} = OFF`];
 }
 
 // ---------------------------------------------------------------------------------------------

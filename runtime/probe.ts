@@ -9,11 +9,14 @@
 import * as net from "node:net";
 import * as mysql from "mysql2/promise";
 import type { HaSettings } from "./conf";
-import { dialectFor } from "./dialect";
+import { dialectFor, parseSemiSyncDetail } from "./dialect";
 import type { Dialect, NodeObservation } from "./types";
 
 export const ACTOR_LOCK = "pandora_ha.actor";
 export const EPOCH_TABLE = "pandora_ha_epoch";
+/** One row per daemon, rewritten by the acting daemon on the master: a write that stalls shows a master that cannot commit. */
+export const HEARTBEAT_TABLE = "pandora_ha_heartbeat";
+const HEARTBEAT_EVERY_MS = 1000;
 export const ADMIN_TIMEOUT_MS = 30_000;
 
 export interface SessionOptions {
@@ -142,11 +145,17 @@ export class NodeSession {
   version?: string;
   serverId?: number;
   failures = 0;
+  /** When the current run of failed probes began. */
+  failingSince?: number;
   lastAttempt = 0;
   holdsLock = false;
   last?: NodeObservation;
 
   private keepalive?: NodeJS.Timeout;
+  private hbConn?: NodeConnection;
+  /** When the timed write in flight began (undefined: none), and when the last one ended. */
+  private writeSince?: number;
+  private writeEnded = 0;
 
   constructor(readonly opts: SessionOptions) {
     this.conn = new NodeConnection(opts);
@@ -193,19 +202,47 @@ export class NodeSession {
       const semiRows: Row[] = [];
       for (const q of d.semiSyncSql) semiRows.push(...(await this.conn.query<Row>(q)));
       const semiSync = d.parseSemiSync(semiRows);
+      const semiSyncDetail = parseSemiSyncDetail(semiRows);
+      const [up] = await this.conn.query<{ Value: string }>("SHOW GLOBAL STATUS LIKE 'Uptime'");
       const { epoch, master } = await this.readEpoch();
       this.failures = 0;
+      this.failingSince = undefined;
       this.last = {
         host: this.host, reachable: true, failures: 0, at: now, flavor: d.flavor, version: this.version,
         serverId: this.serverId, readOnly, superReadOnly, replica, gtidHistory, gtidExecuted, semiSync,
-        epoch, epochMaster: master,
+        semiSyncDetail, uptime: Number(up?.Value ?? 0), epoch, epochMaster: master,
+        writePendingMs: this.writeSince !== undefined ? now - this.writeSince : undefined,
       };
     } catch (e) {
       this.failures++;
+      this.failingSince ??= now;
       this.conn.close();
-      this.last = { host: this.host, reachable: false, failures: this.failures, at: now, error: shortError(e) };
+      const refused = (e as { code?: string }).code === "ECONNREFUSED";
+      this.last = { host: this.host, reachable: false, failures: this.failures, at: now, error: shortError(e), refused, failingSince: this.failingSince };
     }
     return this.last;
+  }
+
+  /**
+   * The timed write: a heartbeat row rewritten about once a second on the master, on a
+   * connection of its own, one at a time. One that waits for long (writePendingMs) shows a
+   * master that answers reads but cannot commit (binary-log volume full, fsync hung).
+   */
+  heartbeat(daemon: string): void {
+    if (this.writeSince !== undefined || Date.now() - this.writeEnded < HEARTBEAT_EVERY_MS) return;
+    this.hbConn ??= new NodeConnection({
+      ...this.opts,
+      timeoutMs: 600_000,
+      initSql: [`CREATE TABLE IF NOT EXISTS ${HEARTBEAT_TABLE} (daemon VARCHAR(255) NOT NULL PRIMARY KEY, at DATETIME(3) NOT NULL) ENGINE=InnoDB`],
+    });
+    this.writeSince = Date.now();
+    this.hbConn
+      .query(`INSERT INTO ${HEARTBEAT_TABLE} (daemon, at) VALUES (?, NOW(3)) ON DUPLICATE KEY UPDATE at = VALUES(at)`, [daemon])
+      .catch(() => undefined)
+      .finally(() => {
+        this.writeSince = undefined;
+        this.writeEnded = Date.now();
+      });
   }
 
   /** The highest epoch recorded on this node (0 when the table does not exist yet). */
@@ -237,6 +274,21 @@ export class NodeSession {
     return this.holdsLock;
   }
 
+  /**
+   * Whether this daemon still holds the actor lock here, asked of the server now (never taken
+   * anew): a daemon that was frozen for longer than the lock's idle timeout has lost it.
+   */
+  async confirmLock(): Promise<boolean> {
+    if (!this.holdsLock) return false;
+    try {
+      const [r] = await this.lockConn.query<{ v: string | null }>("SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS v", [ACTOR_LOCK]);
+      this.holdsLock = Number(r?.v) === 1;
+    } catch {
+      this.holdsLock = false;
+    }
+    return this.holdsLock;
+  }
+
   async releaseLock(): Promise<void> {
     if (!this.holdsLock) return;
     this.holdsLock = false;
@@ -252,11 +304,18 @@ export class NodeSession {
     return [this.conn.threadId, this.lockConn.threadId].filter((x): x is number => x !== undefined);
   }
 
+  /** Drops the timed write's connection (a node fenced or no longer the master). */
+  stopHeartbeat(): void {
+    this.hbConn?.close();
+    this.hbConn = undefined;
+  }
+
   close(): void {
     clearInterval(this.keepalive);
     this.keepalive = undefined;
     this.conn.close();
     this.lockConn.close();
+    this.stopHeartbeat();
     this.holdsLock = false;
   }
 }

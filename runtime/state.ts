@@ -8,7 +8,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import * as path from "node:path";
 
-export type PhaseName = "detect" | "decide" | "fence" | "drain" | "promote" | "epoch" | "repoint" | "publish" | "restart-server";
+export type PhaseName = "detect" | "decide" | "fence" | "drain" | "promote" | "epoch" | "repoint" | "publish" | "restart-server" | "repair";
 
 export interface Phase {
   phase: PhaseName;
@@ -54,6 +54,21 @@ export interface ResyncRecord {
   detail: string;
 }
 
+/** The master as the daemon last saw it answer (kept across restarts). */
+export interface MasterSeen {
+  host: string;
+  at: number;
+  /** What it had then (MariaDB gtid_current_pos, MySQL gtid_executed), in the notation of a replica's received history. */
+  gtid: string;
+  /** Every commit it had acknowledged was on a replica (semi-sync in force, no fallback of its own). */
+  durable: boolean;
+  /** Why it was not durable. */
+  why?: string;
+  readOnly: boolean;
+  /** Its uptime then, in seconds: a smaller one later means it restarted since. */
+  uptime?: number;
+}
+
 export interface DaemonState {
   master?: string;
   epoch: number;
@@ -74,10 +89,22 @@ export interface DaemonState {
    */
   undone: Record<string, string>;
   lastFailover?: Timeline;
+  lastMaster?: MasterSeen;
+  /** The master as last seen writable, with its uptime then: read-only since without a restart means set by hand. */
+  lastWritable?: { host: string; at: number; uptime: number };
+  /** The master pandora_ha switched to asynchronous commits (no replica acknowledging), since when and why. */
+  async?: { host: string; since: number; reason: string };
+  /**
+   * Old masters demoted by a failover forced past the durability check (`pandora_ha failover
+   * --force`): their tail may hold acknowledged commits, so it is never undone, only kept.
+   */
+  unsafeTails: string[];
+  /** When the daemon last saw every node down at once (a total outage), until the master answers. */
+  allDownSince?: number;
 }
 
 export function emptyState(): DaemonState {
-  return { epoch: 0, failovers: [], fenced: [], diverged: {}, disabled: [], resyncs: {}, consoleNotes: {}, undone: {} };
+  return { epoch: 0, failovers: [], fenced: [], diverged: {}, disabled: [], resyncs: {}, consoleNotes: {}, undone: {}, unsafeTails: [] };
 }
 
 export function statePath(stateDir: string): string {

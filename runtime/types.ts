@@ -33,6 +33,20 @@ export interface SemiSyncStatus {
   replicaEnabled: boolean;
 }
 
+/** What the daemon needs beyond SemiSyncStatus to keep a master durable (same rows, more of them). */
+export interface SemiSyncDetail {
+  /** Which names the server uses: rpl_semi_sync_source_* or rpl_semi_sync_master_* (undefined: no semi-sync). */
+  naming?: "source" | "master";
+  /** rpl_semi_sync_*_wait_no_replica / _wait_no_slave: commits wait even with no replica attached. */
+  waitNoReplica: boolean;
+  timeoutMs: number | null;
+  /** Sessions waiting for an acknowledgement right now. */
+  waitSessions: number;
+  /** Commits acknowledged by a replica / not acknowledged, since the server started. */
+  yesTx: number;
+  noTx: number;
+}
+
 /** One probe of one node. */
 export interface NodeObservation {
   /** The host string as listed in ha_hosts (what pandora_ha_hosts.conf publishes). */
@@ -60,6 +74,15 @@ export interface NodeObservation {
   /** What the node has applied: MariaDB @@gtid_current_pos, MySQL @@gtid_executed. */
   gtidExecuted?: string;
   semiSync?: SemiSyncStatus;
+  semiSyncDetail?: SemiSyncDetail;
+  /** Seconds since the server started (SHOW GLOBAL STATUS Uptime). */
+  uptime?: number;
+  /** How long the daemon's timed write (the heartbeat row) has been waiting on this node, if one is in flight. */
+  writePendingMs?: number;
+  /** The latest failed probe was refused (nothing listens: the server is down), not a time-out. */
+  refused?: boolean;
+  /** When the current run of failed probes began (ms since epoch; undefined when reachable). */
+  failingSince?: number;
   /** Highest promotion epoch recorded on the node (0: none) and the master it names. */
   epoch?: number;
   epochMaster?: string;

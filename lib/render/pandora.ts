@@ -85,6 +85,9 @@ export function pandoraServerTokens(cfg: ClusterConfig, server: ServerConfig): A
     ["ha_probe_timeout", String(cfg.ha.probeTimeout)],
     ["ha_failover_budget", String(cfg.ha.failoverBudget)],
     ["ha_failover_window", String(cfg.ha.failoverWindow)],
+    // Ours: the master's durability (semi-sync), which pandora_ha alone relaxes.
+    ["ha_semisync", cfg.ha.semiSync ? "1" : "0"],
+    ["ha_semisync_timeout", String(cfg.ha.semiSyncTimeoutMs / 1000)],
     ...(server.bindAddress !== undefined ? [["ha_bind_address", server.bindAddress] as [string, TokenValue]] : []),
   ];
 }

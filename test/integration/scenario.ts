@@ -6,8 +6,11 @@
  */
 import * as mysql from "mysql2/promise";
 import { afterEach, beforeEach, expect } from "vitest";
+import { readFileSync, writeFileSync } from "node:fs";
+import { PANDORA_PATHS } from "../../lib/render/pandora";
 import type { LogLine } from "../../lab/ha";
-import { describeLogLine, haLogSize, readHaLog } from "../../lab/ha";
+import { describeLogLine, haLogSize, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { paths } from "../../lab/layout";
 import type { Lab } from "../../lab/lab";
 import { down, findHost, up } from "../../lab/lab";
 import { missingKeys, publishedMaster, startPublishedWriter, writerTableSql } from "../../lab/writer";
@@ -78,6 +81,20 @@ export class Scenario {
   /** A writer following pandora_ha_hosts.conf, as Pandora's servers do (8 connections by default). */
   startWriter(connections = 8): Writer {
     return startPublishedWriter(this.lab, TABLE, connections);
+  }
+
+  /** Sets tokens in pfms1's pandora_server.conf (replacing or appending each) and restarts its daemon. */
+  async setTokens(tokens: Record<string, string>): Promise<void> {
+    const conf = paths.inHost("pfms1", PANDORA_PATHS.serverConf);
+    let text = readFileSync(conf, "utf8");
+    for (const [k, v] of Object.entries(tokens)) {
+      const line = new RegExp(`^${k} .*$`, "m");
+      text = line.test(text) ? text.replace(line, `${k} ${v}`) : `${text.replace(/\n?$/, "\n")}${k} ${v}\n`;
+    }
+    writeFileSync(conf, text, { mode: 0o600 });
+    await stopDaemon(this.lab, "SIGTERM");
+    await startDaemon(this.lab);
+    await eventually("the restarted daemon publishing the master", async () => this.log().some((l) => l.event === "daemon_start") && this.published() !== "");
   }
 
   /** Exactly one writable node, and pandora_ha_hosts.conf names it. */

@@ -59,11 +59,15 @@ export function replica(host: string, r: Partial<ReplicaStatus> = {}, over: Over
   });
 }
 
-/** A node the daemon could not reach for `failures` consecutive probes. */
-export function down(host: string, failures: number, error = "connect ETIMEDOUT"): NodeObservation {
-  return { host, reachable: false, failures, at: NOW, error };
+/**
+ * A node the daemon could not reach for `failures` consecutive probes, failing since
+ * `silentMs` ago (long past ha_silence_timeout unless given); refused when the error says so.
+ */
+export function down(host: string, failures: number, error = "connect ETIMEDOUT", silentMs = 10_000): NodeObservation {
+  return { host, reachable: false, failures, at: NOW, error, refused: /ECONNREFUSED/.test(error), failingSince: NOW - silentMs };
 }
 
+/** What the daemon remembers: db1 the master at epoch 1, last seen a second ago, durable. */
 export function state(over: Partial<DaemonState> = {}): DaemonState {
-  return { ...emptyState(), master: "db1", epoch: 1, ...over };
+  return { ...emptyState(), master: "db1", epoch: 1, lastMaster: { host: "db1", at: NOW - 1000, gtid: "0-1-100", durable: true, readOnly: false }, ...over };
 }

@@ -19,7 +19,7 @@ import { HOUR, MIN, NOW, SEMI_UP, down, master, replica, state } from "./observa
 const MARIA_OPS: HistoryOps = { compare: (a, b) => MARIADB.compareHistory(a, b), union: (a, b) => MARIADB.unionHistory(a, b) };
 const MYSQL_OPS: HistoryOps = { compare: (a, b) => MYSQL80.compareHistory(a, b), union: (a, b) => MYSQL80.unionHistory(a, b) };
 
-const SETTINGS: AnalysisSettings = { connectRetries: 2, failoverBudget: 1, failoverWindow: 3600, lagWarning: 30 };
+const SETTINGS: AnalysisSettings = { connectRetries: 2, failoverBudget: 1, failoverWindow: 3600, lagWarning: 30, silenceTimeout: 4, outageWait: 60, semiSync: true, writeTimeout: 5 };
 
 interface Row {
   name: string;
@@ -28,6 +28,8 @@ interface Row {
   settings?: Partial<AnalysisSettings>;
   secondary?: Record<string, boolean | undefined>;
   held?: Record<string, string>;
+  previous?: Record<string, string>;
+  force?: boolean;
   history?: HistoryOps;
   /** The exact kinds, in order. */
   kinds: Condition["kind"][];
@@ -44,6 +46,8 @@ function run(row: Omit<Row, "name" | "kinds" | "match">): Condition[] {
     now: NOW,
     secondary: row.secondary ?? {},
     held: row.held,
+    previous: row.previous,
+    force: row.force,
   });
 }
 
@@ -76,10 +80,10 @@ describe("analyze: truth table (db1 master, db2 replica, the daemon)", () => {
       match: [{ replica: "db2", master: "db1", detail: "IO thread connecting" }],
     },
     {
-      name: "(2b) daemon sees the master, replica IO no (with its error): replica_link_broken",
+      name: "(2b) daemon sees the master, replica IO thread stopped (with its last error): restart_replication, no failover",
       nodes: [master("db1"), replica("db2", { io: "no", lastIoError: "error reconnecting to master 'db1:3306'" })],
-      kinds: ["replica_link_broken"],
-      match: [{ replica: "db2", master: "db1", detail: "error reconnecting to master 'db1:3306'" }],
+      kinds: ["restart_replication"],
+      match: [{ replica: "db2", detail: "IO thread stopped (last error: error reconnecting to master 'db1:3306')" }],
     },
     {
       name: "(3) daemon lost the master, replica IO yes, secondary not asked: need_secondary_check",
@@ -392,7 +396,7 @@ describe("analyze: failover budget", () => {
     {
       name: "flapping: after a failover to db2 (epoch 2) db2 dies, db1 replicates from it: budget_exhausted",
       nodes: [replica("db1", { sourceHost: "db2", io: "connecting" }, { epoch: 2, epochMaster: "db2" }), down("db2", 2)],
-      state: state({ master: "db2", epoch: 2, failovers: [NOW - 60_000] }),
+      state: state({ master: "db2", epoch: 2, failovers: [NOW - 60_000], lastMaster: { host: "db2", at: NOW - 1000, gtid: "0-1-100", durable: true, readOnly: false } }),
       kinds: ["budget_exhausted"],
       match: [{ master: "db2", failovers: 1, windowS: 3600 }],
     },
@@ -502,8 +506,15 @@ describe("analyze: who is the master", () => {
       match: [{ master: "db1" }],
     },
     {
-      name: "a newer epoch naming a dead master: adopt it, then the dead-master logic",
+      name: "a newer epoch naming a dead master this daemon never saw answer: adopt it, then hold (it cannot tell what db2 acknowledged)",
       nodes: [replica("db1", { sourceHost: "db2", io: "connecting" }, { epoch: 2, epochMaster: "db2" }), down("db2", 2)],
+      kinds: ["adopt_master", "failover_held"],
+      match: [{ master: "db2", epoch: 2 }, { master: "db2", candidate: "db1", detail: "pandora_ha never saw db2 answer, so it cannot tell what db2 acknowledged" }],
+    },
+    {
+      name: "a newer epoch naming a dead master last seen durable: adopt it, then the dead-master logic",
+      nodes: [replica("db1", { sourceHost: "db2", io: "connecting" }, { epoch: 2, epochMaster: "db2" }), down("db2", 2)],
+      state: state({ lastMaster: { host: "db2", at: NOW - 500, gtid: "0-1-100", durable: true, readOnly: false } }),
       kinds: ["adopt_master", "dead_master"],
       match: [{ master: "db2", epoch: 2 }, { master: "db2", candidate: "db1" }],
     },
@@ -839,4 +850,195 @@ describe("teventoStatements", () => {
     const crit = (severity: HaEvent["severity"]) => teventoStatements({ ...e, severity })[1].values[3];
     expect([crit("info"), crit("normal"), crit("warning"), crit("critical")]).toEqual([1, 2, 3, 4]);
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// No acknowledged write lost (issue 8): evidence that lasts, durability at the last look, total
+// outages, errant replicas, a master made read-only by hand, replication repaired.
+
+describe("analyze: a master that only times out must stay silent (ha_silence_timeout 4 s)", () => {
+  check([
+    {
+      name: "2 timed-out probes over 2.5 s (a blip): master_suspect, no secondary check, no failover",
+      nodes: [down("db1", 2, "connect ETIMEDOUT", 2500), replica("db2")],
+      secondary: { db2: false },
+      kinds: ["master_suspect"],
+      match: [{ master: "db1", failures: 2 }],
+    },
+    {
+      name: "silent for 4 s and the replica cannot reach it either: dead_master",
+      nodes: [down("db1", 5, "connect ETIMEDOUT", 4000), replica("db2")],
+      secondary: { db2: false },
+      kinds: ["dead_master"],
+      match: [{ candidate: "db2", reason: "db1 failed 5 probes; db2 IO yes, cannot reach it either" }],
+    },
+    {
+      name: "refused at once (nothing listens: the server is down): dead_master without waiting for the silence",
+      nodes: [down("db1", 2, "connect ECONNREFUSED 127.0.1.1:3306", 600), replica("db2", { io: "connecting" })],
+      kinds: ["dead_master"],
+      match: [{ candidate: "db2", reason: "db1 refused 2 probes; db2 IO connecting" }],
+    },
+  ]);
+});
+
+describe("analyze: durability at the daemon's last look at the master", () => {
+  const seen = (over: Partial<NonNullable<DaemonState["lastMaster"]>>) => state({ lastMaster: { host: "db1", at: NOW - 800, gtid: "0-1-100", durable: true, readOnly: false, ...over } });
+  check([
+    {
+      name: "durable at the last look: dead_master (every acknowledged commit is on a replica)",
+      nodes: [down("db1", 2, "ECONNREFUSED"), replica("db2", { io: "connecting", receivedGtid: "0-1-99" }, { gtidExecuted: "0-1-99", gtidHistory: "0-1-99" })],
+      state: seen({ gtid: "0-1-100" }),
+      kinds: ["dead_master"],
+    },
+    {
+      name: "asynchronous at the last look (semi-sync had fallen back) and the candidate lacks 3: failover_held, lacking 3",
+      nodes: [down("db1", 2, "ECONNREFUSED"), replica("db2", { io: "connecting", receivedGtid: "0-1-97" }, { gtidExecuted: "0-1-97", gtidHistory: "0-1-97" })],
+      state: seen({ durable: false, why: "semi-sync is not active: no replica has caught up yet" }),
+      kinds: ["failover_held"],
+      match: [{ master: "db1", candidate: "db2", lacking: 3 }],
+    },
+    {
+      name: "asynchronous at the last look, the candidate has everything the master had then: still held (later commits may exist only there)",
+      nodes: [down("db1", 2, "ECONNREFUSED"), replica("db2", { io: "connecting" })],
+      state: seen({ durable: false, why: "asynchronous: no replica attached for 5 s" }),
+      kinds: ["failover_held"],
+      match: [{ lacking: 0 }],
+    },
+    {
+      name: "ha_semisync 0 (asynchronous by choice), the candidate has what the master had at the last look: dead_master",
+      nodes: [down("db1", 2, "ECONNREFUSED"), replica("db2", { io: "connecting" })],
+      state: seen({ durable: false, why: "no semi-synchronous replication on this server" }),
+      settings: { semiSync: false },
+      kinds: ["dead_master"],
+    },
+    {
+      name: "ha_semisync 0 and the candidate lacks some of it: failover_held",
+      nodes: [down("db1", 2, "ECONNREFUSED"), replica("db2", { io: "connecting", receivedGtid: "0-1-90" }, { gtidExecuted: "0-1-90", gtidHistory: "0-1-90" })],
+      state: seen({ durable: false }),
+      settings: { semiSync: false },
+      kinds: ["failover_held"],
+      match: [{ lacking: 10 }],
+    },
+    {
+      name: "never seen answering (a daemon started with the master already dead, no memory of it): failover_held",
+      nodes: [down("db1", 2, "ECONNREFUSED"), replica("db2", { io: "connecting" })],
+      state: state({ lastMaster: undefined }),
+      kinds: ["failover_held"],
+      match: [{ detail: "pandora_ha never saw db1 answer, so it cannot tell what db1 acknowledged" }],
+    },
+    {
+      name: "held, but asked by hand with --force: dead_master naming what was overridden",
+      nodes: [down("db1", 2, "ECONNREFUSED"), replica("db2", { io: "connecting" })],
+      state: seen({ durable: false, why: "asynchronous" }),
+      force: true,
+      kinds: ["dead_master"],
+      match: [{ candidate: "db2", overridden: [expect.stringMatching(/^db1 was not durable at the last look/)] }],
+    },
+    {
+      name: "budget spent, asked by hand with --force: dead_master, the budget named as overridden",
+      nodes: [down("db1", 2, "ECONNREFUSED"), replica("db2", { io: "connecting" })],
+      state: state({ failovers: [NOW - 60_000] }),
+      force: true,
+      kinds: ["dead_master"],
+      match: [{ overridden: ["the failover budget (1 in 3600 s)"] }],
+    },
+    {
+      name: "an interrupted promotion (writable, detached, current epoch) is finished whatever the durability",
+      nodes: [down("db1", 2, "ECONNREFUSED"), master("db2", { epoch: 1 })],
+      state: seen({ durable: false }),
+      kinds: ["dead_master"],
+    },
+  ]);
+});
+
+describe("analyze: a total outage (every node was down)", () => {
+  const outage = (agoMs: number) => state({ allDownSince: NOW - agoMs });
+  check([
+    {
+      name: "the replica answers first, 10 s after every node was down: failover_held, waiting for the master",
+      nodes: [down("db1", 20, "ECONNREFUSED"), replica("db2", { io: "connecting" })],
+      state: outage(10_000),
+      kinds: ["failover_held"],
+      match: [{ detail: "every node was down: waiting for db1 too (up to 50 s more) so that the most advanced node becomes master" }],
+    },
+    {
+      name: "the master never returned within ha_outage_wait, durable at the last look: dead_master",
+      nodes: [down("db1", 200, "ECONNREFUSED"), replica("db2", { io: "connecting" })],
+      state: outage(61_000),
+      kinds: ["dead_master"],
+    },
+    {
+      name: "the master answers first: it is restored (restarted: every node starts read-only)",
+      nodes: [master("db1", { readOnly: true, uptime: 3, at: NOW }), down("db2", 5, "ECONNREFUSED")],
+      state: state({ allDownSince: NOW - 10_000, lastWritable: { host: "db1", at: NOW - 20_000, uptime: 500 } }),
+      kinds: ["master_read_only"],
+      match: [{ master: "db1", reason: "restarted 3 s ago (every node starts read-only)" }],
+    },
+  ]);
+});
+
+describe("analyze: errant transactions, read_only by hand, stopped replication", () => {
+  check([
+    {
+      name: "what db2 had a cycle ago is not on the master: errant_replica",
+      nodes: [master("db1"), replica("db2", {}, { gtidHistory: "0-1-100,0-2-3" })],
+      previous: { db2: "0-1-100,0-2-3" },
+      kinds: ["errant_replica"],
+      match: [{ node: "db2", errant: "0-2-3", count: 3 }],
+    },
+    {
+      name: "a replica momentarily ahead of the master's probe (it applied a commit after the master was read): nothing",
+      nodes: [master("db1", { gtidHistory: "0-1-105" }), replica("db2", {}, { gtidHistory: "0-1-106" })],
+      previous: { db2: "0-1-104" },
+      kinds: ["healthy"],
+    },
+    {
+      name: "the master seen writable, read-only now, not restarted, not fenced by us: master_read_only_by_hand (held)",
+      nodes: [master("db1", { readOnly: true, uptime: 520 }), replica("db2")],
+      state: state({ lastWritable: { host: "db1", at: NOW - 20_000, uptime: 500 } }),
+      kinds: ["master_read_only_by_hand"],
+    },
+    {
+      name: "the master read-only after a switchover of ours failed half-way (fenced by us): made writable",
+      nodes: [master("db1", { readOnly: true, uptime: 520 }), replica("db2")],
+      state: state({ fenced: ["db1"], lastWritable: { host: "db1", at: NOW - 20_000, uptime: 500 } }),
+      kinds: ["master_read_only"],
+      match: [{ reason: "fenced by pandora_ha in a failover or switchover that did not complete" }],
+    },
+    {
+      name: "a replica's IO thread stopped (a failover that failed after its drain): restart_replication",
+      nodes: [master("db1"), replica("db2", { io: "no", lastIoError: "" })],
+      kinds: ["restart_replication"],
+      match: [{ replica: "db2" }],
+    },
+  ]);
+});
+
+describe("analyze: a master whose writes stall while its reads answer (ha_write_timeout 5 s)", () => {
+  const stalledMaster = (ms: number, waitSessions = 0) =>
+    master("db1", { writePendingMs: ms, semiSyncDetail: { naming: "master", waitNoReplica: true, timeoutMs: 4294967295, waitSessions, yesTx: 10, noTx: 0 } });
+  check([
+    {
+      name: "the timed write has waited 6 s, nothing waits for a semi-sync acknowledgement: dead_master, stalled (the old master is stopped first)",
+      nodes: [stalledMaster(6000), replica("db2")],
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2", stalled: true, reason: expect.stringMatching(/^db1 answers but its writes have stalled for 6 s/) }],
+    },
+    {
+      name: "waited 3 s only: healthy",
+      nodes: [stalledMaster(3000), replica("db2")],
+      kinds: ["healthy"],
+    },
+    {
+      name: "waited 6 s but for a semi-sync acknowledgement (the replica is the problem): no failover",
+      nodes: [stalledMaster(6000, 2), replica("db2", { io: "connecting" })],
+      kinds: ["replica_link_broken"],
+    },
+    {
+      name: "stalled, the budget spent: budget_exhausted",
+      nodes: [stalledMaster(6000), replica("db2")],
+      state: state({ failovers: [NOW - 60_000] }),
+      kinds: ["budget_exhausted"],
+    },
+  ]);
 });

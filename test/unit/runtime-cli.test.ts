@@ -66,6 +66,8 @@ describe("pandora_ha command line", () => {
     [["status", "a.conf", "--yaml"], /status takes the pandora_server.conf path and optionally --json/],
     [["switchover", "a.conf"], /switchover takes/],
     [["resync", "a.conf", "m"], /resync takes/],
+    [["failover", "a.conf"], /failover takes the pandora_server.conf path and the host to promote/],
+    [["failover", "a.conf", "db2", "--now"], /failover: unknown option --now/],
     [["check-config"], /check-config takes one argument/],
   ])("bad arguments %j: exit 2 with the usage", async (argv, message) => {
     expect(await main(argv)).toBe(2);
@@ -79,6 +81,9 @@ describe("pandora_ha command line", () => {
     err = "";
     expect(await main(["resync", path, "10.9.9.9", "db2"])).toBe(2);
     expect(err).toMatch(/is not in ha_hosts/);
+    err = "";
+    expect(await main(["failover", path, "10.9.9.9", "--force"])).toBe(2);
+    expect(err).toMatch(/10\.9\.9\.9 is not in ha_hosts/);
   });
 
   test("resync runs ha_resync with the original's arguments, exits with its code, and logs its start and end", async () => {

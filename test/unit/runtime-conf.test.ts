@@ -63,6 +63,7 @@ describe("valid files", () => {
     expect(s.failoverWindow).toBe(3600);
     expect(s.drainTimeout).toBe(60);
     expect(s.lagWarning).toBe(30);
+    expect([s.semiSync, s.semiSyncTimeout, s.silenceTimeout, s.writeTimeout, s.outageWait]).toEqual([true, 5, 4, 5, 60]);
     expect(s.httpAddress).toBe("127.0.0.1");
     expect(s.httpPort).toBe(41180);
     expect(s.bindAddress).toBeUndefined();
@@ -112,6 +113,11 @@ describe("valid files", () => {
       failoverWindow: 86400,
       drainTimeout: 120.5,
       lagWarning: 300,
+      semiSync: false,
+      semiSyncTimeout: 2.5,
+      silenceTimeout: 6,
+      writeTimeout: 8,
+      outageWait: 30,
       httpAddress: "::1",
       httpPort: 0,
       bindAddress: "10.0.0.100",
@@ -170,11 +176,12 @@ describe("valid files", () => {
   test("HA_TOKENS lists every token once, marks ours, and explains each", () => {
     const names = HA_TOKENS.map((t) => t.token);
     expect(new Set(names).size).toBe(names.length);
-    expect(names).toHaveLength(41); // 37 settings (all but confPath) + 4 ignored tokens of the original
+    expect(names).toHaveLength(46); // 42 settings (all but confPath) + 4 ignored tokens of the original
     for (const t of HA_TOKENS) expect(t.meaning.length, t.token).toBeGreaterThan(10);
     expect(HA_TOKENS.filter((t) => t.ours).map((t) => t.token)).toEqual([
       "ha_sshkey", "ha_probe_interval", "ha_probe_timeout", "ha_failover_budget", "ha_failover_window",
-      "ha_drain_timeout", "ha_lag_warning", "ha_http_address", "ha_http_port", "ha_bind_address",
+      "ha_drain_timeout", "ha_lag_warning", "ha_semisync", "ha_semisync_timeout", "ha_silence_timeout", "ha_write_timeout",
+      "ha_outage_wait", "ha_http_address", "ha_http_port", "ha_bind_address",
       "ha_state_dir", "ha_log_file",
     ]);
     expect(HA_TOKENS.find((t) => t.token === "ha_resync")!.default).toBe("/usr/share/pandora_server/util/pandora_ha_resync_slave.sh");

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, test } from "vitest";
-import { MARIADB, MYSQL80, MYSQL84, dialectFor, quote } from "../../runtime/dialect";
+import { MARIADB, MYSQL80, MYSQL84, STRICT_TIMEOUT_MS, dialectFor, parseSemiSyncDetail, quote, semiSyncStatements } from "../../runtime/dialect";
 import type { Dialect, ReplicaStatus, SemiSyncStatus } from "../../runtime/types";
 import { replicaStatus } from "./observations";
 
@@ -697,5 +697,25 @@ describe("MySQL compareHistory / unionHistory", () => {
     for (const bad of ["0-1-100", `${A}:0-5`, `${A}:9-5`, "not-a-uuid:1-5", `${A}:1-5:bad-tag!`]) {
       expect(() => MYSQL80.compareHistory(bad, "")).toThrow(/MySQL GTID set/);
     }
+  });
+});
+
+describe("parseSemiSyncDetail and the durability statements", () => {
+  const rows = (name: string) => load(name).semiSync.flatMap((q) => q.rows);
+  test("both namings, from recorded and transcribed server output", () => {
+    expect(parseSemiSyncDetail(rows("mariadb-master.json"))).toEqual({ naming: "master", waitNoReplica: false, timeoutMs: 1000, waitSessions: 0, yesTx: 1, noTx: 7 });
+    expect(parseSemiSyncDetail(rows("mysql84-master.json"))).toEqual({ naming: "source", waitNoReplica: false, timeoutMs: 10000, waitSessions: 0, yesTx: 1517, noTx: 3 });
+    expect(parseSemiSyncDetail(rows("percona80-master-legacy-plugin.json"))).toMatchObject({ naming: "master", timeoutMs: 10000, yesTx: 1517 });
+    expect(parseSemiSyncDetail([])).toEqual({ naming: undefined, waitNoReplica: false, timeoutMs: null, waitSessions: 0, yesTx: 0, noTx: 0 });
+  });
+  test("strict never falls back by itself; async releases the waiting commits; a replica never stalls", () => {
+    expect(semiSyncStatements("master", "strict")).toEqual([
+      `SET GLOBAL rpl_semi_sync_master_timeout = ${STRICT_TIMEOUT_MS}`,
+      "SET GLOBAL rpl_semi_sync_master_wait_no_slave = ON",
+      "SET GLOBAL rpl_semi_sync_master_enabled = ON",
+    ]);
+    expect(semiSyncStatements("source", "strict")[1]).toBe("SET GLOBAL rpl_semi_sync_source_wait_no_replica = ON");
+    expect(semiSyncStatements("source", "async")).toEqual(["SET GLOBAL rpl_semi_sync_source_enabled = OFF"]);
+    expect(semiSyncStatements("master", "replica")).toEqual(["SET GLOBAL rpl_semi_sync_master_wait_no_slave = OFF"]);
   });
 });

@@ -24,6 +24,7 @@ function daemon(hostsFile: string, epoch: number, serviceCmd = "true"): Ctx & { 
     events: new EventLog(log),
     saveState: () => undefined,
     pauseAfter: async () => undefined,
+    holdsLock: async () => true,
     log,
   };
 }

@@ -1,0 +1,79 @@
+/**
+ * Durability of the master: when is every commit it acknowledged on a replica, and what the
+ * daemon does to keep it so. Pure: no I/O.
+ *
+ * The rule: the master's semi-sync never falls back to asynchronous by itself (its timeout is
+ * longer than any outage and it waits even with no replica attached: STRICT_TIMEOUT_MS), so a
+ * master that is cut off, hung, or isolated with its clients never acknowledges a commit no
+ * replica has, however long it stays away. Only pandora_ha, while it sees the master and sees
+ * that no replica has acknowledged anything for ha_semisync_timeout seconds, switches it to
+ * asynchronous (writes go on) — and records that it did, because from then on the master may
+ * hold acknowledged commits that no replica has: an automatic failover is held until a replica
+ * has caught up and semi-sync is in force again.
+ */
+import { STRICT_TIMEOUT_MS } from "./dialect";
+import type { NodeObservation } from "./types";
+
+/** Why `m` is not durable right now, or undefined when it is. */
+export function notDurable(m: NodeObservation): string | undefined {
+  const s = m.semiSync;
+  const d = m.semiSyncDetail;
+  if (!s || !d?.naming) return "no semi-synchronous replication on this server";
+  if (!s.sourceEnabled) return "semi-sync is switched off on it";
+  if (!d.waitNoReplica || (d.timeoutMs ?? 0) < STRICT_TIMEOUT_MS) return `semi-sync may fall back to asynchronous by itself (timeout ${d.timeoutMs ?? "?"} ms, wait with no replica ${d.waitNoReplica ? "on" : "off"})`;
+  if (!s.sourceActive) return "semi-sync is not active: no replica has caught up yet";
+  if (s.clients < 1) return "no replica acknowledges its commits";
+  return undefined;
+}
+
+/** The daemon's memory of acknowledgements on the current master. */
+export interface AckTracker {
+  host: string;
+  yesTx: number;
+  /** Last time a replica acknowledged (or nothing was waiting with a replica attached). */
+  lastAck: number;
+}
+
+export type DurabilityStep =
+  | { kind: "none" }
+  /** Make the master semi-synchronous with no fallback of its own. */
+  | { kind: "strict"; reason: string }
+  /** No replica acknowledges: let writes go on without one (recorded; failovers are held). */
+  | { kind: "async"; reason: string }
+  /** Semi-sync is in force again after a period of asynchronous commits. */
+  | { kind: "durable_again" };
+
+export interface DurabilityInput {
+  master: NodeObservation;
+  tracker: AckTracker | undefined;
+  /** The daemon switched this master to asynchronous (and it has not been durable since). */
+  isAsync: boolean;
+  /** A replica follows the master with its IO thread connected. */
+  replicaFollowing: boolean;
+  now: number;
+  timeoutMs: number;
+}
+
+/** What to do for the master's durability this cycle, and the tracker to keep. */
+export function durabilityStep(i: DurabilityInput): { step: DurabilityStep; tracker: AckTracker | undefined } {
+  const { master: m, now } = i;
+  const s = m.semiSync;
+  const d = m.semiSyncDetail;
+  if (!s || !d?.naming) return { step: { kind: "none" }, tracker: undefined };
+  const prev = i.tracker?.host === m.host ? i.tracker : undefined;
+  const acking = s.clients >= 1 && (d.waitSessions === 0 || (prev !== undefined && d.yesTx > prev.yesTx));
+  const tracker: AckTracker = { host: m.host, yesTx: d.yesTx, lastAck: acking || !prev ? now : prev.lastAck };
+  if (i.isAsync) {
+    if (!notDurable(m)) return { step: { kind: "durable_again" }, tracker };
+    if (!s.sourceEnabled && i.replicaFollowing) return { step: { kind: "strict", reason: "a replica follows it again: semi-sync is in force once it has caught up" }, tracker };
+    return { step: { kind: "none" }, tracker };
+  }
+  if (!s.sourceEnabled || !d.waitNoReplica || (d.timeoutMs ?? 0) < STRICT_TIMEOUT_MS) {
+    return { step: { kind: "strict", reason: "semi-sync without a fallback of its own" }, tracker };
+  }
+  if (now - tracker.lastAck >= i.timeoutMs) {
+    const why = s.clients < 1 ? "no replica attached" : `no acknowledgement while ${d.waitSessions} commits wait`;
+    return { step: { kind: "async", reason: `${why} for ${Math.round((now - tracker.lastAck) / 100) / 10} s` }, tracker };
+  }
+  return { step: { kind: "none" }, tracker };
+}

@@ -1,0 +1,233 @@
+/**
+ * No acknowledged write lost, one writable node: the faults of issue 8 on the lab's real
+ * servers, each under a writer that records the keys it made itself (lab/writer.ts). After each:
+ * every acknowledged key on the final master, exactly one writable node, pandora_ha_hosts.conf
+ * naming it.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { describe, expect, test } from "vitest";
+import { PANDORA_PATHS } from "../../lib/render/pandora";
+import { haCommand, haStatusJson, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { inHost } from "../../lab/hosts";
+import { fault } from "../../lab/lab";
+import { paths } from "../../lab/layout";
+import { sleep } from "../../lab/proc";
+import { startNodeWriter } from "../../lab/writer";
+import { eventually } from "./helpers";
+import { TABLE, freshLabEachTest } from "./scenario";
+
+const CONF = PANDORA_PATHS.serverConf;
+
+describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
+  const sc = freshLabEachTest(2);
+  const { addr, published } = sc;
+
+  test("semi-sync fallback, then the master dies: no automatic failover; the master returns and nothing is lost", async () => {
+    const w = sc.startWriter(16);
+    await sleep(1000);
+    // The replica loses the master for 9 s: nothing acknowledges node1's commits, so after
+    // ha_semisync_timeout (5 s) pandora_ha lets them go on asynchronously, and says so.
+    await fault(sc.lab, "node2", "isolate", "node1");
+    const off = await sc.waitForEvent("semi_sync_off", 20_000);
+    expect(off.message).toMatch(/127\.0\.1\.1 switched to asynchronous commits by pandora_ha/);
+    await sleep(9000 - 5000);
+    const ackedBeforeCrash = w.acked.length;
+    await fault(sc.lab, "node1", "crash");
+    const held = await sc.waitForEvent("failover_held");
+    expect(held.message).toMatch(/127\.0\.1\.1 was not durable at the last look .*asynchronous/);
+    await sleep(3000);
+    expect(sc.events("failover_start")).toEqual([]);
+    expect(await sc.readOnly("node2")).toBe(true);
+    expect((await haStatusJson(sc.lab)).conditions.map((c) => c.kind)).toContain("failover_held");
+    // node1 returns: still the master, writable again; node2 catches up; semi-sync in force again.
+    await fault(sc.lab, "node2", "heal");
+    await fault(sc.lab, "node1", "restart");
+    await sc.waitForEvent("master_writable");
+    await sc.waitForEvent("semi_sync_on", 30_000);
+    const acked = await w.stop();
+    expect(ackedBeforeCrash).toBeGreaterThan(0);
+    await sc.expectOneMasterNothingLost(acked, "node1");
+    await eventually("node2 holding every acknowledged key", async () => (await sc.missing("node2", acked)).length === 0);
+  }, 150_000);
+
+  test("a master cut off with its clients never acknowledges a commit the new master lacks", async () => {
+    // node1 loses pfms1 and node2, but a client on this machine still reaches it and writes.
+    const direct = startNodeWriter(sc.lab, "node1", TABLE, 4);
+    const w = sc.startWriter(8);
+    await sleep(1000);
+    await fault(sc.lab, "node1", "isolate", "pfms1");
+    await fault(sc.lab, "node1", "isolate", "node2");
+    const cutAt = direct.acked.length;
+    await sc.waitForEvent("failover_end", 40_000);
+    // Held for far longer than any semi-sync timeout: its commits wait, none is acknowledged.
+    await sleep(8000);
+    expect(direct.acked.length - cutAt).toBeLessThanOrEqual(4); // at most the ones in flight at the cut
+    await fault(sc.lab, "node1", "heal");
+    await sc.waitForEvent("fenced");
+    await sc.waitForEvent("rejoined", 40_000);
+    const acked = [...(await direct.stop()), ...(await w.stop())];
+    await sc.expectOneMasterNothingLost(acked, "node2");
+  }, 150_000);
+
+  test("a 2.5 s network blip on the master, twice, under the writer: no failover, nothing lost", async () => {
+    const w = sc.startWriter(16);
+    await sleep(1000);
+    for (let i = 0; i < 2; i++) {
+      await fault(sc.lab, "node1", "isolate");
+      await sleep(2500);
+      await fault(sc.lab, "node1", "heal");
+      await sleep(4000);
+    }
+    expect(sc.events("failover_start")).toEqual([]);
+    expect(published()).toBe(addr("node1"));
+    expect((await haStatusJson(sc.lab)).failoverBudget.used).toBe(0);
+    await sc.expectOneMasterNothingLost(await w.stop(), "node1");
+  }, 120_000);
+
+  test("a failover that fails after its drain (daemon killed) leaves no replica with its IO thread stopped", async () => {
+    await stopDaemon(sc.lab, "SIGKILL");
+    await startDaemon(sc.lab, { PANDORA_HA_PAUSE_AFTER: "drain" });
+    const w = sc.startWriter(4);
+    await sleep(1000);
+    await fault(sc.lab, "node1", "crash");
+    await eventually("the daemon paused after the drain", async () => sc.log().some((l) => String(l.test_hook ?? "").includes("drain")));
+    await stopDaemon(sc.lab, "SIGKILL");
+    // The master returns before any daemon finished the failover: node2's IO thread was stopped by the drain.
+    await fault(sc.lab, "node1", "restart");
+    const [before] = await sc.adminQuery<Record<string, unknown>>("node2", "SHOW SLAVE STATUS");
+    expect(before.Slave_IO_Running).toBe("No");
+    await startDaemon(sc.lab);
+    await sc.waitForEvent("replication_restarted");
+    await eventually("node2 replicating from node1 again", async () => {
+      const [x] = await sc.adminQuery<Record<string, unknown>>("node2", "SHOW SLAVE STATUS");
+      return x?.Master_Host === addr("node1") && x.Slave_IO_Running === "Yes" && x.Slave_SQL_Running === "Yes";
+    });
+    await eventually("node1 durable again (its semi-sync replica back)", async () => (await haStatusJson(sc.lab)).durability.lastMaster?.durable === true);
+    await sc.expectOneMasterNothingLost(await w.stop(), "node1");
+  }, 120_000);
+
+  test("budget spent and the master never returns: pandora_ha failover refuses, then promotes with --force (named in the event)", async () => {
+    await sc.setTokens({ ha_failover_budget: "0" });
+    const w = sc.startWriter(4);
+    await sleep(1000);
+    await fault(sc.lab, "node1", "crash");
+    await sc.waitForEvent("budget_exhausted");
+    const refused = await haCommand(sc.lab, `failover ${CONF} ${addr("node2")}`, 60_000);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/the failover budget is spent .*add --force/);
+    expect(await sc.readOnly("node2")).toBe(true);
+    const bad = await haCommand(sc.lab, `failover ${CONF} 10.9.9.9 --force`);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/10\.9\.9\.9 is not in ha_hosts/);
+    const forced = await haCommand(sc.lab, `failover ${CONF} ${addr("node2")} --force`, 120_000);
+    expect(forced.code, forced.stderr).toBe(0);
+    const start = sc.events("failover_start").find((e) => /by hand/.test(String(e.message)));
+    expect(start?.message).toMatch(/failover by hand to 127\.0\.1\.2 \(--force overrides: the failover budget \(0 in 3600 s\)\)/);
+    await sc.expectOneMasterNothingLost(await w.stop(), "node2");
+  }, 120_000);
+
+  test("a master whose binary-log volume is full (writes stall, reads answer): stopped and failed over, nothing lost", async () => {
+    const w = sc.startWriter(8);
+    await sleep(1500);
+    const filled = await fault(sc.lab, "node1", "disk-full");
+    expect(filled).toMatch(/kB free/);
+    const start = await sc.waitForEvent("failover_start", 40_000);
+    expect(start.message).toMatch(/promoting 127\.0\.1\.2/);
+    await sc.waitForEvent("failover_end", 40_000);
+    const tl = sc.log().find((l) => l.timeline)!.timeline as { reason: string; phases: Array<{ phase: string; detail: string }> };
+    expect(tl.reason).toMatch(/127\.0\.1\.1 answers but its writes have stalled for \d+ s/);
+    expect(tl.phases.find((p) => p.phase === "fence")!.detail).toMatch(/stopped \(kill -9 over SSH\)/);
+    await sleep(1000);
+    await sc.expectOneMasterNothingLost(await w.stop(), "node2");
+    await fault(sc.lab, "node1", "disk-free").catch(() => undefined);
+  }, 150_000);
+
+  test("an errant transaction on the replica is reported; a read_only set on the master by hand is left so, with an event", async () => {
+    const errant = await inHost("node2", "mariadb", ["-e", "SET GLOBAL read_only=OFF; INSERT INTO pandora.pha_writer (k, v) VALUES ('by-hand', 0); SET GLOBAL read_only=ON"]);
+    expect(errant.stderr).toBe("");
+    const e = await sc.waitForEvent("errant_transaction");
+    expect(e.message).toMatch(/127\.0\.1\.2 holds 1 transactions the master lacks \(0-2-\d+\)/);
+    // read_only by hand on the master: not undone behind the administrator's back.
+    await sc.adminQuery("node1", "SET GLOBAL read_only = ON");
+    const ro = await sc.waitForEvent("master_read_only");
+    expect(ro.message).toMatch(/read_only was set by hand, so it is left so/);
+    await sleep(3000);
+    expect(await sc.readOnly("node1")).toBe(true);
+    expect(sc.events("master_writable")).toEqual([]);
+    await sc.adminQuery("node1", "SET GLOBAL read_only = OFF");
+    await sc.expectOneMaster("node1");
+  }, 120_000);
+
+  test("every node down, the replica back first: held until the master returns; it stays the master", async () => {
+    await sc.setTokens({ ha_outage_wait: "30" });
+    const w = sc.startWriter(4);
+    await sleep(1500);
+    await fault(sc.lab, "node2", "crash");
+    await fault(sc.lab, "node1", "crash");
+    await sc.waitForEvent("total_outage");
+    const acked = await w.stop();
+    await fault(sc.lab, "node2", "restart");
+    const held = await sc.waitForEvent("failover_held");
+    expect(held.message).toMatch(/every node was down: waiting for 127\.0\.1\.1 too/);
+    await sleep(2000);
+    expect(await sc.readOnly("node2")).toBe(true);
+    await fault(sc.lab, "node1", "restart");
+    await sc.waitForEvent("master_writable");
+    await sc.expectOneMasterNothingLost(acked, "node1");
+    expect(sc.events("failover_start")).toEqual([]);
+  }, 120_000);
+
+  test("the daemon remembers the master across its restarts: restarted while every node is down, it still waits for the master", async () => {
+    const w = sc.startWriter(4);
+    await sleep(1500);
+    await fault(sc.lab, "node1", "crash");
+    await fault(sc.lab, "node2", "crash");
+    await sc.waitForEvent("total_outage");
+    const acked = await w.stop();
+    await stopDaemon(sc.lab, "SIGTERM");
+    await startDaemon(sc.lab);
+    await fault(sc.lab, "node2", "restart");
+    await sc.waitForEvent("failover_held");
+    await fault(sc.lab, "node1", "restart");
+    await sc.waitForEvent("master_writable");
+    await sc.expectOneMasterNothingLost(acked, "node1");
+    expect(sc.events("failover_start")).toEqual([]);
+  }, 120_000);
+});
+
+describe("pandora_ha: an actor frozen mid-failover (2-node lab, two daemons)", () => {
+  const sc = freshLabEachTest(2);
+
+  test("it resumes after the other daemon took over and drops its old decision; the epoch refuses a conflicting row", async () => {
+    // The lab's daemon (A) will pause 25 s after its drain; a second daemon (B) watches.
+    await stopDaemon(sc.lab, "SIGKILL");
+    await startDaemon(sc.lab, { PANDORA_HA_PAUSE_AFTER: "drain:25" });
+    const conf2 = "/etc/pandora/pandora_server_b.conf";
+    const base = readFileSync(paths.inHost("pfms1", CONF), "utf8").split("\n").filter((l) => !/^(ha_pid_file|ha_state_dir|ha_log_file|ha_http_port|servername) /.test(l));
+    writeFileSync(paths.inHost("pfms1", conf2), [...base, "ha_pid_file /run/pandora_ha_b.pid", "ha_state_dir /var/lib/pandora-ha-b", "ha_log_file /var/log/pandora/pandora_ha_b.log", "ha_http_port 41181", "servername pfms1b", ""].join("\n"), { mode: 0o600 });
+    const b = await onServer(sc.lab, `pandora_ha -d -p /run/pandora_ha_b.pid ${conf2}`);
+    expect(b.code, b.stderr).toBe(0);
+    const logB = () => readHaLog(sc.lab, 0, "/var/log/pandora/pandora_ha_b.log").lines;
+    await eventually("B watching the master", async () => logB().some((l) => l.event === "master_adopted"));
+    await sleep(2000);
+    const w = sc.startWriter(4);
+    await sleep(1000);
+    await fault(sc.lab, "node1", "crash");
+    await eventually("A paused after its drain", async () => sc.log().some((l) => String(l.test_hook ?? "").includes("paused after drain")));
+    // A freezes (SIGSTOP) for 12 s: its lock goes with its idle connections; B takes over and fails over.
+    const pidA = Number(readFileSync(paths.inHost("pfms1", "/run/pandora_ha.pid"), "utf8"));
+    process.kill(pidA, "SIGSTOP");
+    await eventually("B's failover", async () => logB().some((l) => l.event === "failover_end"), 40_000);
+    await sleep(Math.max(0, 12_000));
+    process.kill(pidA, "SIGCONT");
+    // A's pause ends: it must not act on its old decision.
+    const failure = await sc.waitForEvent("failover_failure", 40_000);
+    expect(failure.message).toMatch(/no longer holds the actor lock|another pandora_ha promoted meanwhile|decision is dropped/);
+    expect(sc.events("failover_end")).toEqual([]);
+    const epochs = await sc.adminQuery<{ epoch: number; master: string }>("node2", "SELECT epoch, master FROM pandora_ha_epoch ORDER BY epoch");
+    expect(epochs.map((e) => [Number(e.epoch), e.master])).toEqual([[1, sc.addr("node1")], [2, sc.addr("node2")]]);
+    await sc.expectOneMasterNothingLost(await w.stop(), "node2");
+    const pidB = Number(readFileSync(paths.inHost("pfms1", "/run/pandora_ha_b.pid"), "utf8"));
+    process.kill(pidB, "SIGKILL");
+  }, 150_000);
+});
