@@ -126,7 +126,9 @@ async function stopServer(ctx: Ctx, s: NodeSession, reason: string): Promise<voi
   const [r] = await s.conn.admin<{ f: string }>("SELECT @@global.pid_file AS f");
   const pidFile = String(r?.f ?? "");
   if (!pidFile.startsWith("/")) throw new ActionError(`${s.host}: pid_file is ${JSON.stringify(pidFile)}: cannot stop it`);
-  const k = await runSsh(ctx.settings, s.host, `pid=$(cat ${shq(pidFile)}) && [ -n "$pid" ] && kill -9 "$pid"`, 15_000);
+  // As root, or through sudo for a non-root ha_sshuser (as the resync needs too).
+  const remote = `if [ "$(id -u)" = 0 ]; then s=; else s="sudo -n"; fi; pid=$($s cat ${shq(pidFile)}) && [ -n "$pid" ] && $s kill -9 "$pid"`;
+  const k = await runSsh(ctx.settings, s.host, remote, 15_000);
   if (k.code !== 0) throw new ActionError(`${s.host}: the server could not be stopped over SSH (exit ${k.code}: ${k.output.trim()})`);
   s.conn.close();
   s.stopHeartbeat();
@@ -434,6 +436,7 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
   };
   let promoted = false;
   try {
+    await stillDeciding(ctx, candidate, epoch);
     await phase(t.phases, "fence", async () => {
       if (opts.stopOldMaster) {
         await stopServer(ctx, session(ctx, oldMaster), `its writes stalled; failover to ${candidate}`);
@@ -445,7 +448,7 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
     });
     await ctx.pauseAfter("fence");
     await stillDeciding(ctx, candidate, epoch);
-    await phase(t.phases, "drain", () => drain(ctx, candidate));
+    await phase(t.phases, "drain", async () => `${await drain(ctx, candidate)}${await detachOthers(ctx, oldMaster, candidate)}`);
     await ctx.pauseAfter("drain");
     await stillDeciding(ctx, candidate, epoch);
     promoted = true;
@@ -485,6 +488,26 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
     ctx.events.emit("failover_failure", "critical", `failover to ${candidate} failed: ${shortError(e)}`, { key: "failover" });
     return done;
   }
+}
+
+/**
+ * The other replicas still pointed at the old master stop fetching from it (held ones too): one
+ * reconnecting when a hung or cut-off master comes back would acknowledge its waiting commits,
+ * which the new master lacks. Those that follow the new master are repointed after the promotion.
+ */
+async function detachOthers(ctx: Ctx, oldMaster: string, candidate: string): Promise<string> {
+  const stopped: string[] = [];
+  for (const o of replicasOf(ctx, [candidate, oldMaster])) {
+    if (o.replica?.sourceHost !== oldMaster || o.replica.io === "no") continue;
+    try {
+      const s = session(ctx, o.host);
+      await s.conn.admin(s.dialect!.stopIoThreadSql);
+      stopped.push(o.host);
+    } catch (e) {
+      ctx.events.log({ detach: o.host, failed: shortError(e) });
+    }
+  }
+  return stopped.length ? `; ${stopped.join(", ")} stopped fetching from ${oldMaster}` : "";
 }
 
 /**

@@ -245,6 +245,8 @@ function whoIsMaster(input: AnalysisInput, reachable: NodeObservation[], out: Co
 function stalledMaster(input: AnalysisInput, m: NodeObservation, epoch: number): Condition | undefined {
   const stalledMs = m.writePendingMs ?? 0;
   if (m.readOnly !== false || stalledMs < input.settings.writeTimeout * 1000 || (m.semiSyncDetail?.waitSessions ?? 0) > 0) return undefined;
+  // A lock (a backup's, FLUSH TABLES WITH READ LOCK, a long transaction's) is not a stalled disk.
+  if (/lock|semi-sync/i.test(m.writeState ?? "")) return undefined;
   const followers = input.nodes.filter((n) => ok(n) && n.host !== m.host && n.readOnly !== false && n.replica?.sourceHost === m.host && !input.state.diverged[n.host]);
   const candidates = followers.filter((n) => !input.held?.[n.host]);
   const what = `${m.host} answers but its writes have stalled for ${Math.round(stalledMs / 1000)} s`;
@@ -292,7 +294,9 @@ function reachableMaster(input: AnalysisInput, m: NodeObservation, epoch: number
   if (m.readOnly && !others.some((n) => ok(n) && n.readOnly === false) && !(m.replica && m.replica.io === "yes")) out.push(readOnlyMaster(state, m));
   // MariaDB keeps Rpl_semi_sync_master_status ON with no replica attached: count the clients.
   const semi = m.semiSync;
-  if (m.readOnly === false && semi?.sourceEnabled && (!semi.sourceActive || (semi.clients === 0 && others.some(ok)))) out.push({ kind: "semi_sync_off", master });
+  // When pandora_ha keeps the master durable it switches it to asynchronous itself, and says so;
+  // otherwise (ha_semisync 0) the server's own fallback is reported here.
+  if (!settings.semiSync && m.readOnly === false && semi?.sourceEnabled && (!semi.sourceActive || (semi.clients === 0 && others.some(ok)))) out.push({ kind: "semi_sync_off", master });
   if (!out.length) out.push({ kind: "healthy", master });
   return out;
 }
@@ -411,8 +415,9 @@ function promotion(input: AnalysisInput, master: string, epoch: number, witnesse
 function writesAtRisk(input: AnalysisInput, master: string, best: NodeObservation): Condition | undefined {
   const { state, settings, history, now } = input;
   const seen = state.lastMaster?.host === master ? state.lastMaster : undefined;
-  if (state.allDownSince !== undefined && now - state.allDownSince < settings.outageWait * 1000) {
-    const left = Math.ceil((settings.outageWait * 1000 - (now - state.allDownSince)) / 1000);
+  const back = state.outageBackAt ?? now;
+  if (state.allDownSince !== undefined && now - back < settings.outageWait * 1000) {
+    const left = Math.ceil((settings.outageWait * 1000 - (now - back)) / 1000);
     return { kind: "failover_held", master, candidate: best.host, detail: `every node was down: waiting for ${master} too (up to ${left} s more) so that the most advanced node becomes master` };
   }
   if (!seen) return { kind: "failover_held", master, candidate: best.host, detail: `pandora_ha never saw ${master} answer, so it cannot tell what ${master} acknowledged` };

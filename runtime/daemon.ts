@@ -76,6 +76,10 @@ export class Daemon {
   /** Each node's history at the previous cycle (a replica's must be on the master one cycle later). */
   private previous: Record<string, string> = {};
   private acks?: AckTracker;
+  /** Why the last switch to asynchronous was refused (the event is raised once per reason). */
+  private asyncRefused?: string;
+  /** Actions that failed: when they may run again, the pause, the last message. */
+  private backoff = new Map<string, { next: number; pause: number; msg: string }>();
   /** When each replica's replication was last started again by the daemon. */
   private restarted = new Map<string, number>();
   private lastStateSave = 0;
@@ -230,13 +234,25 @@ export class Daemon {
     }
   }
 
+  /**
+   * One action per condition, in ACTION_ORDER. One that failed is tried again after a pause that
+   * doubles up to a minute (a failover that cannot finish must not run, and raise its events,
+   * every half second), and its warning is raised again only when it says something new.
+   */
   private async runActions(conds: Condition[]): Promise<void> {
     for (const kind of ACTION_ORDER) {
       for (const c of conds.filter((x) => x.kind === kind)) {
+        const key = `${c.kind}:${"node" in c ? c.node : "master" in c ? c.master : ""}`;
+        const b = this.backoff.get(key);
+        if (b && Date.now() < b.next) continue;
         try {
           await this.act(c);
+          this.backoff.delete(key);
         } catch (e) {
-          this.events.emit("warning", "warning", `${c.kind}: ${shortError(e)}`, { key: `action:${c.kind}` });
+          const msg = `${c.kind}: ${shortError(e)}`;
+          const pause = Math.min(60_000, (b?.pause ?? 1000) * 2);
+          this.backoff.set(key, { next: Date.now() + pause, pause, msg });
+          if (b?.msg !== msg) this.events.emit("warning", "warning", msg, { key: `action:${c.kind}` });
         }
       }
     }
@@ -352,8 +368,13 @@ export class Daemon {
       changed = !before || before.host !== m.host || before.durable !== !why || before.readOnly !== st.lastMaster.readOnly;
       if (st.allDownSince !== undefined) {
         st.allDownSince = undefined;
+        st.outageBackAt = undefined;
         changed = true;
       }
+    } else if (st.allDownSince !== undefined && st.outageBackAt === undefined && [...this.sessions.values()].some((x) => x.last?.reachable)) {
+      // The wait for every node runs from the first one back, however long the outage lasted.
+      st.outageBackAt = Date.now();
+      changed = true;
     } else if (st.allDownSince === undefined && [...this.sessions.values()].every((x) => x.last && !x.last.reachable && x.last.failures >= this.settings.connectRetries)) {
       st.allDownSince = Date.now();
       changed = true;
@@ -376,29 +397,57 @@ export class Daemon {
     const st = this.state;
     const m = st.master ? this.sessions.get(st.master)?.last : undefined;
     if (!this.settings.semiSync || !m?.reachable || m.readOnly !== false) return;
-    const following = [...this.sessions.values()].some((x) => x.host !== m.host && x.last?.reachable && x.last.replica?.sourceHost === m.host && x.last.replica.io === "yes");
+    const followers = [...this.sessions.values()].map((x) => x.last).filter((o): o is NodeObservation => !!o?.reachable && o.host !== m.host && o.replica?.sourceHost === m.host && o.replica.io === "yes");
     const isAsync = st.async?.host === m.host;
-    const { step, tracker } = durabilityStep({ master: m, tracker: this.acks, isAsync, replicaFollowing: following, now: Date.now(), timeoutMs: this.settings.semiSyncTimeout * 1000 });
+    const d = this.sessions.get(m.host)!.dialect!;
+    const ops = { compare: d.compareHistory.bind(d), union: d.unionHistory.bind(d) };
+    const strictAt = st.async?.strictAt;
+    const caughtUp = strictAt !== undefined && followers.some((o) => d.compareHistory(strictAt, received(o, ops)).prefix);
+    const input = { master: m, tracker: this.acks, isAsync, replicaFollowing: followers.length > 0, caughtUp, now: Date.now(), timeoutMs: this.settings.semiSyncTimeout * 1000 };
+    const { step, tracker } = durabilityStep(input);
     this.acks = tracker;
     switch (step.kind) {
       case "strict":
         await act.setSemiSync(this.ctx, m.host, "strict");
+        // What it committed asynchronously must reach a replica before it is durable again.
+        if (isAsync) st.async = { ...st.async!, strictAt: m.gtidExecuted ?? "" };
+        this.ctx.saveState();
         this.events.log({ durability: m.host, strict: step.reason });
         return;
-      case "async":
+      case "async": {
+        const blocker = this.mayNotGoAsync(m.host);
+        if (blocker) {
+          if (this.asyncRefused !== blocker) this.events.emit("semi_sync_off", "critical", `${m.host}: no replica acknowledges (${step.reason}), but ${blocker}: it stays semi-synchronous (its commits wait) rather than acknowledge what a promoted node would lack`, { key: `semisync:${m.host}` });
+          this.asyncRefused = blocker;
+          return;
+        }
+        this.asyncRefused = undefined;
         await act.setSemiSync(this.ctx, m.host, "async", step.reason);
         this.events.emit("semi_sync_off", "critical", `${m.host} switched to asynchronous commits by pandora_ha (${step.reason}): writes go on, but an automatic failover is held until a replica has caught up`, {
           key: `semisync:${m.host}`,
         });
         return;
+      }
       case "durable_again": {
         const since = st.async?.since ?? Date.now();
         st.async = undefined;
         this.ctx.saveState();
-        this.events.emit("semi_sync_on", "normal", `${m.host} is durable again: a replica acknowledges its commits (asynchronous for ${Math.round((Date.now() - since) / 1000)} s)`, { key: `semisync:${m.host}` });
+        this.events.emit("semi_sync_on", "normal", `${m.host} is durable again: a replica has everything it committed and acknowledges its commits (asynchronous for ${Math.round((Date.now() - since) / 1000)} s)`, { key: `semisync:${m.host}` });
         return;
       }
     }
+  }
+
+  /**
+   * Why the master may not go asynchronous, or undefined when it may: every other node must be
+   * either down (its connection refused: nobody can promote it) or reachable with this daemon
+   * holding its actor lock (nobody else can promote it). A node that only times out may be on
+   * the other side of a partition, promoted by another pandora_ha that cannot see the master:
+   * acknowledging commits it lacks would lose them.
+   */
+  private mayNotGoAsync(master: string): string | undefined {
+    const silent = [...this.sessions.values()].filter((x) => x.host !== master && !(x.last?.reachable ? x.holdsLock : x.last?.refused));
+    return silent.length ? `${silent.map((x) => x.host).join(", ")} ${silent.length > 1 ? "do" : "does"} not answer this daemon (it may be cut off with the master while another promotes)` : undefined;
   }
 
   /** The timed write on the master (probe.ts heartbeat); the others' writers are let go. */
@@ -513,11 +562,11 @@ export class Daemon {
       case "dead_master": {
         const obs = this.settings.haHosts.map((h) => describeNode(this.sessions.get(h)!.last!));
         const t = await act.failover(this.ctx, c.master, c.candidate, c.reason, this.masterLostAt ?? Date.now(), obs, { stopOldMaster: c.stalled });
-        if (t.ok) {
-          this.masterLostAt = undefined;
-          this.state.allDownSince = undefined;
-          this.ctx.saveState();
-        }
+        if (!t.ok) throw new act.ActionError(`the failover to ${c.candidate} did not complete (see its timeline)`);
+        this.masterLostAt = undefined;
+        this.state.allDownSince = undefined;
+        this.state.outageBackAt = undefined;
+        this.ctx.saveState();
         return;
       }
       case "master_read_only":
@@ -536,6 +585,7 @@ export class Daemon {
       case "diverged_cleared":
         delete this.state.diverged[c.node];
         this.state.fenced = this.state.fenced.filter((h) => h !== c.node);
+        this.state.unsafeTails = this.state.unsafeTails.filter((h) => h !== c.node);
         this.ctx.saveState();
         this.events.emit("rejoined", "normal", `${c.node} replicates from the master again (resynced): no longer diverged`, { node: c.node, key: `rejoin:${c.node}` });
         return;
@@ -813,7 +863,7 @@ export class Daemon {
     const forced = c.overridden?.length ? ` (--force overrides: ${c.overridden.join("; ")})` : "";
     this.events.emit("failover_start", "critical", `failover by hand to ${target}${forced}`, { key: "failover-by-hand", data: { force, overridden: c.overridden ?? [] } });
     const obs = this.settings.haHosts.map((h) => describeNode(this.sessions.get(h)!.last!));
-    return act.failover(this.ctx, master, target, `by hand${force ? " with --force" : ""}: ${c.reason}${forced}`, this.masterLostAt ?? Date.now(), obs, { unsafe });
+    return act.failover(this.ctx, master, target, `by hand${force ? " with --force" : ""}: ${c.reason}${forced}`, this.masterLostAt ?? Date.now(), obs, { unsafe, stopOldMaster: c.stalled });
   }
 
   private async startHttp(): Promise<void> {

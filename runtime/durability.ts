@@ -14,15 +14,25 @@
 import { STRICT_TIMEOUT_MS } from "./dialect";
 import type { NodeObservation } from "./types";
 
-/** Why `m` is not durable right now, or undefined when it is. */
+/** The server's own semi-sync settings can never fall back to asynchronous by themselves. */
+export function isStrict(m: NodeObservation): boolean {
+  const d = m.semiSyncDetail;
+  return !!m.semiSync?.sourceEnabled && !!d?.naming && d.waitNoReplica && (d.timeoutMs ?? 0) >= STRICT_TIMEOUT_MS;
+}
+
+/**
+ * Why `m` is not durable right now, or undefined when it is: strict semi-sync in force (then every
+ * commit it acknowledged is on a replica — with no replica attached its commits wait, and none is
+ * acknowledged). The daemon's own record of an asynchronous period (state.async) counts too: the
+ * caller adds it.
+ */
 export function notDurable(m: NodeObservation): string | undefined {
   const s = m.semiSync;
   const d = m.semiSyncDetail;
   if (!s || !d?.naming) return "no semi-synchronous replication on this server";
   if (!s.sourceEnabled) return "semi-sync is switched off on it";
-  if (!d.waitNoReplica || (d.timeoutMs ?? 0) < STRICT_TIMEOUT_MS) return `semi-sync may fall back to asynchronous by itself (timeout ${d.timeoutMs ?? "?"} ms, wait with no replica ${d.waitNoReplica ? "on" : "off"})`;
-  if (!s.sourceActive) return "semi-sync is not active: no replica has caught up yet";
-  if (s.clients < 1) return "no replica acknowledges its commits";
+  if (!isStrict(m)) return `semi-sync may fall back to asynchronous by itself (timeout ${d.timeoutMs ?? "?"} ms, wait with no replica ${d.waitNoReplica ? "on" : "off"})`;
+  if (!s.sourceActive) return "semi-sync is not active";
   return undefined;
 }
 
@@ -40,7 +50,7 @@ export type DurabilityStep =
   | { kind: "strict"; reason: string }
   /** No replica acknowledges: let writes go on without one (recorded; failovers are held). */
   | { kind: "async"; reason: string }
-  /** Semi-sync is in force again after a period of asynchronous commits. */
+  /** Semi-sync is in force again and a replica has everything committed in the asynchronous period. */
   | { kind: "durable_again" };
 
 export interface DurabilityInput {
@@ -50,6 +60,8 @@ export interface DurabilityInput {
   isAsync: boolean;
   /** A replica follows the master with its IO thread connected. */
   replicaFollowing: boolean;
+  /** A replica has received everything the master had committed when semi-sync was switched back on. */
+  caughtUp: boolean;
   now: number;
   timeoutMs: number;
 }
@@ -63,14 +75,13 @@ export function durabilityStep(i: DurabilityInput): { step: DurabilityStep; trac
   const prev = i.tracker?.host === m.host ? i.tracker : undefined;
   const acking = s.clients >= 1 && (d.waitSessions === 0 || (prev !== undefined && d.yesTx > prev.yesTx));
   const tracker: AckTracker = { host: m.host, yesTx: d.yesTx, lastAck: acking || !prev ? now : prev.lastAck };
-  if (i.isAsync) {
-    if (!notDurable(m)) return { step: { kind: "durable_again" }, tracker };
-    if (!s.sourceEnabled && i.replicaFollowing) return { step: { kind: "strict", reason: "a replica follows it again: semi-sync is in force once it has caught up" }, tracker };
+  if (i.isAsync && !s.sourceEnabled) {
+    // Asynchronous by our decision: semi-sync again once a replica follows (it acknowledges what it receives from then on).
+    if (i.replicaFollowing) return { step: { kind: "strict", reason: "a replica follows it again" }, tracker: { ...tracker, lastAck: now } };
     return { step: { kind: "none" }, tracker };
   }
-  if (!s.sourceEnabled || !d.waitNoReplica || (d.timeoutMs ?? 0) < STRICT_TIMEOUT_MS) {
-    return { step: { kind: "strict", reason: "semi-sync without a fallback of its own" }, tracker };
-  }
+  if (i.isAsync && !notDurable(m) && i.caughtUp) return { step: { kind: "durable_again" }, tracker };
+  if (!isStrict(m)) return { step: { kind: "strict", reason: "semi-sync without a fallback of its own" }, tracker };
   if (now - tracker.lastAck >= i.timeoutMs) {
     const why = s.clients < 1 ? "no replica attached" : `no acknowledgement while ${d.waitSessions} commits wait`;
     return { step: { kind: "async", reason: `${why} for ${Math.round((now - tracker.lastAck) / 100) / 10} s` }, tracker };

@@ -213,10 +213,13 @@ export class NodeSession {
         semiSyncDetail, uptime: Number(up?.Value ?? 0), epoch, epochMaster: master,
         writePendingMs: this.writeSince !== undefined ? now - this.writeSince : undefined,
       };
+      if ((this.last.writePendingMs ?? 0) > 1000) this.last.writeState = await this.writeState();
     } catch (e) {
       this.failures++;
       this.failingSince ??= now;
       this.conn.close();
+      // A write that waited across an outage of the node says nothing about its disk: start afresh.
+      this.stopHeartbeat();
       const refused = (e as { code?: string }).code === "ECONNREFUSED";
       this.last = { host: this.host, reachable: false, failures: this.failures, at: now, error: shortError(e), refused, failingSince: this.failingSince };
     }
@@ -230,15 +233,16 @@ export class NodeSession {
    */
   heartbeat(daemon: string): void {
     if (this.writeSince !== undefined || Date.now() - this.writeEnded < HEARTBEAT_EVERY_MS) return;
-    this.hbConn ??= new NodeConnection({
-      ...this.opts,
-      timeoutMs: 600_000,
-      initSql: [`CREATE TABLE IF NOT EXISTS ${HEARTBEAT_TABLE} (daemon VARCHAR(255) NOT NULL PRIMARY KEY, at DATETIME(3) NOT NULL) ENGINE=InnoDB`],
-    });
+    const c = (this.hbConn ??= new NodeConnection({ ...this.opts, timeoutMs: 600_000 }));
     this.writeSince = Date.now();
-    this.hbConn
-      .query(`INSERT INTO ${HEARTBEAT_TABLE} (daemon, at) VALUES (?, NOW(3)) ON DUPLICATE KEY UPDATE at = VALUES(at)`, [daemon])
-      .catch(() => undefined)
+    // Keyed by daemon and master: a row an old master wrote in its last moments never collides
+    // with the new master's when it rejoins. The table is created once (a CREATE … IF NOT EXISTS
+    // on every connection would put DDL into every diverged tail, which cannot be undone).
+    c.query(`INSERT INTO ${HEARTBEAT_TABLE} (daemon, master, at) VALUES (?, ?, NOW(3)) ON DUPLICATE KEY UPDATE at = VALUES(at)`, [daemon, this.host])
+      .catch(async (e) => {
+        if ((e as { errno?: number }).errno !== 1146) return;
+        await c.query(`CREATE TABLE IF NOT EXISTS ${HEARTBEAT_TABLE} (daemon VARCHAR(255) NOT NULL, master VARCHAR(255) NOT NULL, at DATETIME(3) NOT NULL, PRIMARY KEY (daemon, master)) ENGINE=InnoDB`).catch(() => undefined);
+      })
       .finally(() => {
         this.writeSince = undefined;
         this.writeEnded = Date.now();
@@ -308,6 +312,15 @@ export class NodeSession {
   stopHeartbeat(): void {
     this.hbConn?.close();
     this.hbConn = undefined;
+    this.writeSince = undefined;
+  }
+
+  /** What the server says the timed write waits for (its PROCESSLIST state), when one waits. */
+  async writeState(): Promise<string | undefined> {
+    const id = this.hbConn?.threadId;
+    if (this.writeSince === undefined || id === undefined) return undefined;
+    const [r] = await this.conn.query<{ s: string | null }>("SELECT STATE AS s FROM information_schema.PROCESSLIST WHERE ID = ?", [id]);
+    return r?.s ?? undefined;
   }
 
   close(): void {

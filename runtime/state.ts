@@ -93,7 +93,13 @@ export interface DaemonState {
   /** The master as last seen writable, with its uptime then: read-only since without a restart means set by hand. */
   lastWritable?: { host: string; at: number; uptime: number };
   /** The master pandora_ha switched to asynchronous commits (no replica acknowledging), since when and why. */
-  async?: { host: string; since: number; reason: string };
+  async?: {
+    host: string;
+    since: number;
+    reason: string;
+    /** The master's position when semi-sync was switched back on: durable once a replica has it all. */
+    strictAt?: string;
+  };
   /**
    * Old masters demoted by a failover forced past the durability check (`pandora_ha failover
    * --force`): their tail may hold acknowledged commits, so it is never undone, only kept.
@@ -101,6 +107,8 @@ export interface DaemonState {
   unsafeTails: string[];
   /** When the daemon last saw every node down at once (a total outage), until the master answers. */
   allDownSince?: number;
+  /** When the first node answered again after that outage: the wait for the others runs from here. */
+  outageBackAt?: number;
 }
 
 export function emptyState(): DaemonState {

@@ -79,6 +79,8 @@ export interface NodeObservation {
   uptime?: number;
   /** How long the daemon's timed write (the heartbeat row) has been waiting on this node, if one is in flight. */
   writePendingMs?: number;
+  /** What the server says that write waits for (PROCESSLIST state), read once it has waited a second. */
+  writeState?: string;
   /** The latest failed probe was refused (nothing listens: the server is down), not a time-out. */
   refused?: boolean;
   /** When the current run of failed probes began (ms since epoch; undefined when reachable). */

@@ -300,6 +300,7 @@ describe("analyze: replica and master warnings", () => {
     {
       name: "semi-sync fell back to async on the master: semi_sync_off",
       nodes: [master("db1", { semiSync: { ...SEMI_UP, sourceActive: false, clients: 0 } }), replica("db2")],
+      settings: { semiSync: false },
       kinds: ["semi_sync_off"],
       match: [{ master: "db1" }],
     },
@@ -312,6 +313,7 @@ describe("analyze: replica and master warnings", () => {
     {
       name: "3 nodes: one lagging, one stopped, semi-sync off: each reported, in node order",
       nodes: [master("db1", { semiSync: { ...SEMI_UP, sourceActive: false } }), replica("db2", { secondsBehind: 120 }), replica("db3", { sqlRunning: false })],
+      settings: { semiSync: false },
       kinds: ["lagging_replica", "replica_stopped", "semi_sync_off"],
       match: [{ replica: "db2", seconds: 120 }, { replica: "db3" }, { master: "db1" }],
     },
@@ -952,17 +954,17 @@ describe("analyze: durability at the daemon's last look at the master", () => {
 });
 
 describe("analyze: a total outage (every node was down)", () => {
-  const outage = (agoMs: number) => state({ allDownSince: NOW - agoMs });
+  const outage = (backAgoMs: number) => state({ allDownSince: NOW - 300_000, outageBackAt: NOW - backAgoMs });
   check([
     {
-      name: "the replica answers first, 10 s after every node was down: failover_held, waiting for the master",
+      name: "the replica answers first (after a 5-minute outage), 10 s ago: failover_held, waiting for the master",
       nodes: [down("db1", 20, "ECONNREFUSED"), replica("db2", { io: "connecting" })],
       state: outage(10_000),
       kinds: ["failover_held"],
       match: [{ detail: "every node was down: waiting for db1 too (up to 50 s more) so that the most advanced node becomes master" }],
     },
     {
-      name: "the master never returned within ha_outage_wait, durable at the last look: dead_master",
+      name: "the master has not returned within ha_outage_wait of the replica's return, durable at the last look: dead_master",
       nodes: [down("db1", 200, "ECONNREFUSED"), replica("db2", { io: "connecting" })],
       state: outage(61_000),
       kinds: ["dead_master"],
