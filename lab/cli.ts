@@ -1,20 +1,33 @@
 /**
- * npm run lab -- up [--nodes 2|3]
+ * npm run lab -- up [--nodes 2|3] [--stack FILE]
  * npm run lab -- status [--json]
- * npm run lab -- fault <node> crash|hang|resume|restart|isolate [--from <host>]|heal [--follow S]
+ * npm run lab -- fault <node> crash|hang|resume|restart|stop|isolate [--from <host>]|heal|blip --seconds S|disk-full|disk-free [--follow S]
+ * npm run lab -- fault <host> partition|heal
+ * npm run lab -- fault pfms1 daemon-kill [--phase P]|daemon-restart
  * npm run lab -- down
  */
+import { existsSync } from "node:fs";
+import * as path from "node:path";
 import { StepFailed } from "./deploy";
+import { LAB_STACK_ENV } from "./stack";
 import type { FaultKind } from "./lab";
 import { FAULTS, down, fault, loadLab, readState, status, statusExtras, up } from "./lab";
 import { PANDORA_PATHS } from "../lib/render/pandora";
 import { followHaLog, haCommand, haLogSize } from "./ha";
+import { PAUSE_PHASES, settled } from "./faults";
 import { statusTable } from "./status";
+import type { PhaseName } from "../runtime/state";
 
 const USAGE = `usage:
   npm run lab -- up [--nodes 2|3]      create the lab hosts and deploy the cluster (again: changes nothing)
+         [--stack FILE]              deploy this stack file instead of Pulumi.lab.yaml (a changed config, rolled out)
   npm run lab -- status [--json]       each node's role, read_only, server_id, GTID, replication
-  npm run lab -- fault <node> crash|hang|resume|restart|isolate [--from <host>]|heal
+  npm run lab -- fault <node> crash|hang|resume|restart|stop|isolate [--from <host>]|heal [--follow S]
+  npm run lab -- fault <node> blip --seconds S         cut off from everything for S s, healed by itself
+  npm run lab -- fault <node> disk-full|disk-free      fill / free the binary log's filesystem
+  npm run lab -- fault <host> partition                site A (node1, node3, pfms1) cut from site B (node2); heal undoes it
+  npm run lab -- fault pfms1 daemon-kill [--phase ${PAUSE_PHASES.join("|")}]   kill -9 now, or when the next failover has done that phase
+  npm run lab -- fault pfms1 daemon-restart
   npm run lab -- down                  stop everything the lab started, remove its rules and state`;
 
 class UsageError extends Error {}
@@ -62,8 +75,12 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   switch (cmd) {
     case "up": {
-      const { flags, rest } = parseFlags(args, { nodes: "value" });
+      const { flags, rest } = parseFlags(args, { nodes: "value", stack: "value" });
       if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`);
+      if (typeof flags.stack === "string") {
+        if (!existsSync(flags.stack)) throw new UsageError(`--stack: no such file ${flags.stack}`);
+        process.env[LAB_STACK_ENV] = path.resolve(flags.stack);
+      }
       const nodes = flags.nodes === undefined ? (readState()?.nodes ?? 2) : Number(flags.nodes);
       if (nodes !== 2 && nodes !== 3) throw new UsageError(`--nodes must be 2 or 3 (got ${String(flags.nodes)})`);
       const t = Date.now();
@@ -84,18 +101,25 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "fault": {
-      const { flags, rest } = parseFlags(args, { from: "value", follow: "value" });
+      const { flags, rest } = parseFlags(args, { from: "value", follow: "value", seconds: "value", phase: "value" });
       const [node, kind, extra] = rest;
-      if (flags.follow !== undefined && !/^\d+$/.test(String(flags.follow))) throw new UsageError("--follow takes whole seconds");
+      for (const f of ["follow", "seconds"] as const) {
+        if (flags[f] !== undefined && !/^[1-9]\d*$/.test(String(flags[f]))) throw new UsageError(`--${f} takes whole seconds`);
+      }
       if (!node || !kind) throw new UsageError("fault needs a node and a fault");
       if (extra) throw new UsageError(`unexpected argument ${extra}`);
       if (!FAULTS.includes(kind as FaultKind)) throw new UsageError(`unknown fault '${kind}' (one of: ${FAULTS.join(", ")})`);
+      if (flags.phase !== undefined && !PAUSE_PHASES.includes(flags.phase as PhaseName)) throw new UsageError(`--phase is one of ${PAUSE_PHASES.join(", ")}`);
+      const seconds = flags.seconds === undefined ? undefined : Number(flags.seconds);
       const lab = loadLab();
       const from = haLogSize(lab);
-      process.stdout.write(`${await fault(lab, node, kind as FaultKind, flags.from as string | undefined)}\n`);
-      // Show what pandora_ha makes of it, live, until a failover ends or 15 s pass.
+      const opts = { seconds, phase: flags.phase as PhaseName | undefined };
+      process.stdout.write(`${await fault(lab, node, kind as FaultKind, flags.from as string | undefined, opts)}\n`);
+      // Show what pandora_ha makes of it, live, until a failover ends or 15 s pass (a blip: until it is over).
       process.stdout.write(`\npandora_ha on pfms1:\n`);
-      await followHaLog(lab, from, Number(flags.follow ?? 15) * 1000, (l) => process.stdout.write(`${l}\n`));
+      await followHaLog(lab, from, Math.max(Number(flags.follow ?? 15), (seconds ?? 0) + 5) * 1000, (l) => process.stdout.write(`${l}\n`));
+      if (kind === "blip" || opts.phase) process.stdout.write(`(waiting for the ${kind === "blip" ? "blip to heal" : "daemon to reach the phase"})\n`);
+      await settled();
       return 0;
     }
     case "down": {

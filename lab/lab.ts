@@ -13,6 +13,7 @@ import { LAB_DIR, labHosts, paths } from "./layout";
 import type { RunResult } from "./proc";
 import { run, runOk } from "./proc";
 import type { LabSecrets } from "./stack";
+import type { PhaseName } from "../runtime/state";
 import { labClusterConfig, labSecrets } from "./stack";
 import type { NodeStatus } from "./status";
 import { nodeStatus } from "./status";
@@ -161,16 +162,29 @@ export function findHost(lab: Lab, name: string): LabHost {
   return h;
 }
 
-export type FaultKind = "crash" | "hang" | "resume" | "restart" | "isolate" | "heal";
-export const FAULTS: FaultKind[] = ["crash", "hang", "resume", "restart", "isolate", "heal"];
+export const FAULTS = [
+  "crash", "hang", "resume", "restart", "stop", "isolate", "heal", "blip", "partition", "disk-full", "disk-free", "daemon-kill", "daemon-restart",
+] as const;
+export type FaultKind = (typeof FAULTS)[number];
 
-export async function fault(lab: Lab, node: string, kind: FaultKind, from?: string): Promise<string> {
+export interface FaultOptions {
+  /** blip: how long the node stays cut off. */
+  seconds?: number;
+  /** daemon-kill: kill -9 when the next failover has done this phase (PANDORA_HA_PAUSE_AFTER). */
+  phase?: PhaseName;
+}
+
+const DB_FAULTS: FaultKind[] = ["crash", "hang", "resume", "restart", "stop", "disk-full", "disk-free"];
+
+export async function fault(lab: Lab, node: string, kind: FaultKind, from?: string, opts: FaultOptions = {}): Promise<string> {
   const h = findHost(lab, node);
   const fromHost = from === undefined ? undefined : findHost(lab, from);
   if (fromHost && kind !== "isolate") throw new Error("--from goes with isolate only");
   if (fromHost === h) throw new Error("--from names the node itself");
-  const needsDb = kind === "crash" || kind === "hang" || kind === "resume" || kind === "restart";
-  if (needsDb && h.kind !== "db") throw new Error(`${node} is not a database node: ${kind} applies to node1..node${lab.state.nodes}`);
+  if ((opts.seconds !== undefined) !== (kind === "blip")) throw new Error("a blip needs --seconds, and only a blip takes it");
+  if (opts.phase !== undefined && kind !== "daemon-kill") throw new Error("--phase goes with daemon-kill only");
+  if (DB_FAULTS.includes(kind) && h.kind !== "db") throw new Error(`${node} is not a database node: ${kind} applies to node1..node${lab.state.nodes}`);
+  if (kind.startsWith("daemon-") && h.kind !== "server") throw new Error(`${node} is not a server host: ${kind} applies to the host pandora_ha runs on`);
   switch (kind) {
     case "crash":
       return `${node}: killed database server (kill -9 of pid ${(await faults.crash(node)).join(", ")})`;
@@ -181,10 +195,33 @@ export async function fault(lab: Lab, node: string, kind: FaultKind, from?: stri
     case "restart":
       await faults.restart(node, lab.cfg.os);
       return `${node}: database server running`;
+    case "stop":
+      await faults.stop(node, lab.cfg.os);
+      return `${node}: database server shut down cleanly (restart starts it)`;
     case "isolate":
       return `${node}: cut off from ${fromHost ? fromHost.name : "every other host"} in both directions (${await faults.isolate(h, fromHost)} iptables rules)`;
     case "heal":
       return `${node}: ${await faults.heal(h)} isolation rules removed`;
+    case "blip":
+      return `${node}: cut off from every other host for ${opts.seconds} s, then healed by itself (${(await faults.blip(h, opts.seconds!)).rules} iptables rules)`;
+    case "partition": {
+      const { a, b } = faults.sites(lab.state.hosts);
+      const names = (x: LabHost[]) => x.map((y) => y.name).join(" + ");
+      return `partition: site A (${names(a)}) cut from site B (${names(b)}) both ways (${await faults.partition(lab.state.hosts)} iptables rules); heal removes it`;
+    }
+    case "disk-full":
+      return `${node}: binary log filled: ${await faults.diskFull(node, lab.cfg.os)}`;
+    case "disk-free":
+      return `${node}: ${await faults.diskFree(node, lab.cfg.os)}`;
+    case "daemon-kill":
+      if (opts.phase) {
+        await faults.daemonKillAt(lab, opts.phase, 120_000);
+        return `${node}: pandora_ha restarted to stop after ${opts.phase}; it is killed -9 there if a failover gets there within 2 min`;
+      }
+      return `${node}: pandora_ha killed (kill -9 of pid ${(await faults.daemonKill(lab)) ?? "none: it was not running"})`;
+    case "daemon-restart":
+      await faults.daemonRestart(lab);
+      return `${node}: pandora_ha restarted`;
   }
 }
 
