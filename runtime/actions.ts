@@ -12,7 +12,7 @@ import type { NodeSession } from "./probe";
 import { EPOCH_TABLE, NodeConnection, shortError } from "./probe";
 import type { DaemonState, Phase, PhaseName, ResyncRecord, Timeline } from "./state";
 import { writeFileAtomic } from "./state";
-import { mergeMonitoringData } from "./merge";
+import { mergeDivergedWrites } from "./merge";
 import { undoTail } from "./truncate";
 import type { NodeObservation, ReplicaStatus } from "./types";
 
@@ -183,6 +183,12 @@ export async function setSemiSync(ctx: Ctx, host: string, mode: "strict" | "asyn
     ctx.saveState();
   }
   for (const q of semiSyncStatements(naming, mode)) await s.conn.admin(q);
+  // Back to semi-sync after an asynchronous period: durable again only once a replica has all it
+  // committed up to now (read after the switch: anything later waits for an acknowledgement).
+  if (mode === "strict" && ctx.state.async?.host === host) {
+    ctx.state.async = { ...ctx.state.async, strictAt: await applied(s) };
+    ctx.saveState();
+  }
 }
 
 /**
@@ -668,29 +674,20 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
 }
 
 /**
- * Copies the monitoring rows written on a diverged node since the split (the newest data the
- * master had before its promotion, or that promotion, with 5 minutes of margin) into the
- * master; rows it already has are not copied twice. Returns a phrase for the event ("" when
- * nothing was copied).
+ * Inserts into the master the monitoring rows the diverged node's own transactions wrote (read from
+ * its binlog, whatever their timestamps; never an event the master deleted; recorded, so a retry
+ * takes nothing twice). Returns a phrase for the event ("" when nothing was inserted).
  */
 async function mergeFrom(ctx: Ctx, node: NodeSession, master: NodeSession): Promise<string> {
-  const [r] = await master.conn.admin<{ t: string | null }>(`SELECT UNIX_TIMESTAMP(MIN(promoted_at)) AS t FROM ${EPOCH_TABLE} WHERE epoch > ?`, [node.last?.epoch ?? 0]);
-  if (r?.t === null || r?.t === undefined) return "";
-  const promotedAt = Math.floor(Number(r.t));
-  // The split began when the master stopped receiving from the node, which may be long before
-  // the promotion (replication broken, semi-sync fallen back to async): the newest module data
-  // it held before its promotion says when.
-  let lastReceived = promotedAt;
-  try {
-    const [m] = await master.conn.admin<{ u: string | null }>("SELECT MAX(utimestamp) AS u FROM tagente_datos WHERE utimestamp < ?", [promotedAt]);
-    if (m?.u !== null && m?.u !== undefined) lastReceived = Math.min(promotedAt, Number(m.u));
-  } catch {
-    // no tagente_datos: the promotion time it is
-  }
-  const copied = await mergeMonitoringData(node.conn, master.conn, lastReceived - 300);
-  const total = Object.values(copied).reduce((a, b) => a + b, 0);
-  ctx.events.log({ merge: node.host, into: master.host, copied });
-  return total ? `; ${Object.entries(copied).filter(([, n]) => n).map(([t, n]) => `${n} ${t} rows`).join(", ")} written there during the split copied to ${master.host}` : "";
+  // MySQL/Percona: no merge; the node stays diverged with its rows, for a resync.
+  if (node.dialect?.flavor !== "mariadb") return "";
+  const r = await mergeDivergedWrites(
+    ctx.settings,
+    { host: node.host, conn: node.conn, history: node.last?.gtidHistory ?? "" },
+    { host: master.host, conn: master.conn, history: master.last?.gtidHistory ?? "" },
+  );
+  ctx.events.log({ merge: node.host, into: master.host, diverged: r.diverged, alreadyMerged: r.alreadyMerged, inserted: r.inserted, alreadyThere: r.alreadyThere, ms: r.ms });
+  return r.summary;
 }
 
 /**

@@ -54,13 +54,20 @@ export function runShell(cmd: string, timeoutMs: number): Promise<{ code: number
   });
 }
 
-/** Runs a command on a DB host over SSH as ha_sshuser (key ha_sshkey); never throws. */
-export function runSsh(s: HaSettings, host: string, remote: string, timeoutMs: number): Promise<{ code: number; output: string }> {
-  const args = [
+/** What an SSH command to a DB host needs of the settings. */
+export type SshSettings = Pick<HaSettings, "sshKey" | "sshPort" | "sshUser" | "probeTimeout" | "bindAddress">;
+
+/** The arguments of `ssh` that run `remote` on a DB host as ha_sshuser (key ha_sshkey). */
+export function sshArgs(s: SshSettings, host: string, remote: string): string[] {
+  return [
     "-i", s.sshKey, "-p", String(s.sshPort), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new",
     "-o", `ConnectTimeout=${Math.max(1, Math.ceil(s.probeTimeout * 2))}`, "-o", "ServerAliveInterval=2",
     ...(s.bindAddress ? ["-o", `BindAddress=${s.bindAddress}`] : []),
     `${s.sshUser}@${host}`, remote,
   ];
-  return runShell(`ssh ${args.map(shq).join(" ")}`, timeoutMs);
+}
+
+/** Runs a command on a DB host over SSH as ha_sshuser (key ha_sshkey); never throws. */
+export function runSsh(s: SshSettings, host: string, remote: string, timeoutMs: number): Promise<{ code: number; output: string }> {
+  return runShell(`ssh ${sshArgs(s, host, remote).map(shq).join(" ")}`, timeoutMs);
 }
