@@ -409,9 +409,6 @@ export class Daemon {
     switch (step.kind) {
       case "strict":
         await act.setSemiSync(this.ctx, m.host, "strict");
-        // What it committed asynchronously must reach a replica before it is durable again.
-        if (isAsync) st.async = { ...st.async!, strictAt: m.gtidExecuted ?? "" };
-        this.ctx.saveState();
         this.events.log({ durability: m.host, strict: step.reason });
         return;
       case "async": {
@@ -431,6 +428,7 @@ export class Daemon {
       case "durable_again": {
         const since = st.async?.since ?? Date.now();
         st.async = undefined;
+        if (st.lastMaster?.host === m.host) st.lastMaster = { ...st.lastMaster, durable: true, why: undefined };
         this.ctx.saveState();
         this.events.emit("semi_sync_on", "normal", `${m.host} is durable again: a replica has everything it committed and acknowledges its commits (asynchronous for ${Math.round((Date.now() - since) / 1000)} s)`, { key: `semisync:${m.host}` });
         return;

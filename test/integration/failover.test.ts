@@ -106,6 +106,9 @@ describe("pandora_ha on a 2-node lab", () => {
     // reach it: a real split brain. (With ha_semisync 1 it never acknowledges them: see the
     // durability scenarios.)
     await sc.setTokens({ ha_semisync: "0" });
+    // The servers' own settings again (my.cnf's 5 s fallback): the daemon with ha_semisync 1 had made node1 strict.
+    await sc.adminQuery("node1", "SET GLOBAL rpl_semi_sync_master_timeout = 5000");
+    await sc.adminQuery("node1", "SET GLOBAL rpl_semi_sync_master_wait_no_slave = OFF");
     await fault(sc.lab, "node1", "isolate", "pfms1");
     await fault(sc.lab, "node1", "isolate", "node2");
     await sc.waitForEvent("failover_end");
