@@ -508,7 +508,7 @@ export class Daemon {
         case "errant_replica":
           key = `errant:${c.node}`;
           type = "errant_transaction";
-          msg = `${c.node} holds ${c.count} transactions the master lacks (${c.errant}): written there by hand? It is never promoted past them; resync it (pandora_ha resync ${this.settings.confPath} ${this.state.master ?? "<master>"} ${c.node}) or apply them on the master`;
+          msg = `${c.node} holds ${c.count} transactions the master lacks (${c.errant}): written there by hand? They count against it when a candidate is chosen; resync it (pandora_ha resync ${this.settings.confPath} ${this.state.master ?? "<master>"} ${c.node}) or apply them on the master`;
           break;
         case "budget_exhausted":
           key = `budget:${c.master}`;
@@ -754,13 +754,7 @@ export class Daemon {
 
   /** One look without acting (status and switchover when no daemon runs). */
   async observe(): Promise<void> {
-    await Promise.all([...this.sessions.values()].map((s) => s.probe()));
-    await this.refreshActor();
-    this.conditions = this.analyse(Date.now());
-    for (const c of this.conditions) if (c.kind === "adopt_master") {
-      this.state.master = c.master;
-      this.state.epoch = c.epoch;
-    }
+    await this.cycleWithoutActing();
   }
 
   /**
