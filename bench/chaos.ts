@@ -169,7 +169,8 @@ function blipFault(name: string, role: "master" | "replica"): ChaosFault {
     name,
     run: async (ctx) => {
       const n = role === "master" ? ctx.master() : pick(ctx, ctx.replicas());
-      const s = 1 + Math.floor(ctx.rng() * 6);
+      // A blip is 1–3 s (what must cause no failover); a longer cut is an isolation, a fault of its own.
+      const s = 1 + Math.floor(ctx.rng() * 3);
       await (await faults.blip(findHost(ctx.lab, n), s)).healed;
       return `${n}: cut off for ${s} s`;
     },

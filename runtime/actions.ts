@@ -6,12 +6,13 @@
 import { readFileSync } from "node:fs";
 import type { HaSettings } from "./conf";
 import type { EventLog } from "./events";
-import { STRICT_TIMEOUT_MS, semiSyncStatements } from "./dialect";
+import { semiSyncStatements } from "./dialect";
 import { runShell, runSsh, shq } from "./exec";
 import type { NodeSession } from "./probe";
 import { EPOCH_TABLE, NodeConnection, shortError } from "./probe";
 import type { DaemonState, Phase, PhaseName, ResyncRecord, Timeline } from "./state";
 import { writeFileAtomic } from "./state";
+import { isStrict } from "./durability";
 import { mergeDivergedWrites } from "./merge";
 import { undoTail } from "./truncate";
 import type { NodeObservation, ReplicaStatus } from "./types";
@@ -89,7 +90,7 @@ export async function fence(ctx: Ctx, host: string, reason: string, opts: { stal
   const d = s.dialect;
   if (!d) throw new ActionError(`${host}: not probed yet`);
   const sd = s.last?.semiSyncDetail;
-  const strict = !!sd?.waitNoReplica && (sd.timeoutMs ?? 0) >= STRICT_TIMEOUT_MS && !!s.last?.semiSync?.sourceEnabled;
+  const strict = !!s.last && isStrict(s.last);
   if (opts.stale && ((sd?.waitSessions ?? 0) > 0 || strict)) return stopStaleServer(ctx, s, sd?.waitSessions ?? 0, reason);
   const killer = new NodeConnection({ ...s.opts, timeoutMs: 5000 });
   let killed = 0;
@@ -623,6 +624,11 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
   const mine = s.last?.gtidHistory ?? "";
   const cmp = d.compareHistory(mine, theirs);
   if (!cmp.prefix) {
+    // The merge commits on the master: one that is strictly semi-synchronous with no replica
+    // attached would wait, holding the loop, until pandora_ha let it go on asynchronously (which
+    // the loop does). So not yet: the next cycles try again.
+    const ms = m.last;
+    if (ms && isStrict(ms) && (ms.semiSync?.clients ?? 0) < 1) throw new ActionError(`${host} diverged; its merge waits until the master ${master} can commit (no replica acknowledges it yet)`);
     // A split brain: first the monitoring data written on it during the split goes to the master.
     let merged = "";
     try {

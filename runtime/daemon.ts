@@ -412,7 +412,7 @@ export class Daemon {
         this.events.log({ durability: m.host, strict: step.reason });
         return;
       case "async": {
-        const blocker = this.mayNotGoAsync(m.host);
+        const blocker = step.byHand ? undefined : this.mayNotGoAsync(m.host);
         if (blocker) {
           if (this.asyncRefused !== blocker) this.events.emit("semi_sync_off", "critical", `${m.host}: no replica acknowledges (${step.reason}), but ${blocker}: it stays semi-synchronous (its commits wait) rather than acknowledge what a promoted node would lack`, { key: `semisync:${m.host}` });
           this.asyncRefused = blocker;
@@ -420,7 +420,7 @@ export class Daemon {
         }
         this.asyncRefused = undefined;
         await act.setSemiSync(this.ctx, m.host, "async", step.reason);
-        this.events.emit("semi_sync_off", "critical", `${m.host} switched to asynchronous commits by pandora_ha (${step.reason}): writes go on, but an automatic failover is held until a replica has caught up`, {
+        this.events.emit("semi_sync_off", "critical", `${m.host} switched to asynchronous commits ${step.byHand ? "by hand" : `by pandora_ha (${step.reason})`}: writes go on, but an automatic failover is held until a replica has caught up`, {
           key: `semisync:${m.host}`,
         });
         return;

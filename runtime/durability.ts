@@ -48,8 +48,12 @@ export type DurabilityStep =
   | { kind: "none" }
   /** Make the master semi-synchronous with no fallback of its own. */
   | { kind: "strict"; reason: string }
-  /** No replica acknowledges: let writes go on without one (recorded; failovers are held). */
-  | { kind: "async"; reason: string }
+  /**
+   * No replica acknowledges: let writes go on without one (recorded; failovers are held). `byHand`:
+   * an administrator switched semi-sync off on the master; recorded as such, not undone until a
+   * replica follows it again.
+   */
+  | { kind: "async"; reason: string; byHand?: boolean }
   /** Semi-sync is in force again and a replica has everything committed in the asynchronous period. */
   | { kind: "durable_again" };
 
@@ -81,6 +85,9 @@ export function durabilityStep(i: DurabilityInput): { step: DurabilityStep; trac
     return { step: { kind: "none" }, tracker };
   }
   if (i.isAsync && !notDurable(m) && i.caughtUp) return { step: { kind: "durable_again" }, tracker };
+  // Switched off by hand (SET GLOBAL rpl_semi_sync_master_enabled = OFF: the way to let writes go
+  // on while the only replica is silent): the administrator's decision, recorded, not fought.
+  if (!s.sourceEnabled && !i.isAsync) return { step: { kind: "async", reason: "semi-sync switched off on it by hand", byHand: true }, tracker };
   if (!isStrict(m)) return { step: { kind: "strict", reason: "semi-sync without a fallback of its own" }, tracker };
   if (now - tracker.lastAck >= i.timeoutMs) {
     const why = s.clients < 1 ? "no replica attached" : `no acknowledgement while ${d.waitSessions} commits wait`;

@@ -26,11 +26,11 @@ export function pandoraConnection(lab: Lab, node: string): Promise<mysql.Connect
   });
 }
 
-export async function sql<T = Record<string, unknown>>(lab: Lab, node: string, q: string, values: unknown[] = []): Promise<T[]> {
+export async function sql<T = Record<string, unknown>>(lab: Lab, node: string, q: string, values: unknown[] = [], timeoutMs = 15_000): Promise<T[]> {
   const c = await pandoraConnection(lab, node);
   try {
-    // Above the semi-sync timeout (5 s): a commit waits that long when no replica acknowledges.
-    const [rows] = await c.query({ sql: q, values, timeout: 15_000 });
+    // Above ha_semisync_timeout (5 s): a commit waits that long before pandora_ha lets it go on without a replica.
+    const [rows] = await c.query({ sql: q, values, timeout: timeoutMs });
     return rows as T[];
   } finally {
     c.destroy();

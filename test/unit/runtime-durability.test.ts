@@ -24,6 +24,9 @@ describe("notDurable", () => {
 });
 
 describe("durabilityStep", () => {
+  test("switched off by hand (the only replica silent): recorded as asynchronous by hand, not switched back on", () => {
+    expect(step(m({}, { sourceEnabled: false, sourceActive: false })).step).toEqual({ kind: "async", reason: "semi-sync switched off on it by hand", byHand: true });
+  });
   test("my.cnf's settings (5 s fallback, no wait without a replica): made strict", () => {
     expect(step(m({ timeoutMs: 5000, waitNoReplica: false })).step.kind).toBe("strict");
   });
