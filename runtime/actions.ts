@@ -427,9 +427,10 @@ export interface FailoverOptions {
 export async function failover(ctx: Ctx, oldMaster: string, candidate: string, reason: string, detectedAt: number, observations: string[], opts: FailoverOptions = {}): Promise<Timeline> {
   const epoch = ctx.state.epoch + 1;
   const t: Timeline = { kind: "failover", from: oldMaster, to: candidate, epoch, reason, observations, phases: [], ok: false, totalMs: 0 };
-  t.phases.push({ phase: "detect", start: detectedAt, end: Date.now(), ok: true, detail: `${oldMaster} unreachable` });
+  const lost = opts.stopOldMaster ? "answers but cannot commit (its writes stalled)" : "is dead for the daemon and its replicas";
+  t.phases.push({ phase: "detect", start: detectedAt, end: Date.now(), ok: true, detail: `${oldMaster} ${opts.stopOldMaster ? "writes stalled" : "unreachable"}` });
   t.phases.push({ phase: "decide", start: Date.now(), end: Date.now(), ok: true, detail: reason });
-  ctx.events.emit("failover_start", "critical", `failover: ${oldMaster} is dead for the daemon and its replicas; promoting ${candidate} (epoch ${epoch})`, {
+  ctx.events.emit("failover_start", "critical", `failover: ${oldMaster} ${lost}; promoting ${candidate} (epoch ${epoch})`, {
     key: "failover",
     data: { reason, observations },
   });

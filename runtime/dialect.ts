@@ -174,7 +174,7 @@ export function parseSemiSyncDetail(rows: Array<Record<string, unknown>>): SemiS
  * (4294967295 ms, 49 days), even with no replica attached: it can never fall back to
  * asynchronous by itself — a master cut off from the cluster never acknowledges a commit no
  * replica has. Only pandora_ha, seeing the master and no replica acknowledging, switches it to
- * asynchronous (SEMI_SYNC_MODES.async), and back.
+ * asynchronous (semiSyncStatements(…, "async")), and back.
  */
 export const STRICT_TIMEOUT_MS = 4294967295;
 
