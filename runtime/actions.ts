@@ -91,7 +91,13 @@ export async function fence(ctx: Ctx, host: string, reason: string, opts: { stal
   if (!d) throw new ActionError(`${host}: not probed yet`);
   const sd = s.last?.semiSyncDetail;
   const strict = !!s.last && isStrict(s.last);
-  if (opts.stale && ((sd?.waitSessions ?? 0) > 0 || strict)) return stopStaleServer(ctx, s, sd?.waitSessions ?? 0, reason);
+  if (opts.stale && ((sd?.waitSessions ?? 0) > 0 || strict)) {
+    const why = `its commits wait for an acknowledgement no replica will send (${sd?.waitSessions ?? 0} waiting; ${reason})`;
+    await stopServer(ctx, s, why).catch((e) => {
+      throw new ActionError(`${shortError(e)}: it is left as it is (strictly semi-synchronous, it acknowledges none of its commits)`);
+    });
+    return 0;
+  }
   const killer = new NodeConnection({ ...s.opts, timeoutMs: 5000 });
   let killed = 0;
   try {
@@ -109,10 +115,15 @@ export async function fence(ctx: Ctx, host: string, reason: string, opts: { stal
     killer.close();
   }
   await setSemiSync(ctx, host, "replica").catch((e) => ctx.events.log({ fence: host, semisync: shortError(e) }));
-  if (!ctx.state.fenced.includes(host)) ctx.state.fenced.push(host);
-  ctx.saveState();
+  markFenced(ctx, host);
   ctx.events.emit("fenced", "warning", `${host} fenced: read-only, ${killed} client connections killed (${reason})`, { node: host, key: `fence:${host}` });
   return killed;
+}
+
+/** Remembered as fenced by pandora_ha (made read-only, or to be the moment it is seen again). */
+function markFenced(ctx: Ctx, host: string): void {
+  if (!ctx.state.fenced.includes(host)) ctx.state.fenced.push(host);
+  ctx.saveState();
 }
 
 /**
@@ -133,18 +144,8 @@ async function stopServer(ctx: Ctx, s: NodeSession, reason: string): Promise<voi
   if (k.code !== 0) throw new ActionError(`${s.host}: the server could not be stopped over SSH (exit ${k.code}: ${k.output.trim()})`);
   s.conn.close();
   s.stopHeartbeat();
-  if (!ctx.state.fenced.includes(s.host)) ctx.state.fenced.push(s.host);
-  ctx.saveState();
+  markFenced(ctx, s.host);
   ctx.events.emit("fenced", "warning", `${s.host} fenced: its server was stopped (kill -9 over SSH): ${reason}; it starts again read-only and rejoins`, { node: s.host, key: `fence:${s.host}` });
-}
-
-async function stopStaleServer(ctx: Ctx, s: NodeSession, waiting: number, reason: string): Promise<number> {
-  try {
-    await stopServer(ctx, s, `its commits wait for an acknowledgement no replica will send (${waiting} waiting; ${reason})`);
-  } catch (e) {
-    throw new ActionError(`${shortError(e)}: it is left as it is (strictly semi-synchronous, it acknowledges none of its commits)`);
-  }
-  return waiting;
 }
 
 async function killClients(ctx: Ctx, s: NodeSession, via: NodeConnection): Promise<number> {
@@ -422,6 +423,8 @@ export interface FailoverOptions {
   stopOldMaster?: boolean;
   /** Promoted past the durability check (`pandora_ha failover --force`): the old master's tail is kept, never undone. */
   unsafe?: boolean;
+  /** Asked by hand (`pandora_ha failover`): what --force overrode ("" when nothing), named in the start event. */
+  byHand?: string;
 }
 
 export async function failover(ctx: Ctx, oldMaster: string, candidate: string, reason: string, detectedAt: number, observations: string[], opts: FailoverOptions = {}): Promise<Timeline> {
@@ -430,7 +433,8 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
   const lost = opts.stopOldMaster ? "answers but cannot commit (its writes stalled)" : "is dead for the daemon and its replicas";
   t.phases.push({ phase: "detect", start: detectedAt, end: Date.now(), ok: true, detail: `${oldMaster} ${opts.stopOldMaster ? "writes stalled" : "unreachable"}` });
   t.phases.push({ phase: "decide", start: Date.now(), end: Date.now(), ok: true, detail: reason });
-  ctx.events.emit("failover_start", "critical", `failover: ${oldMaster} ${lost}; promoting ${candidate} (epoch ${epoch})`, {
+  const start = opts.byHand === undefined ? `failover: ${oldMaster} ${lost}; promoting ${candidate}` : `failover by hand to ${candidate}${opts.byHand}: ${oldMaster} ${lost}`;
+  ctx.events.emit("failover_start", "critical", `${start} (epoch ${epoch})`, {
     key: "failover",
     data: { reason, observations },
   });
@@ -450,8 +454,7 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
         await stopServer(ctx, session(ctx, oldMaster), `its writes stalled; failover to ${candidate}`);
         return `${oldMaster} stopped (kill -9 over SSH): a commit stuck there can never complete after the promotion`;
       }
-      if (!ctx.state.fenced.includes(oldMaster)) ctx.state.fenced.push(oldMaster);
-      ctx.saveState();
+      markFenced(ctx, oldMaster);
       return `${oldMaster} unreachable: marked fenced; it is made read-only the moment it is seen again`;
     });
     await ctx.pauseAfter("fence");
@@ -520,7 +523,7 @@ async function detachOthers(ctx: Ctx, oldMaster: string, candidate: string): Pro
 
 /**
  * Starts a replica's stopped replication threads again (after a failed failover, or found
- * stopped without an error): the IO thread reconnects to its source by itself. MariaDB discards
+ * stopped): the IO thread reconnects to its source by itself. MariaDB discards
  * the relay log when a thread starts with both stopped; a source that answers sends it again.
  * Returns what it did ("" when it was not stopped).
  */

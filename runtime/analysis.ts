@@ -12,7 +12,7 @@
  */
 import type { DaemonState, DivergedNode } from "./state";
 import { failoversInWindow } from "./state";
-import type { HistoryComparison, NodeObservation } from "./types";
+import type { Dialect, HistoryComparison, NodeObservation } from "./types";
 
 export interface AnalysisSettings {
   connectRetries: number;
@@ -32,6 +32,11 @@ export interface AnalysisSettings {
 export interface HistoryOps {
   compare(a: string, b: string): HistoryComparison;
   union(a: string, b: string): string;
+}
+
+/** The GTID arithmetic of a dialect, as the analysis takes it. */
+export function historyOps(d: Pick<Dialect, "compareHistory" | "unionHistory">): HistoryOps {
+  return { compare: (a, b) => d.compareHistory(a, b), union: (a, b) => d.unionHistory(a, b) };
 }
 
 export interface AnalysisInput {
@@ -73,12 +78,12 @@ export type Condition =
   | { kind: "need_secondary_check"; master: string; replicas: string[] }
   /** The master is dead for everyone: promote `candidate`. */
   /** `stalled`: the master answers reads but its writes stall: it is stopped before the candidate is promoted. */
-  | { kind: "dead_master"; master: string; candidate: string; reason: string; overridden?: string[]; stalled?: boolean }
+  | { kind: "dead_master"; master: string; candidate: string; reason: string; overridden?: string[]; pastDurability?: boolean; stalled?: boolean }
   /** Dead master but too few replicas reachable to decide alone, or none fit to promote. */
   | { kind: "no_candidate"; master: string; detail: string }
   /**
    * Dead master, but promoting would risk acknowledged commits that only it has (it was not
-   * durable at the daemon's last look, or that look was too long ago), or a total outage is not
+   * durable at the daemon's last look, or the daemon never saw it), or a total outage is not
    * over: no automatic failover. It becomes the master again when it returns; `pandora_ha
    * failover --force` promotes anyway.
    */
@@ -99,7 +104,7 @@ export type Condition =
   | { kind: "master_read_only"; master: string; reason: string }
   /** The master was made read-only by hand (seen writable, not restarted since, not fenced by us): left so. */
   | { kind: "master_read_only_by_hand"; master: string }
-  /** A replica holds transactions the master lacks (written on it by hand): reported, never promoted past. */
+  /** A replica holds transactions the master lacks (written on it by hand): reported. */
   | { kind: "errant_replica"; node: string; errant: string; count: number }
   /** A read-only node that does not replicate from the master: rejoin it (or find it diverged). */
   | { kind: "rejoin"; node: string; detail: string }
@@ -387,10 +392,14 @@ function promotion(input: AnalysisInput, master: string, epoch: number, witnesse
   // A promotion a killed daemon left half-done: writable, detached, and carrying the current epoch.
   const alreadyPromoted = best.readOnly === false && !best.replica && (best.epoch ?? 0) >= epoch;
   const overridden: string[] = [];
+  let pastDurability = false;
   if (!alreadyPromoted) {
     const risk = writesAtRisk(input, master, best);
     if (risk && !input.force) return risk;
-    if (risk?.kind === "failover_held") overridden.push(risk.detail);
+    if (risk) {
+      overridden.push(risk.detail);
+      pastDurability = true;
+    }
     const inWindow = failoversInWindow(state, now, settings.failoverWindow);
     if (inWindow.length >= settings.failoverBudget) {
       if (!input.force) return { kind: "budget_exhausted", master, failovers: inWindow.length, windowS: settings.failoverWindow };
@@ -400,7 +409,7 @@ function promotion(input: AnalysisInput, master: string, epoch: number, witnesse
   const why = witnesses.map((c) => (c.replica ? `${c.host} IO ${c.replica.io}${input.secondary[c.host] === false ? ", cannot reach it either" : ""}` : `${c.host} not replicating`));
   const m = input.nodes.find((n) => n.host === master);
   const reason = `${master} ${m?.refused ? "refused" : "failed"} ${m?.failures ?? 0} probes; ${why.join("; ")}`;
-  return { kind: "dead_master", master, candidate: best.host, reason, ...(overridden.length ? { overridden } : {}) };
+  return { kind: "dead_master", master, candidate: best.host, reason, ...(overridden.length ? { overridden } : {}), ...(pastDurability ? { pastDurability } : {}) };
 }
 
 /**
@@ -412,7 +421,7 @@ function promotion(input: AnalysisInput, master: string, epoch: number, witnesse
  * held until every node has answered (or ha_outage_wait has passed), so that the most advanced
  * becomes master whichever comes back first.
  */
-function writesAtRisk(input: AnalysisInput, master: string, best: NodeObservation): Condition | undefined {
+function writesAtRisk(input: AnalysisInput, master: string, best: NodeObservation): Extract<Condition, { kind: "failover_held" }> | undefined {
   const { state, settings, history, now } = input;
   const seen = state.lastMaster?.host === master ? state.lastMaster : undefined;
   const back = state.outageBackAt ?? now;

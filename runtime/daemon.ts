@@ -10,7 +10,7 @@ import * as act from "./actions";
 import type { Condition } from "./analysis";
 import type { ConsoleRequest, ConsoleView } from "./console";
 import { ACTION, ACTION_NAMES, consoleView, setConsoleDisabled, syncConsoleTable, takeConsoleRequest } from "./console";
-import { ACTION_ORDER, analyze, describeNode, received, refusal } from "./analysis";
+import { ACTION_ORDER, analyze, describeNode, historyOps, received, refusal } from "./analysis";
 import type { HaSettings } from "./conf";
 import { confWarnings } from "./conf";
 import type { EventLog, HaEvent } from "./events";
@@ -161,14 +161,7 @@ export class Daemon {
     this.trackNodes();
     this.rememberMaster();
 
-    this.speculativeChecks();
-    let conds = this.analyse(now);
-    const check = conds.find((c) => c.kind === "need_secondary_check");
-    if (check && check.kind === "need_secondary_check") {
-      await Promise.all(check.replicas.map((r) => this.secondaryCheck(r, check.master)));
-      conds = this.analyse(Date.now());
-    }
-    this.conditions = conds;
+    const conds = await this.decide(now);
     this.raiseWarnings(conds);
     // Only replicas that follow the master: a node about to rejoin still holds its old tail.
     this.previous = Object.fromEntries(this.settings.haHosts.flatMap((h) => {
@@ -333,7 +326,7 @@ export class Daemon {
       nodes,
       state: this.state,
       settings: this.settings,
-      history: { compare: (a, b) => d.compareHistory(a, b), union: (a, b) => d.unionHistory(a, b) },
+      history: historyOps(d),
       now,
       secondary,
       held: this.held(),
@@ -400,9 +393,8 @@ export class Daemon {
     const followers = [...this.sessions.values()].map((x) => x.last).filter((o): o is NodeObservation => !!o?.reachable && o.host !== m.host && o.replica?.sourceHost === m.host && o.replica.io === "yes");
     const isAsync = st.async?.host === m.host;
     const d = this.sessions.get(m.host)!.dialect!;
-    const ops = { compare: d.compareHistory.bind(d), union: d.unionHistory.bind(d) };
     const strictAt = st.async?.strictAt;
-    const caughtUp = strictAt !== undefined && followers.some((o) => d.compareHistory(strictAt, received(o, ops)).prefix);
+    const caughtUp = strictAt !== undefined && followers.some((o) => d.compareHistory(strictAt, received(o, historyOps(d))).prefix);
     const input = { master: m, tracker: this.acks, isAsync, replicaFollowing: followers.length > 0, caughtUp, now: Date.now(), timeoutMs: this.settings.semiSyncTimeout * 1000 };
     const { step, tracker } = durabilityStep(input);
     this.acks = tracker;
@@ -780,14 +772,23 @@ export class Daemon {
       this.state.master = c.master;
       this.state.epoch = c.epoch;
     }
+    await this.decide(Date.now());
+  }
+
+  /**
+   * The conditions of this cycle (kept for status): the analysis, with the secondary checks it
+   * asks for run first (those begun at the master's first failed probe are joined).
+   */
+  private async decide(now: number): Promise<Condition[]> {
     this.speculativeChecks();
-    let conds = this.analyse(Date.now());
+    let conds = this.analyse(now);
     const check = conds.find((c) => c.kind === "need_secondary_check");
     if (check?.kind === "need_secondary_check") {
       await Promise.all(check.replicas.map((r) => this.secondaryCheck(r, check.master)));
       conds = this.analyse(Date.now());
     }
     this.conditions = conds;
+    return conds;
   }
 
   /** A switchover by this process (no daemon running): it must hold the actor lock. */
@@ -847,15 +848,13 @@ export class Daemon {
       const t = this.sessions.get(target)!.last;
       const best = this.sessions.get(c.candidate)!.last!;
       if (!d || !t?.reachable || t.readOnly === false || this.state.diverged[target] || this.held()[target]) throw new act.ActionError(`${target} is not a replica fit to promote (${t?.reachable ? "diverged, held or writable" : "unreachable"})`);
-      const ops = { compare: d.compareHistory.bind(d), union: d.unionHistory.bind(d) };
-      const cmp = d.compareHistory(received(best, ops), received(t, ops));
+      const cmp = d.compareHistory(received(best, historyOps(d)), received(t, historyOps(d)));
       if (!cmp.prefix) throw new act.ActionError(`${target} lacks ${cmp.errantCount} transactions ${c.candidate} received (${cmp.errant}): promote ${c.candidate}`);
     }
-    const unsafe = !!c.overridden?.some((o) => !o.startsWith("the failover budget"));
     const forced = c.overridden?.length ? ` (--force overrides: ${c.overridden.join("; ")})` : "";
-    this.events.emit("failover_start", "critical", `failover by hand to ${target}${forced}`, { key: "failover-by-hand", data: { force, overridden: c.overridden ?? [] } });
     const obs = this.settings.haHosts.map((h) => describeNode(this.sessions.get(h)!.last!));
-    return act.failover(this.ctx, master, target, `by hand${force ? " with --force" : ""}: ${c.reason}${forced}`, this.masterLostAt ?? Date.now(), obs, { unsafe, stopOldMaster: c.stalled });
+    const opts = { unsafe: !!c.pastDurability, stopOldMaster: c.stalled, byHand: forced };
+    return act.failover(this.ctx, master, target, `by hand${force ? " with --force" : ""}: ${c.reason}${forced}`, this.masterLostAt ?? Date.now(), obs, opts);
   }
 
   private async startHttp(): Promise<void> {

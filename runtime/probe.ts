@@ -263,10 +263,7 @@ export class NodeSession {
   /** Takes or confirms the actor lock on this node; false when another daemon holds it or the node is down. */
   async refreshLock(): Promise<boolean> {
     try {
-      if (this.holdsLock) {
-        const [r] = await this.lockConn.query<{ v: string | null }>("SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS v", [ACTOR_LOCK]);
-        this.holdsLock = Number(r?.v) === 1;
-      }
+      if (this.holdsLock) await this.askLockHeld();
       if (!this.holdsLock) {
         const [r] = await this.lockConn.query<{ v: string | null }>("SELECT GET_LOCK(?, 0) AS v", [ACTOR_LOCK]);
         this.holdsLock = Number(r?.v) === 1;
@@ -285,12 +282,17 @@ export class NodeSession {
   async confirmLock(): Promise<boolean> {
     if (!this.holdsLock) return false;
     try {
-      const [r] = await this.lockConn.query<{ v: string | null }>("SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS v", [ACTOR_LOCK]);
-      this.holdsLock = Number(r?.v) === 1;
+      await this.askLockHeld();
     } catch {
       this.holdsLock = false;
     }
     return this.holdsLock;
+  }
+
+  /** Asks the server whether the lock's connection still holds the lock (throws when it is gone). */
+  private async askLockHeld(): Promise<void> {
+    const [r] = await this.lockConn.query<{ v: string | null }>("SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS v", [ACTOR_LOCK]);
+    this.holdsLock = Number(r?.v) === 1;
   }
 
   async releaseLock(): Promise<void> {

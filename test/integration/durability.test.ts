@@ -4,10 +4,10 @@
  * every acknowledged key on the final master, exactly one writable node, pandora_ha_hosts.conf
  * naming it.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { PANDORA_PATHS } from "../../lib/render/pandora";
-import { haCommand, haStatusJson, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { haCommand, haStatusJson, startDaemon, stopDaemon } from "../../lab/ha";
 import { inHost } from "../../lab/hosts";
 import { fault } from "../../lab/lab";
 import { paths } from "../../lab/layout";
@@ -21,6 +21,23 @@ const CONF = PANDORA_PATHS.serverConf;
 describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
   const sc = freshLabEachTest(2);
   const { addr, published } = sc;
+
+  /** Every node crashed, in `order`, under the writer; resolves with the keys acknowledged before. */
+  async function wholeOutage(order: [string, string]): Promise<string[]> {
+    const w = sc.startWriter(4);
+    await sleep(1500);
+    for (const n of order) await fault(sc.lab, n, "crash");
+    await sc.waitForEvent("total_outage");
+    return w.stop();
+  }
+
+  /** node1, the master, back last: it is the master again, nothing lost, no failover happened. */
+  async function masterBackLast(acked: string[]): Promise<void> {
+    await fault(sc.lab, "node1", "restart");
+    await sc.waitForEvent("master_writable");
+    await sc.expectOneMasterNothingLost(acked, "node1");
+    expect(sc.events("failover_start")).toEqual([]);
+  }
 
   test("semi-sync fallback, then the master dies: no automatic failover; the master returns and nothing is lost", async () => {
     const w = sc.startWriter(16);
@@ -160,38 +177,22 @@ describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
 
   test("every node down, the replica back first: held until the master returns; it stays the master", async () => {
     await sc.setTokens({ ha_outage_wait: "30" });
-    const w = sc.startWriter(4);
-    await sleep(1500);
-    await fault(sc.lab, "node2", "crash");
-    await fault(sc.lab, "node1", "crash");
-    await sc.waitForEvent("total_outage");
-    const acked = await w.stop();
+    const acked = await wholeOutage(["node2", "node1"]);
     await fault(sc.lab, "node2", "restart");
     const held = await sc.waitForEvent("failover_held");
     expect(held.message).toMatch(/every node was down: waiting for 127\.0\.1\.1 too/);
     await sleep(2000);
     expect(await sc.readOnly("node2")).toBe(true);
-    await fault(sc.lab, "node1", "restart");
-    await sc.waitForEvent("master_writable");
-    await sc.expectOneMasterNothingLost(acked, "node1");
-    expect(sc.events("failover_start")).toEqual([]);
+    await masterBackLast(acked);
   }, 120_000);
 
   test("the daemon remembers the master across its restarts: restarted while every node is down, it still waits for the master", async () => {
-    const w = sc.startWriter(4);
-    await sleep(1500);
-    await fault(sc.lab, "node1", "crash");
-    await fault(sc.lab, "node2", "crash");
-    await sc.waitForEvent("total_outage");
-    const acked = await w.stop();
+    const acked = await wholeOutage(["node1", "node2"]);
     await stopDaemon(sc.lab, "SIGTERM");
     await startDaemon(sc.lab);
     await fault(sc.lab, "node2", "restart");
     await sc.waitForEvent("failover_held");
-    await fault(sc.lab, "node1", "restart");
-    await sc.waitForEvent("master_writable");
-    await sc.expectOneMasterNothingLost(acked, "node1");
-    expect(sc.events("failover_start")).toEqual([]);
+    await masterBackLast(acked);
   }, 120_000);
 });
 
@@ -202,12 +203,7 @@ describe("pandora_ha: an actor frozen mid-failover (2-node lab, two daemons)", (
     // The lab's daemon (A) will pause 25 s after its drain; a second daemon (B) watches.
     await stopDaemon(sc.lab, "SIGKILL");
     await startDaemon(sc.lab, { PANDORA_HA_PAUSE_AFTER: "drain:25" });
-    const conf2 = "/etc/pandora/pandora_server_b.conf";
-    const base = readFileSync(paths.inHost("pfms1", CONF), "utf8").split("\n").filter((l) => !/^(ha_pid_file|ha_state_dir|ha_log_file|ha_http_port|servername) /.test(l));
-    writeFileSync(paths.inHost("pfms1", conf2), [...base, "ha_pid_file /run/pandora_ha_b.pid", "ha_state_dir /var/lib/pandora-ha-b", "ha_log_file /var/log/pandora/pandora_ha_b.log", "ha_http_port 41181", "servername pfms1b", ""].join("\n"), { mode: 0o600 });
-    const b = await onServer(sc.lab, `pandora_ha -d -p /run/pandora_ha_b.pid ${conf2}`);
-    expect(b.code, b.stderr).toBe(0);
-    const logB = () => readHaLog(sc.lab, 0, "/var/log/pandora/pandora_ha_b.log").lines;
+    const { log: logB, pid: pidB } = await sc.startSecondDaemon();
     await eventually("B watching the master", async () => logB().some((l) => l.event === "master_adopted"));
     await sleep(2000);
     const w = sc.startWriter(4);
@@ -227,7 +223,6 @@ describe("pandora_ha: an actor frozen mid-failover (2-node lab, two daemons)", (
     const epochs = await sc.adminQuery<{ epoch: number; master: string }>("node2", "SELECT epoch, master FROM pandora_ha_epoch ORDER BY epoch");
     expect(epochs.map((e) => [Number(e.epoch), e.master])).toEqual([[1, sc.addr("node1")], [2, sc.addr("node2")]]);
     await sc.expectOneMasterNothingLost(await w.stop(), "node2");
-    const pidB = Number(readFileSync(paths.inHost("pfms1", "/run/pandora_ha_b.pid"), "utf8"));
-    process.kill(pidB, "SIGKILL");
+    process.kill(pidB(), "SIGKILL");
   }, 150_000);
 });

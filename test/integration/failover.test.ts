@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { PANDORA_PATHS } from "../../lib/render/pandora";
 import type { LogLine } from "../../lab/ha";
-import { daemonPid, haCommand, haLogSize, haStatusJson, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { daemonPid, haCommand, haLogSize, haStatusJson, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
 import { fault } from "../../lab/lab";
 import { paths } from "../../lab/layout";
 import { sleep } from "../../lab/proc";
@@ -195,16 +195,7 @@ describe("pandora_ha on a 2-node lab", () => {
 
   test("two daemons: one acts, the other watches; exactly one failover; the watcher takes over when the actor's host freezes", async () => {
     // A second pandora_ha on pfms1 with its own pid file, state, log and HTTP port.
-    const conf2 = "/etc/pandora/pandora_server_b.conf";
-    const extra = "ha_pid_file /run/pandora_ha_b.pid\nha_state_dir /var/lib/pandora-ha-b\nha_log_file /var/log/pandora/pandora_ha_b.log\nha_http_port 41181\nservername pfms1b\n";
-    const base = readFileSync(paths.inHost("pfms1", PANDORA_PATHS.serverConf), "utf8")
-      .split("\n")
-      .filter((l) => !/^(ha_pid_file|ha_state_dir|ha_log_file|ha_http_port|servername) /.test(l))
-      .join("\n");
-    writeFileSync(paths.inHost("pfms1", conf2), `${base}\n${extra}`, { mode: 0o600 });
-    const b = await onServer(sc.lab, `pandora_ha -d -p /run/pandora_ha_b.pid ${conf2}`);
-    expect(b.code, b.stderr).toBe(0);
-    const logB = () => readHaLog(sc.lab, 0, "/var/log/pandora/pandora_ha_b.log").lines;
+    const { log: logB } = await sc.startSecondDaemon();
     await eventually("the second daemon watching", async () => logB().some((l) => l.actor === false || l.event === "daemon_start"));
     await sleep(1500);
     const actorOf = (lines: LogLine[]) => [...lines].reverse().find((l) => typeof l.actor === "boolean")?.actor === true;

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, expect } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
 import { PANDORA_PATHS } from "../../lib/render/pandora";
 import type { LogLine } from "../../lab/ha";
-import { describeLogLine, haLogSize, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { describeLogLine, haLogSize, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
 import { paths } from "../../lab/layout";
 import type { Lab } from "../../lab/lab";
 import { down, findHost, up } from "../../lab/lab";
@@ -95,6 +95,23 @@ export class Scenario {
     await stopDaemon(this.lab, "SIGTERM");
     await startDaemon(this.lab);
     await eventually("the restarted daemon publishing the master", async () => this.log().some((l) => l.event === "daemon_start") && this.published() !== "");
+  }
+
+  /**
+   * A second pandora_ha on pfms1 (pfms1b), with its own conf, pid file, state, log and HTTP port;
+   * returns its log and its pid (read when asked).
+   */
+  async startSecondDaemon(): Promise<{ log: () => LogLine[]; pid: () => number }> {
+    const conf2 = "/etc/pandora/pandora_server_b.conf";
+    const own = ["ha_pid_file /run/pandora_ha_b.pid", "ha_state_dir /var/lib/pandora-ha-b", "ha_log_file /var/log/pandora/pandora_ha_b.log", "ha_http_port 41181", "servername pfms1b"];
+    const base = readFileSync(paths.inHost("pfms1", PANDORA_PATHS.serverConf), "utf8").split("\n").filter((l) => !/^(ha_pid_file|ha_state_dir|ha_log_file|ha_http_port|servername) /.test(l));
+    writeFileSync(paths.inHost("pfms1", conf2), [...base, ...own, ""].join("\n"), { mode: 0o600 });
+    const b = await onServer(this.lab, `pandora_ha -d -p /run/pandora_ha_b.pid ${conf2}`);
+    expect(b.code, b.stderr).toBe(0);
+    return {
+      log: () => readHaLog(this.lab, 0, "/var/log/pandora/pandora_ha_b.log").lines,
+      pid: () => Number(readFileSync(paths.inHost("pfms1", "/run/pandora_ha_b.pid"), "utf8")),
+    };
   }
 
   /** Exactly one writable node, and pandora_ha_hosts.conf names it. */
