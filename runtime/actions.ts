@@ -360,7 +360,7 @@ async function drain(ctx: Ctx, host: string): Promise<string> {
 async function refuseRelayLogPurge(s: NodeSession, r: ReplicaStatus): Promise<void> {
   const d = s.dialect!;
   if (!d.startPurgesStoppedRelayLog) return;
-  const pending = d.compareHistory(r.receivedGtid, await applied(s));
+  const pending = d.comparePositions(r.receivedGtid, await applied(s));
   if (!pending.prefix)
     throw new ActionError(`${s.host}: both replication threads are stopped with ${pending.errantCount} received transactions not applied (${pending.errant}); starting one would discard them: apply them by hand`);
 }
@@ -384,7 +384,7 @@ async function promote(ctx: Ctx, host: string): Promise<string> {
   if (r) {
     if (r.io !== "no" && r.sqlRunning) await s.conn.admin(d.stopIoThreadSql);
     const after = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
-    const pending = d.compareHistory(after?.receivedGtid ?? "", await applied(s));
+    const pending = d.comparePositions(after?.receivedGtid ?? "", await applied(s));
     if (!pending.prefix) throw new ActionError(`${host} has ${pending.errantCount} received transactions not applied yet (${pending.errant}): its relay log is kept, not reset`);
     await s.conn.admin(d.stopReplicaSql);
     await s.conn.admin(d.resetReplicaAllSql);

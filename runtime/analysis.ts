@@ -30,13 +30,17 @@ export interface AnalysisSettings {
 }
 
 export interface HistoryOps {
+  /** Positions (what a node applied or received): has `b` reached `a`? */
   compare(a: string, b: string): HistoryComparison;
+  /** Position `a` with `b` added. */
   union(a: string, b: string): string;
+  /** Binlog histories (MariaDB gtid_binlog_state): is `a` contained in `b`? Shows divergence. */
+  compareHistories(a: string, b: string): HistoryComparison;
 }
 
 /** The GTID arithmetic of a dialect, as the analysis takes it. */
-export function historyOps(d: Pick<Dialect, "compareHistory" | "unionHistory">): HistoryOps {
-  return { compare: (a, b) => d.compareHistory(a, b), union: (a, b) => d.unionHistory(a, b) };
+export function historyOps(d: Pick<Dialect, "compareHistory" | "comparePositions" | "unionPositions">): HistoryOps {
+  return { compare: (a, b) => d.comparePositions(a, b), union: (a, b) => d.unionPositions(a, b), compareHistories: (a, b) => d.compareHistory(a, b) };
 }
 
 export interface AnalysisInput {
@@ -143,6 +147,17 @@ export function received(n: NodeObservation, h: HistoryOps): string {
   if (!relay) return executed;
   if (!executed) return relay;
   return h.union(executed, relay);
+}
+
+/**
+ * Replicas that may witness but never be promoted automatically, with why: those held (disabled,
+ * being resynced) and those holding errant transactions (a write made there by hand would become
+ * the cluster's history, and its replication stops at the master's next write in that domain).
+ */
+function unfit(input: AnalysisInput): Record<string, string> {
+  const out: Record<string, string> = { ...input.held };
+  for (const [host, errant] of Object.entries(input.state.errant ?? {})) out[host] ??= `holds errant transactions ${errant}`;
+  return out;
 }
 
 /**
@@ -253,7 +268,7 @@ function stalledMaster(input: AnalysisInput, m: NodeObservation, epoch: number):
   // A lock (a backup's, FLUSH TABLES WITH READ LOCK, a long transaction's) is not a stalled disk.
   if (/lock|semi-sync/i.test(m.writeState ?? "")) return undefined;
   const followers = input.nodes.filter((n) => ok(n) && n.host !== m.host && n.readOnly !== false && n.replica?.sourceHost === m.host && !input.state.diverged[n.host]);
-  const candidates = followers.filter((n) => !input.held?.[n.host]);
+  const candidates = followers.filter((n) => !unfit(input)[n.host]);
   const what = `${m.host} answers but its writes have stalled for ${Math.round(stalledMs / 1000)} s`;
   if (!candidates.length) return { kind: "no_candidate", master: m.host, detail: `${what}, and no replica fit to promote follows it` };
   const c = promotion(input, m.host, epoch, followers, candidates);
@@ -289,7 +304,7 @@ function reachableMaster(input: AnalysisInput, m: NodeObservation, epoch: number
     }
     // What a replica had a cycle ago must be on the master by now: anything else was written on it.
     const before = input.previous?.[n.host];
-    const errant = before !== undefined && m.gtidHistory !== undefined ? history.compare(before, m.gtidHistory) : undefined;
+    const errant = before !== undefined && m.gtidHistory !== undefined ? history.compareHistories(before, m.gtidHistory) : undefined;
     if (errant && !errant.prefix) out.push({ kind: "errant_replica", node: n.host, errant: errant.errant, count: errant.errantCount });
     if (r.io === "no") out.push({ kind: "restart_replication", replica: n.host, detail: `IO thread stopped${r.lastIoError ? ` (last error: ${r.lastIoError})` : ""}${r.sqlRunning ? "" : ", SQL thread too"}` });
     else if (r.io !== "yes") out.push({ kind: "replica_link_broken", replica: n.host, master, detail: r.lastIoError || `IO thread ${r.io}` });
@@ -323,7 +338,7 @@ function readOnlyMaster(state: AnalysisInput["state"], m: NodeObservation): Cond
 /** 3. The master does not answer the daemon: is it dead for everyone, and may we promote? */
 function lostMaster(input: AnalysisInput, master: string, epoch: number): Condition[] {
   const { nodes, state, settings } = input;
-  const held = input.held ?? {};
+  const held = unfit(input);
   const m = nodes.find((n) => n.host === master);
   const failures = m?.failures ?? 0;
   if (failures < settings.connectRetries) return [{ kind: "master_suspect", master, failures }];
@@ -379,10 +394,10 @@ function lostForWitnesses(input: AnalysisInput, master: string, witnesses: NodeO
 /** The master is dead for everyone: whom to promote, or why not now. */
 function promotion(input: AnalysisInput, master: string, epoch: number, witnesses: NodeObservation[], candidates: NodeObservation[]): Condition {
   const { state, settings, history, now } = input;
-  const held = input.held ?? {};
+  const held = unfit(input);
   const best = mostAdvanced(candidates, history)!;
-  // A held replica may be the one that acknowledged the last commits (semi-sync): never promote
-  // past what it received.
+  // A held or errant replica may be the one that acknowledged the last commits (semi-sync):
+  // never promote past what it received.
   for (const h of witnesses.filter((n) => held[n.host])) {
     const cmp = history.compare(received(h, history), received(best, history));
     if (!cmp.prefix) {

@@ -163,6 +163,7 @@ export class Daemon {
 
     const conds = await this.decide(now);
     this.raiseWarnings(conds);
+    this.trackErrant(conds);
     // Only replicas that follow the master: a node about to rejoin still holds its old tail.
     this.previous = Object.fromEntries(this.settings.haHosts.flatMap((h) => {
       const o = this.sessions.get(h)?.last;
@@ -394,7 +395,7 @@ export class Daemon {
     const isAsync = st.async?.host === m.host;
     const d = this.sessions.get(m.host)!.dialect!;
     const strictAt = st.async?.strictAt;
-    const caughtUp = strictAt !== undefined && followers.some((o) => d.compareHistory(strictAt, received(o, historyOps(d))).prefix);
+    const caughtUp = strictAt !== undefined && followers.some((o) => d.comparePositions(strictAt, received(o, historyOps(d))).prefix);
     const input = { master: m, tracker: this.acks, isAsync, replicaFollowing: followers.length > 0, caughtUp, now: Date.now(), timeoutMs: this.settings.semiSyncTimeout * 1000 };
     const { step, tracker } = durabilityStep(input);
     this.acks = tracker;
@@ -464,6 +465,20 @@ export class Daemon {
     }
   }
 
+  /**
+   * Remembers the replicas the analysis found holding errant transactions (never candidates) and
+   * forgets those whose history, compared this cycle, the master now contains.
+   */
+  private trackErrant(conds: Condition[]): void {
+    const m = this.state.master ? this.sessions.get(this.state.master)?.last : undefined;
+    const errant = new Map(conds.flatMap((c) => (c.kind === "errant_replica" ? [[c.node, c.errant] as const] : [])));
+    const before = JSON.stringify(this.state.errant);
+    for (const [host, set] of errant) this.state.errant[host] = set;
+    const compared = m?.reachable && m.gtidHistory !== undefined ? Object.keys(this.previous) : [];
+    for (const host of compared) if (!errant.has(host)) delete this.state.errant[host];
+    if (JSON.stringify(this.state.errant) !== before) this.ctx.saveState();
+  }
+
   /** Events for conditions that only warn, raised once when they appear. */
   private raiseWarnings(conds: Condition[]): void {
     const now = new Map<string, string>();
@@ -500,7 +515,7 @@ export class Daemon {
         case "errant_replica":
           key = `errant:${c.node}`;
           type = "errant_transaction";
-          msg = `${c.node} holds ${c.count} transactions the master lacks (${c.errant}): written there by hand? They count against it when a candidate is chosen; resync it (pandora_ha resync ${this.settings.confPath} ${this.state.master ?? "<master>"} ${c.node}) or apply them on the master`;
+          msg = `${c.node} holds ${c.count} transactions the master lacks (${c.errant}): written there by hand? It is never promoted automatically until then; resync it (pandora_ha resync ${this.settings.confPath} ${this.state.master ?? "<master>"} ${c.node}) or apply them on the master`;
           break;
         case "budget_exhausted":
           key = `budget:${c.master}`;
@@ -848,7 +863,9 @@ export class Daemon {
       const t = this.sessions.get(target)!.last;
       const best = this.sessions.get(c.candidate)!.last!;
       if (!d || !t?.reachable || t.readOnly === false || this.state.diverged[target] || this.held()[target]) throw new act.ActionError(`${target} is not a replica fit to promote (${t?.reachable ? "diverged, held or writable" : "unreachable"})`);
-      const cmp = d.compareHistory(received(best, historyOps(d)), received(t, historyOps(d)));
+      const errant = this.state.errant[target];
+      if (errant) throw new act.ActionError(`${target} holds errant transactions (${errant}): resync it (pandora_ha resync ${this.settings.confPath} ${master} ${target}) or apply them on the master first`);
+      const cmp = d.comparePositions(received(best, historyOps(d)), received(t, historyOps(d)));
       if (!cmp.prefix) throw new act.ActionError(`${target} lacks ${cmp.errantCount} transactions ${c.candidate} received (${cmp.errant}): promote ${c.candidate}`);
     }
     const forced = c.overridden?.length ? ` (--force overrides: ${c.overridden.join("; ")})` : "";

@@ -6,8 +6,9 @@
  * - Status parsers read both field namings (MariaDB's Slave_/Master_, MySQL's Replica_/Source_)
  *   whatever the flavor, and both semi-sync namings (rpl_semi_sync_master/slave_*,
  *   rpl_semi_sync_source/replica_*).
- * - GTID arithmetic: MariaDB "domain-server-seq" lists (gtid_binlog_state) compared per
- *   (domain, server); MySQL "uuid[:tag]:a-b:c" sets with exact interval arithmetic.
+ * - GTID arithmetic: MariaDB "domain-server-seq" histories (gtid_binlog_state) compared per
+ *   (domain, server), positions (gtid_current_pos, Gtid_IO_Pos) per domain; MySQL
+ *   "uuid[:tag]:a-b:c" sets with exact interval arithmetic (a position is a history there).
  *
  * Server outputs these parsers were checked against: test/fixtures/sql/ (MariaDB recorded live by
  * test/fixtures/sql/record-mariadb.ts; MySQL/Percona transcribed from the reference manual).
@@ -256,14 +257,37 @@ export function compareMariaHistory(a: string, b: string): HistoryComparison {
   return { prefix: errant.length === 0, errant: errant.map(fmtMaria).join(","), errantCount: Number(count) };
 }
 
-/** MariaDB history `a` with `extra` added: per (domain, server) the highest seq, sorted. */
-export function unionMariaHistory(a: string, extra: string): string {
-  const m = parseMariaGtids(a);
-  for (const [k, g] of parseMariaGtids(extra)) {
-    const had = m.get(k);
-    if (!had || had.seq < g.seq) m.set(k, g);
+/**
+ * A MariaDB position (gtid_current_pos, Gtid_IO_Pos, or a union of them) per domain: the entry
+ * with the highest seq. With gtid_strict_mode a position d-s-n means every transaction of domain
+ * d up to seq n, whichever server wrote it (a failover changes the server, not the sequence).
+ */
+function mariaPosition(s: string): Map<bigint, MariaGtid> {
+  const out = new Map<bigint, MariaGtid>();
+  for (const g of parseMariaGtids(s).values()) {
+    const had = out.get(g.domain);
+    if (!had || had.seq < g.seq) out.set(g.domain, g);
   }
-  return sortedMaria(m).map(fmtMaria).join(",");
+  return out;
+}
+
+/**
+ * Has position `b` reached position `a`, domain by domain? Each domain where `b` stops short is
+ * listed as `a`'s entry there, counted as the seq numbers between them. Positions cannot show a
+ * divergence (two servers' transactions at the same seq): compareMariaHistory on binlog states does.
+ */
+export function compareMariaPositions(a: string, b: string): HistoryComparison {
+  const B = mariaPosition(b);
+  const short = [...mariaPosition(a).values()].filter((g) => (B.get(g.domain)?.seq ?? 0n) < g.seq).sort((x, y) => (x.domain < y.domain ? -1 : 1));
+  const count = short.reduce((n, g) => n + (g.seq - (B.get(g.domain)?.seq ?? 0n)), 0n);
+  return { prefix: short.length === 0, errant: short.map(fmtMaria).join(","), errantCount: Number(count) };
+}
+
+/** MariaDB position `a` with `extra` added: per domain the furthest entry, sorted by domain. */
+export function unionMariaPositions(a: string, extra: string): string {
+  const m = mariaPosition(a);
+  for (const g of mariaPosition(extra).values()) if ((m.get(g.domain)?.seq ?? -1n) < g.seq) m.set(g.domain, g);
+  return [...m.values()].sort((x, y) => (x.domain < y.domain ? -1 : 1)).map(fmtMaria).join(",");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,7 +462,8 @@ export const MARIADB: Dialect = Object.freeze({
     return { sql: "SELECT MASTER_GTID_WAIT(?, ?) AS v", values: [gtid, timeoutS] };
   },
   compareHistory: compareMariaHistory,
-  unionHistory: unionMariaHistory,
+  comparePositions: compareMariaPositions,
+  unionPositions: unionMariaPositions,
 });
 
 function mysqlDialect(flavor: "mysql80" | "mysql84"): Dialect {
@@ -475,7 +500,9 @@ function mysqlDialect(flavor: "mysql80" | "mysql84"): Dialect {
       return { sql: "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS v", values: [gtid, timeoutS] };
     },
     compareHistory: compareMysqlHistory,
-    unionHistory: unionMysqlHistory,
+    // A GTID set is exact: positions are histories.
+    comparePositions: compareMysqlHistory,
+    unionPositions: unionMysqlHistory,
   });
 }
 

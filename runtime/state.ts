@@ -88,6 +88,11 @@ export interface DaemonState {
    * (host → the errant set undone): a retry must not undo it twice.
    */
   undone: Record<string, string>;
+  /**
+   * Replicas seen holding transactions the master lacks (written there by hand; host → the errant
+   * set): never a candidate until they are resynced or the master has them.
+   */
+  errant: Record<string, string>;
   lastFailover?: Timeline;
   lastMaster?: MasterSeen;
   /** The master as last seen writable, with its uptime then: read-only since without a restart means set by hand. */
@@ -112,7 +117,7 @@ export interface DaemonState {
 }
 
 export function emptyState(): DaemonState {
-  return { epoch: 0, failovers: [], fenced: [], diverged: {}, disabled: [], resyncs: {}, consoleNotes: {}, undone: {}, unsafeTails: [] };
+  return { epoch: 0, failovers: [], fenced: [], diverged: {}, disabled: [], resyncs: {}, consoleNotes: {}, undone: {}, errant: {}, unsafeTails: [] };
 }
 
 export function statePath(stateDir: string): string {

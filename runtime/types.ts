@@ -150,8 +150,10 @@ export interface Dialect {
   changeSourceSql(a: ChangeSourceArgs, fromOwnHistory: boolean): string[];
   /** SELECT that waits until `gtid` is applied or `timeoutS` passes; one row, column `v`: 0 = applied. */
   waitForGtidSql(gtid: string, timeoutS: number): { sql: string; values: unknown[] };
-  /** Is the history in `a` contained in `b`? (GTID set arithmetic of the flavor.) */
+  /** Is the binlog history in `a` contained in `b`? (MariaDB gtid_binlog_state per domain-server; MySQL sets.) */
   compareHistory(a: string, b: string): HistoryComparison;
-  /** The GTID set `a` with `extra` added (MariaDB: per domain-server maximum; MySQL: union). */
-  unionHistory(a: string, extra: string): string;
+  /** Has position `b` (what a node applied or received) reached `a`? (MariaDB per domain; MySQL sets.) */
+  comparePositions(a: string, b: string): HistoryComparison;
+  /** Position `a` with `extra` added (MariaDB: per domain the furthest; MySQL: union). */
+  unionPositions(a: string, extra: string): string;
 }

@@ -159,7 +159,8 @@ describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
     await fault(sc.lab, "node1", "disk-free").catch(() => undefined);
   }, 150_000);
 
-  test("an errant transaction on the replica is reported; a read_only set on the master by hand is left so, with an event", async () => {
+  test("an errant transaction on the replica is reported and keeps it from being promoted; a read_only set on the master by hand is left so, with an event", async () => {
+    await eventually("the writer's table replicated to node2", async () => (await inHost("node2", "mariadb", ["-N", "-e", "SHOW TABLES FROM pandora LIKE 'pha_writer'"])).stdout.trim() === TABLE);
     const errant = await inHost("node2", "mariadb", ["-e", "SET GLOBAL read_only=OFF; INSERT INTO pandora.pha_writer (k, v) VALUES ('by-hand', 0); SET GLOBAL read_only=ON"]);
     expect(errant.stderr).toBe("");
     const e = await sc.waitForEvent("errant_transaction");
@@ -173,6 +174,12 @@ describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
     expect(sc.events("master_writable")).toEqual([]);
     await sc.adminQuery("node1", "SET GLOBAL read_only = OFF");
     await sc.expectOneMaster("node1");
+    // The errant replica is never promoted: the master's crash is not failed over to it.
+    await fault(sc.lab, "node1", "crash");
+    const nf = await sc.waitForEvent("no_failover");
+    expect(nf.message).toMatch(/no reachable replica fit to promote \(127\.0\.1\.2 holds errant transactions 0-2-\d+\)/);
+    await sleep(2000);
+    expect(await sc.readOnly("node2")).toBe(true);
   }, 120_000);
 
   test("every node down, the replica back first: held until the master returns; it stays the master", async () => {

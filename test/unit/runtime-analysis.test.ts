@@ -3,7 +3,7 @@
  * Every row asserts the exact list of condition kinds (in order) and the key fields of each.
  */
 import { describe, expect, test } from "vitest";
-import { analyze, describeNode, mostAdvanced } from "../../runtime/analysis";
+import { analyze, describeNode, historyOps, mostAdvanced, received } from "../../runtime/analysis";
 import type { AnalysisSettings, Condition, HistoryOps } from "../../runtime/analysis";
 import { MARIADB, MYSQL80 } from "../../runtime/dialect";
 import { teventoStatements } from "../../runtime/events";
@@ -16,8 +16,8 @@ import { HOUR, MIN, NOW, SEMI_UP, down, master, replica, state } from "./observa
 // ---------------------------------------------------------------------------------------------
 // Factories
 
-const MARIA_OPS: HistoryOps = { compare: (a, b) => MARIADB.compareHistory(a, b), union: (a, b) => MARIADB.unionHistory(a, b) };
-const MYSQL_OPS: HistoryOps = { compare: (a, b) => MYSQL80.compareHistory(a, b), union: (a, b) => MYSQL80.unionHistory(a, b) };
+const MARIA_OPS: HistoryOps = historyOps(MARIADB);
+const MYSQL_OPS: HistoryOps = historyOps(MYSQL80);
 
 const SETTINGS: AnalysisSettings = { connectRetries: 2, failoverBudget: 1, failoverWindow: 3600, lagWarning: 30, silenceTimeout: 4, outageWait: 60, semiSync: true, writeTimeout: 5 };
 
@@ -634,6 +634,29 @@ describe("analyze: candidate choice (MariaDB)", () => {
       match: [{ master: "db1", candidate: "db2" }],
     },
     {
+      // db3 holds a write made there by hand: never the candidate.
+      name: "3 nodes: db3, first in ha_hosts and as advanced as db2, holds errant transactions: candidate db2",
+      nodes: [down("db1", 2), replica("db3", { io: "connecting", receivedGtid: "0-1-110" }, { gtidHistory: "0-1-100,0-3-101" }), replica("db2", { io: "connecting", receivedGtid: "0-1-110" })],
+      state: state({ errant: { db3: "0-3-101" } }),
+      kinds: ["dead_master"],
+      match: [{ master: "db1", candidate: "db2" }],
+    },
+    {
+      // ...and what it received still counts: it may have acknowledged commits db2 lacks.
+      name: "3 nodes: the errant db3 received 10 more than db2: no_candidate (promoting db2 would lose them)",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-110" }), replica("db3", { io: "connecting", receivedGtid: "0-1-120" })],
+      state: state({ errant: { db3: "0-3-101" } }),
+      kinds: ["no_candidate"],
+      match: [{ master: "db1", detail: "db2 lacks 10 transactions db3 (holds errant transactions 0-3-101) received (0-1-120): promoting it would lose them" }],
+    },
+    {
+      name: "2 nodes: the only replica holds errant transactions: no_candidate naming them",
+      nodes: [down("db1", 2), replica("db2", { io: "connecting" })],
+      state: state({ errant: { db2: "0-2-101" } }),
+      kinds: ["no_candidate"],
+      match: [{ master: "db1", detail: "no reachable replica fit to promote (db2 holds errant transactions 0-2-101)" }],
+    },
+    {
       name: "3 nodes, only 1 of 2 replicas reachable: no_candidate (majority rule)",
       nodes: [down("db1", 2), replica("db2", { io: "connecting", receivedGtid: "0-1-120" }), down("db3", 2)],
       kinds: ["no_candidate"],
@@ -758,24 +781,18 @@ describe("mostAdvanced", () => {
     expect(mostAdvanced([a, b], MARIA_OPS)).toBe(a);
     expect(mostAdvanced([b, a], MARIA_OPS)).toBe(b);
   });
-  test("diverged histories: the one the others are fewest transactions beyond", () => {
-    // db2 has 0-3-101..110 (10) that db3 lacks; db3 has 0-2-101..103 (3) that db2 lacks:
-    // db2 misses fewer (3), it is the most advanced.
-    const a = r("db2", "0-1-100,0-3-110");
-    const b = r("db3", "0-1-100,0-2-103");
-    expect(MARIA_OPS.compare("0-1-100,0-3-110", "0-1-100,0-2-103").errantCount).toBe(10);
-    expect(MARIA_OPS.compare("0-1-100,0-2-103", "0-1-100,0-3-110").errantCount).toBe(3);
-    expect(mostAdvanced([a, b], MARIA_OPS)?.host).toBe("db2");
-    expect(mostAdvanced([b, a], MARIA_OPS)?.host).toBe("db2");
+  test("MariaDB positions count per domain: a replica that applied the old master's 0-1-50 and received the new one's 0-2-55 is behind one at 0-2-56", () => {
+    // With gtid_strict_mode the sequence runs on across a failover; only the server changes.
+    const a = replica("db2", { receivedGtid: "0-2-55" }, { gtidExecuted: "0-1-50" });
+    const b = replica("db3", { receivedGtid: "" }, { gtidExecuted: "0-2-56" });
+    expect(MARIA_OPS.compare(received(a, MARIA_OPS), received(b, MARIA_OPS))).toEqual({ prefix: true, errant: "", errantCount: 0 });
+    expect(MARIA_OPS.compare(received(b, MARIA_OPS), received(a, MARIA_OPS))).toEqual({ prefix: false, errant: "0-2-56", errantCount: 1 });
+    expect(mostAdvanced([a, b], MARIA_OPS)?.host).toBe("db3");
+    expect(mostAdvanced([b, a], MARIA_OPS)?.host).toBe("db3");
   });
-  test("diverged histories where one side kept only an older entry of the shared server", () => {
-    // db2 "0-1-110" has 0-1-101..110 (10) that db3 lacks; db3 "0-1-100,0-2-103" has
-    // 0-2-101..103 (3) that db2 lacks. The histories part after 0-1-100, which a holds and b
-    // contains: compare("0-1-100,0-2-103", "0-1-110") counts 3.
-    expect(MARIA_OPS.compare("0-1-110", "0-1-100,0-2-103").errantCount).toBe(10);
-    expect(MARIA_OPS.compare("0-1-100,0-2-103", "0-1-110").errantCount).toBe(3);
-    const a = r("db2", "0-1-110");
-    const b = r("db3", "0-1-100,0-2-103");
+  test("MariaDB: one short in one domain, ahead in another: the fewest transactions behind wins", () => {
+    const a = r("db2", "0-1-110,1-1-5");
+    const b = r("db3", "0-1-100,1-1-8");
     expect(mostAdvanced([a, b], MARIA_OPS)?.host).toBe("db2");
     expect(mostAdvanced([b, a], MARIA_OPS)?.host).toBe("db2");
   });

@@ -426,7 +426,7 @@ describe("MariaDB histories recorded across a failover", () => {
     const started = MARIADB.parseReplicaStatus(fx.afterStart.rows)!;
     expect([stopped.io, stopped.sqlRunning, started.io, started.sqlRunning]).toEqual(["no", false, "no", true]);
     // One transaction received and not applied...
-    expect(MARIADB.compareHistory(stopped.receivedGtid, String(v(fx.appliedThen)))).toMatchObject({ prefix: false, errantCount: 1 });
+    expect(MARIADB.comparePositions(stopped.receivedGtid, String(v(fx.appliedThen)))).toMatchObject({ prefix: false, errantCount: 1 });
     // ...gone from the relay log once the SQL thread started, and never applied.
     expect(started.receivedGtid).toBe(String(v(fx.appliedAfter)));
     expect(String(v(fx.appliedAfter))).toBe(String(v(fx.appliedThen)));
@@ -443,7 +443,7 @@ describe("MariaDB histories recorded across a failover", () => {
     expect(MARIADB.compareHistory(before, n2)).toEqual({ prefix: true, errant: "", errantCount: 0 });
     expect(MARIADB.compareHistory(n1, n2)).toEqual({ prefix: false, errant: "0-1-16", errantCount: 1 });
     expect(MARIADB.compareHistory(n2, n1).prefix).toBe(true);
-    expect(MARIADB.unionHistory(n2, n1)).toBe("0-1-16,0-2-15");
+    expect(MARIADB.unionPositions(n2, n1)).toBe("0-1-16");
   });
 });
 
@@ -603,7 +603,7 @@ describe("quote", () => {
   });
 });
 
-describe("MariaDB compareHistory / unionHistory", () => {
+describe("MariaDB compareHistory", () => {
   const cmp = (a: string, b: string) => MARIADB.compareHistory(a, b);
   test.each([
     ["equal", "0-1-100", "0-1-100", true, "", 0],
@@ -634,19 +634,44 @@ describe("MariaDB compareHistory / unionHistory", () => {
     for (const bad of ["0-1", "a-b-c", `${A}:1-5`, "0-1-2-3"]) expect(() => cmp(bad, "")).toThrow(/MariaDB GTID/);
   });
 
+});
+
+describe("MariaDB comparePositions / unionPositions (per domain, gtid_strict_mode)", () => {
+  const pos = (a: string, b: string) => MARIADB.comparePositions(a, b);
   test.each([
-    ["0-1-100,0-2-150", "0-1-120,0-3-7", "0-1-120,0-2-150,0-3-7"],
+    ["equal", "0-1-100", "0-1-100", true, "", 0],
+    ["behind", "0-1-100", "0-1-150", true, "", 0],
+    // After a failover: applied up to the old master's 0-1-50, received the new master's 0-2-55.
+    ["the server changed with a failover: the sequence counts", "0-1-50,0-2-55", "0-2-56", true, "", 0],
+    ["b on the old master's server, a past it on the new one", "0-2-56", "0-1-50", false, "0-2-56", 6],
+    ["what a history would call errant (a server b never wrote) is only a position here", "0-1-100,0-3-120", "0-2-150", true, "", 0],
+    ["short in one domain", "0-1-105,1-2-9", "0-2-105,1-2-4", false, "1-2-9", 5],
+    ["a domain b never saw", "0-1-100,1-1-7", "0-1-100", false, "1-1-7", 7],
+    ["empty a", "", "0-1-5", true, "", 0],
+    ["against an empty position", "0-1-5", "", false, "0-1-5", 5],
+  ])("%s", (_name, a, b, prefix, errant, errantCount) => {
+    expect(pos(a, b)).toEqual({ prefix, errant, errantCount });
+  });
+
+  test.each([
+    ["0-1-50", "0-2-55", "0-2-55"],
+    ["0-1-100,0-2-150", "0-1-120,0-3-7", "0-2-150"],
     ["0-1-100", "0-1-90", "0-1-100"],
     ["", "0-1-5", "0-1-5"],
     ["0-1-5", "", "0-1-5"],
-    ["1-1-3,\n0-2-4", "0-1-9", "0-1-9,0-2-4,1-1-3"],
+    ["1-1-3,\n0-2-4", "0-1-9", "0-1-9,1-1-3"],
   ])("union %j + %j = %j", (a, extra, want) => {
-    expect(MARIADB.unionHistory(a, extra)).toBe(want);
-    expect(cmp(a, want).prefix && cmp(extra, want).prefix).toBe(true);
+    expect(MARIADB.unionPositions(a, extra)).toBe(want);
+    expect(pos(a, want).prefix && pos(extra, want).prefix).toBe(true);
+  });
+
+  test("MySQL's positions are its GTID sets", () => {
+    expect(MYSQL80.comparePositions(`${A}:1-5`, `${A}:1-4`)).toEqual(MYSQL80.compareHistory(`${A}:1-5`, `${A}:1-4`));
+    expect(MYSQL84.unionPositions(`${A}:1-5`, `${A}:6-10,${B}:1`)).toBe(`${A}:1-10,${B}:1`);
   });
 });
 
-describe("MySQL compareHistory / unionHistory", () => {
+describe("MySQL compareHistory / unionPositions", () => {
   test.each([MYSQL80, MYSQL84])("%#: subset, errant and union with interval arithmetic", (d) => {
     const cases: Array<[string, string, boolean, string, number]> = [
       [`${A}:1-100`, `${A}:1-100`, true, "", 0],
@@ -669,12 +694,12 @@ describe("MySQL compareHistory / unionHistory", () => {
     for (const [a, b, prefix, errant, errantCount] of cases) {
       expect(d.compareHistory(a, b), `${a} vs ${b}`).toEqual({ prefix, errant, errantCount });
     }
-    expect(d.unionHistory(`${A}:1-5`, `${A}:6-10,${B}:1`)).toBe(`${A}:1-10,${B}:1`);
-    expect(d.unionHistory(`${A}:1-3:7-9`, `${A}:4-6`)).toBe(`${A}:1-9`);
-    expect(d.unionHistory(`${B}:1-3,\n${A}:1-2`, "")).toBe(`${A}:1-2,${B}:1-3`);
-    expect(d.unionHistory("", `${C}:5`)).toBe(`${C}:5`);
-    expect(d.unionHistory(`${A}:1-2`, `${A}:tag1:1`)).toBe(`${A}:1-2:tag1:1`);
-    expect(d.unionHistory(`${A}:1-2:10-12`, `${A}:2-11`)).toBe(`${A}:1-12`);
+    expect(d.unionPositions(`${A}:1-5`, `${A}:6-10,${B}:1`)).toBe(`${A}:1-10,${B}:1`);
+    expect(d.unionPositions(`${A}:1-3:7-9`, `${A}:4-6`)).toBe(`${A}:1-9`);
+    expect(d.unionPositions(`${B}:1-3,\n${A}:1-2`, "")).toBe(`${A}:1-2,${B}:1-3`);
+    expect(d.unionPositions("", `${C}:5`)).toBe(`${C}:5`);
+    expect(d.unionPositions(`${A}:1-2`, `${A}:tag1:1`)).toBe(`${A}:1-2:tag1:1`);
+    expect(d.unionPositions(`${A}:1-2:10-12`, `${A}:2-11`)).toBe(`${A}:1-12`);
   });
 
   test("the transcribed replica with gaps and a third UUID against its source", () => {
@@ -682,7 +707,7 @@ describe("MySQL compareHistory / unionHistory", () => {
     const sourceSet = String(v(load("mysql80-master.json").gtidHistory));
     expect(MYSQL80.compareHistory(replicaSet, sourceSet)).toEqual({ prefix: false, errant: `${C}:1-42`, errantCount: 42 });
     expect(MYSQL80.compareHistory(sourceSet, replicaSet)).toEqual({ prefix: false, errant: `${A}:801`, errantCount: 1 });
-    expect(MYSQL80.unionHistory(replicaSet, sourceSet)).toBe(`${C}:1-42,${A}:1-1520,${B}:1-3`);
+    expect(MYSQL80.unionPositions(replicaSet, sourceSet)).toBe(`${C}:1-42,${A}:1-1520,${B}:1-3`);
   });
 
   test("large sequence numbers stay exact", () => {
