@@ -5,14 +5,20 @@
  * host's `mysql` user has a uid of its own, so firewall rules can tell its replication
  * traffic apart; every host's ssh client binds to the host's address.
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
+import { SHARED_DATA_IN_SUBDIRS } from "../lib/render/pandora";
 import type { LabHost } from "./layout";
 import { HOST_MOUNTS, OVERLAYS, SHARED_VAR_LIB, paths } from "./layout";
 import { run, runOk, sleep } from "./proc";
 
 const STUBS = path.join(__dirname, "stubs");
 const FIXTURE_CONF = path.join(__dirname, "..", "test", "fixtures", "pandora_server.conf");
+/**
+ * A server host's `pandora` user and group (the Pandora FMS server package creates them;
+ * Tentacle runs as that user). One uid for every server host, unused on the machine.
+ */
+export const LAB_PANDORA_UID = 3400;
 
 /** The directory holding the ns files must be a private mount for `unshare --mount=FILE`. */
 export async function ensureNsDir(): Promise<void> {
@@ -94,6 +100,17 @@ function withOwnMysqlUser(file: string, uid: number, field: "passwd" | "group"):
     .join("\n");
 }
 
+/** /etc/passwd and /etc/group with a `pandora` user and group added (kept when already there). */
+function withPandoraUser(file: string, field: "passwd" | "group"): string {
+  const text = readFileSync(file, "utf8");
+  if (text.split("\n").some((l) => l.startsWith("pandora:"))) return text;
+  const line =
+    field === "passwd"
+      ? `pandora:x:${LAB_PANDORA_UID}:${LAB_PANDORA_UID}:Pandora FMS (pandora-ha lab):/home/pandora:/bin/false`
+      : `pandora:x:${LAB_PANDORA_UID}:`;
+  return `${text.replace(/\n*$/, "\n")}${line}\n`;
+}
+
 /** Creates the host's directories, namespace, mounts and sshd. */
 export async function createHost(host: LabHost, sshPort: number, adminPublicKey: string): Promise<void> {
   const dir = paths.hostDir(host.name);
@@ -109,6 +126,9 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
   if (host.uid !== undefined) {
     writeFileSync(path.join(etc, "passwd"), withOwnMysqlUser("/etc/passwd", host.uid, "passwd"));
     writeFileSync(path.join(etc, "group"), withOwnMysqlUser("/etc/group", host.uid, "group"));
+  } else if (host.kind === "server") {
+    writeFileSync(path.join(etc, "passwd"), withPandoraUser("/etc/passwd", "passwd"));
+    writeFileSync(path.join(etc, "group"), withPandoraUser("/etc/group", "group"));
   }
   mkdirSync(path.join(etc, "ssh"), { recursive: true });
   writeFileSync(path.join(etc, "ssh", "sshd_config"), sshdConfig(host, sshPort));
@@ -124,7 +144,7 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
   // (their path for hosts without a service manager). Debian's script would `killall mariadbd`,
   // every lab node's, when a shutdown fails. An overlay whiteout hides it.
   if (!existsSync(path.join(etc, "init.d", "mariadb"))) await runOk("mknod", [path.join(etc, "init.d", "mariadb"), "c", "0", "0"]);
-  if (host.kind === "server") installServerStandIns(host, etc, d("usr-bin-upper"));
+  if (host.kind === "server") installServerStandIns(host, etc, d("usr-bin-upper"), d("spool"));
   // A ps that lists only this host's processes (see stubs/ps: mysqld_safe kills what it sees).
   if (!existsSync(d("usr-bin-upper", "ps.pha-lab-real"))) copyFileSync("/usr/bin/ps", d("usr-bin-upper", "ps.pha-lab-real"));
   copyFileSync(path.join(STUBS, "ps"), d("usr-bin-upper", "ps"));
@@ -158,24 +178,32 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
   await startSshd(host);
 }
 
-function installServerStandIns(host: LabHost, etc: string, usrBin: string): void {
+function installServerStandIns(host: LabHost, etc: string, usrBin: string, spool: string): void {
   copyFileSync(path.join(STUBS, "pandora_server"), path.join(usrBin, "pandora_server"));
   copyFileSync(path.join(STUBS, "tentacle_server"), path.join(usrBin, "tentacle_server"));
   chmodSync(path.join(usrBin, "pandora_server"), 0o755);
   chmodSync(path.join(usrBin, "tentacle_server"), 0o755);
   const init = readFileSync(path.join(STUBS, "init-service"), "utf8");
-  const services: Array<[string, string]> = [
-    ["pandora_server", "/usr/bin/pandora_server /etc/pandora/pandora_server.conf"],
-    ["tentacle_serverd", `env LAB_TENTACLE_ADDRESS=${host.address} /usr/bin/tentacle_server /etc/tentacle/tentacle_server.conf`],
-  ];
+  const services: Array<[string, string]> = [["pandora_server", "/usr/bin/pandora_server /etc/pandora/pandora_server.conf"]];
   for (const [name, cmd] of services) {
     writeFileSync(path.join(etc, "init.d", name), init.replaceAll("@NAME@", name).replaceAll("@COMMAND@", cmd), { mode: 0o755 });
   }
+  // Tentacle's, as Pandora's: as user pandora, -F the conf, no `&` (it relies on the fork).
+  const tentacleInit = readFileSync(path.join(STUBS, "tentacle_serverd"), "utf8").replaceAll("@ADDRESS@", host.address);
+  writeFileSync(path.join(etc, "init.d", "tentacle_serverd"), tentacleInit, { mode: 0o755 });
   mkdirSync(path.join(etc, "pandora"), { recursive: true });
   mkdirSync(path.join(etc, "tentacle"), { recursive: true });
   const conf = path.join(etc, "pandora", "pandora_server.conf");
   // As the package installs it; the deploy then sets the HA tokens in place.
   if (!existsSync(conf)) writeFileSync(conf, readFileSync(FIXTURE_CONF, "utf8"), { mode: 0o640 });
+  // data_in and the subdirectories Tentacle's filters and the data servers use, the pandora
+  // user's (as the package leaves them: Tentacle, running as pandora, writes there).
+  for (const sub of ["", ...SHARED_DATA_IN_SUBDIRS, "trans", "commands"]) {
+    const dir = path.join(spool, "pandora", "data_in", sub);
+    mkdirSync(dir, { recursive: true });
+    chownSync(dir, LAB_PANDORA_UID, LAB_PANDORA_UID);
+    chmodSync(dir, 0o770);
+  }
 }
 
 async function sshdPid(h: string): Promise<number | undefined> {

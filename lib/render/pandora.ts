@@ -134,18 +134,30 @@ export interface TentacleConfInput {
   sslCert?: string;
   sslKey?: string;
   sslCa?: string;
+  /** Where it listens (default 0.0.0.0: every address). */
+  addresses?: string;
+  /** Where agent files land (default /var/spool/pandora/data_in). */
+  incomingDir?: string;
+  /** Default /var/log/tentacle/tentacle.log; the tentacle step creates its directory. */
+  logFile?: string;
 }
 
-/** /etc/tentacle/tentacle_server.conf, complete. */
+/**
+ * /etc/tentacle/tentacle_server.conf, complete. `daemon 1`: Pandora's init script starts
+ * Tentacle without `&` and its systemd unit is Type=forking, so both wait for it to fork.
+ * Tentacle opens `log_file` at start and exits when its directory is missing: the tentacle step
+ * creates that directory, owned by the user Tentacle runs as.
+ */
 export function renderTentacleConf(t: TentacleConfInput): string {
   const lines = [
     "# Managed by pandora-ha. Changes here are replaced on the next `pulumi up`.",
-    "addresses 0.0.0.0",
+    `addresses ${t.addresses ?? "0.0.0.0"}`,
     `port ${t.port}`,
     `max_connections ${t.maxConnections ?? 10}`,
-    `directory ${PANDORA_PATHS.incomingDir}`,
+    "daemon 1",
+    `directory ${t.incomingDir ?? PANDORA_PATHS.incomingDir}`,
     "filters .*\\.conf:conf;.*\\.md5:md5;.*\\.zip:collections;.*\\.lock:trans;.*\\.rcmd:commands;.*\\.agent_setup\\.exe:agent;.*\\.agent_setup\\.tar\\.gz:agent",
-    `log_file ${PANDORA_PATHS.tentacleLog}`,
+    `log_file ${t.logFile ?? PANDORA_PATHS.tentacleLog}`,
     "max_size 2000000",
   ];
   if (t.password) lines.push(`password ${t.password}`);

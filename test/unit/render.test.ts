@@ -284,6 +284,23 @@ describe("Tentacle, agent and console", () => {
     expect(pw).toMatch(/^ssl_cert \/etc\/t.crt$/m);
   });
 
+  test("tentacle_server.conf: daemon 1 (Pandora's init script and Type=forking unit wait for the fork), the log in a directory of its own", () => {
+    const c = renderTentacleConf({ port: 41121 });
+    // Exactly one daemon line, and it says 1.
+    expect(c.match(/^daemon .*$/gm)).toEqual(["daemon 1"]);
+    expect(c.match(/^log_file .*$/gm)).toEqual(["log_file /var/log/tentacle/tentacle.log"]);
+    expect(c).toMatch(/^addresses 0\.0\.0\.0$/m);
+    expect(c).toMatch(/^max_size 2000000$/m);
+    expect(c.endsWith("\n")).toBe(true);
+    // Every line is a comment or `key value` (how Tentacle reads it).
+    for (const l of c.trimEnd().split("\n")) expect(l).toMatch(/^(#.*|[a-z_]+ \S.*)$/);
+    const lab = renderTentacleConf({ port: 41122, addresses: "127.0.0.1", incomingDir: "/tmp/in", logFile: "/tmp/log/t.log" });
+    expect(lab).toMatch(/^addresses 127\.0\.0\.1$/m);
+    expect(lab).toMatch(/^directory \/tmp\/in$/m);
+    expect(lab).toMatch(/^log_file \/tmp\/log\/t\.log$/m);
+    expect(lab).toMatch(/^daemon 1$/m);
+  });
+
   test("agent fragment: primary, secondary on_error, never a password", () => {
     const s = renderAgentSnippet({ primary: "10.0.0.21", secondary: "10.0.0.22", port: 41121, passwordProtected: true });
     expect(s).toMatch(/^server_ip 10\.0\.0\.21$/m);
