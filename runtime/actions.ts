@@ -14,7 +14,8 @@ import type { DaemonState, Phase, PhaseName, ResyncRecord, Timeline } from "./st
 import { writeFileAtomic } from "./state";
 import { isStrict } from "./durability";
 import { mergeDivergedWrites } from "./merge";
-import { undoTail } from "./truncate";
+import type { OwnHistory } from "./truncate";
+import { commonPosition, ownHistory, resetHistory, undoTail } from "./truncate";
 import type { NodeObservation, ReplicaStatus } from "./types";
 
 export interface Ctx {
@@ -523,7 +524,8 @@ async function detachOthers(ctx: Ctx, oldMaster: string, candidate: string): Pro
 
 /**
  * Starts a replica's stopped replication threads again (after a failed failover, or found
- * stopped): the IO thread reconnects to its source by itself. MariaDB discards
+ * stopped): the IO thread reconnects to its source by itself. One the master refused because it
+ * asked from the wrong position is rejoined instead (repairRefusedReplica). MariaDB discards
  * the relay log when a thread starts with both stopped; a source that answers sends it again.
  * Returns what it did ("" when it was not stopped).
  */
@@ -532,6 +534,8 @@ export async function resumeReplication(ctx: Ctx, host: string): Promise<string>
   const d = s.dialect!;
   const r = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
   if (!r || (r.io !== "no" && r.sqlRunning)) return "";
+  const repaired = await repairRefusedReplica(ctx, s, r);
+  if (repaired) return repaired;
   if (r.io === "no" && !r.sqlRunning) await refuseRelayLogPurge(s, r);
   await s.conn.admin(d.startReplicaSql);
   return `replication started again (IO thread was ${r.io}, SQL thread ${r.sqlRunning ? "running" : "stopped"})`;
@@ -616,16 +620,18 @@ export async function restoreMaster(ctx: Ctx, host: string, why: string): Promis
 }
 
 /**
- * A read-only node that does not follow the master. Its history a prefix of the master's: it
+ * A read-only node that does not follow the master. Its history (on MariaDB read from its binary
+ * log files too: a crash recovery can report a stale one) a prefix of the master's: it
  * replicates from the master. Otherwise it is diverged: it stays fenced, nothing of it is
  * dropped, and an event says what it holds that the master lacks.
  */
-export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"rejoined" | "diverged"> {
+export async function rejoin(ctx: Ctx, host: string, master: string, known?: OwnHistory): Promise<"rejoined" | "diverged"> {
   const s = session(ctx, host);
   const m = session(ctx, master);
   const d = s.dialect!;
   const theirs = m.last?.gtidHistory ?? "";
-  const mine = s.last?.gtidHistory ?? "";
+  const own = known ?? (await readOwnHistory(ctx, s));
+  const mine = own.history;
   const cmp = d.compareHistory(mine, theirs);
   if (!cmp.prefix) {
     // The merge commits on the master: one that is strictly semi-synchronous with no replica
@@ -636,7 +642,7 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
     // A split brain: first the monitoring data written on it during the split goes to the master.
     let merged = "";
     try {
-      merged = await mergeFrom(ctx, s, m);
+      merged = await mergeFrom(ctx, s, m, mine);
     } catch (e) {
       ctx.events.log({ merge: host, failed: shortError(e) });
       ctx.state.diverged[host] = { since: Date.now(), errant: cmp.errant, errantCount: cmp.errantCount };
@@ -651,7 +657,7 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
     // failover forced past the durability check: that tail may hold acknowledged commits.
     try {
       if (ctx.state.unsafeTails.includes(host)) throw new ActionError("its tail may hold acknowledged commits (the failover away from it was forced): kept, not undone");
-      const how = await undoTail(ctx, s, theirs, cmp, ctx.state.epoch);
+      const how = await undoTail(ctx, s, mine, theirs, cmp, ctx.state.epoch);
       await pointAt(ctx, host, master, false);
       ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
       ctx.saveState();
@@ -676,11 +682,51 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
     if (ctx.settings.splitbrainAutofix) resyncNode(ctx, host, master, "splitbrain_autofix").catch((e) => ctx.events.log({ error: `splitbrain_autofix of ${host}: ${shortError(e)}` }));
     return "diverged";
   }
-  await pointAt(ctx, host, master, true);
+  let how = "";
+  if (own.stale) {
+    // Its server's state lags its binary log: its own position would make it fetch again what it holds.
+    const at = commonPosition(mine, theirs) ?? "";
+    await resetHistory(s, at);
+    how = ` from ${at || "the start"}: its binary log holds ${mine} though its server reported ${own.reported || "nothing"} (a crash recovery lost its GTID state), so its history was reset to that point`;
+  }
+  await pointAt(ctx, host, master, !own.stale);
   ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
   ctx.saveState();
-  ctx.events.emit("rejoined", "normal", `${host} rejoined as a replica of ${master}`, { node: host, key: `rejoin:${host}` });
+  ctx.events.emit("rejoined", own.stale ? "warning" : "normal", `${host} rejoined as a replica of ${master}${how}`, { node: host, key: `rejoin:${host}` });
   return "rejoined";
+}
+
+async function readOwnHistory(ctx: Ctx, s: NodeSession): Promise<OwnHistory> {
+  try {
+    return await ownHistory(ctx, s);
+  } catch (e) {
+    throw new ActionError(`${s.host}: what its binary log holds could not be read (${shortError(e)}): not rejoined yet`);
+  }
+}
+
+/**
+ * A replica of the master whose IO thread the master refused with error 1236 (it asked from a
+ * GTID the master's binary log lacks) because it asked from the wrong place: from a position
+ * behind what it holds (a rejoin on a GTID state a crash recovery had lost), or holding a tail
+ * of its own that only its binary log files show. Nothing was fetched, so it is rejoined again
+ * from what its binary log holds (its tail, if any, archived and undone). "" when that is not
+ * the case: a genuine refusal (the master purged what it needs) is left to the warnings.
+ */
+async function repairRefusedReplica(ctx: Ctx, s: NodeSession, r: ReplicaStatus): Promise<string> {
+  const master = ctx.state.master;
+  const d = s.dialect!;
+  if (d.flavor !== "mariadb" || r.io !== "no" || !/\b1236\b/.test(r.lastIoError) || !master || master === s.host || r.sourceHost !== master) return "";
+  if (!d.compareHistory(r.receivedGtid, await applied(s)).prefix) return "";
+  const own = await readOwnHistory(ctx, s);
+  const theirs = session(ctx, master).last?.gtidHistory ?? "";
+  if (d.compareHistory(own.history, theirs).prefix) {
+    const [row] = await s.conn.admin<{ v: string }>("SELECT @@global.gtid_slave_pos AS v");
+    const asked = String(row?.v ?? "");
+    const at = commonPosition(own.history, theirs) ?? "";
+    if (!own.stale && d.comparePositions(asked, at).prefix && d.comparePositions(at, asked).prefix) return "";
+  } else if (!own.stale) return "";
+  const done = await rejoin(ctx, s.host, master, own);
+  return `the master refused its position (${r.lastIoError.slice(0, 200)}); ${done === "rejoined" ? "rejoined from what its binary log holds" : "it holds transactions the master lacks: diverged"}`;
 }
 
 /**
@@ -688,12 +734,12 @@ export async function rejoin(ctx: Ctx, host: string, master: string): Promise<"r
  * its binlog, whatever their timestamps; never an event the master deleted; recorded, so a retry
  * takes nothing twice). Returns a phrase for the event ("" when nothing was inserted).
  */
-async function mergeFrom(ctx: Ctx, node: NodeSession, master: NodeSession): Promise<string> {
+async function mergeFrom(ctx: Ctx, node: NodeSession, master: NodeSession, history: string): Promise<string> {
   // MySQL/Percona: no merge; the node stays diverged with its rows, for a resync.
   if (node.dialect?.flavor !== "mariadb") return "";
   const r = await mergeDivergedWrites(
     ctx.settings,
-    { host: node.host, conn: node.conn, history: node.last?.gtidHistory ?? "" },
+    { host: node.host, conn: node.conn, history },
     { host: master.host, conn: master.conn, history: master.last?.gtidHistory ?? "" },
   );
   ctx.events.log({ merge: node.host, into: master.host, diverged: r.diverged, alreadyMerged: r.alreadyMerged, inserted: r.inserted, alreadyThere: r.alreadyThere, ms: r.ms });

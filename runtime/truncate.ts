@@ -7,10 +7,16 @@
  * `mariadb-binlog --flashback` without binary logging, then the node's binlog history is reset
  * to the common point and it replicates from the new master by GTID. A tail holding DDL, or
  * longer than MAX_TRUNCATE transactions, is not touched: the node stays fenced and diverged.
+ *
+ * What the node holds is read from its binary log files, not only from @@gtid_binlog_state: a
+ * MariaDB 10.11 crash recovery that meets a truncated event inside a transaction at the end of
+ * the last binlog (the write a full binlog volume cut short, then kill -9) comes back with a
+ * stale gtid_binlog_state (measured: 0-1-2, the state of a much earlier start, while the files
+ * hold every transaction up to 0-1-3408) and writes that state into its new binlog's Gtid_list.
  */
 import type { Ctx } from "./actions";
 import { runSsh, shq } from "./exec";
-import { parseMariaGtids } from "./dialect";
+import { compareMariaHistory, parseMariaGtids } from "./dialect";
 import type { NodeSession } from "./probe";
 import type { HistoryComparison } from "./types";
 
@@ -52,7 +58,8 @@ export function truncateScript(start: string, binlogDir: string, files: string[]
     '"$bin" -v --base64-output=decode-rows --start-position="$start" "${files[@]}" > "$dir/$name.rows.txt"',
     // 2. Only row events can be undone.
     'if grep -Eiq "^(CREATE|ALTER|DROP|TRUNCATE|RENAME|GRANT|REVOKE)[[:space:]]" "$dir/$name.rows.txt"; then echo "the tail holds DDL: not undone" >&2; exit 4; fi',
-    'n=$(grep -c "^#.*GTID [0-9]" "$dir/$name.rows.txt" || true)',
+    // Transactions that ended (COMMIT after their Xid): not one a crash cut short, which holds no row.
+    'n=$(grep -c "^COMMIT" "$dir/$name.rows.txt" || true)',
     // 3. Undo without writing the undo to the binlog (the binlog is reset next).
     '"$bin" --flashback --start-position="$start" "${files[@]}" > "$dir/$name.flashback.sql"',
     'cli=$(command -v mariadb || command -v mysql)',
@@ -62,15 +69,15 @@ export function truncateScript(start: string, binlogDir: string, files: string[]
 }
 
 /**
- * Archives and undoes `s`'s tail against the master's history, then resets its binlog history
- * to the common point, so that it can replicate from the master by GTID. Returns what was done;
- * throws with the reason otherwise (the caller marks it diverged).
+ * Archives and undoes `s`'s tail (`mine`: its own history, read from its binary log files too)
+ * against the master's history, then resets its binlog history to the common point, so that it
+ * can replicate from the master by GTID. Returns what was done; throws with the reason otherwise
+ * (the caller marks it diverged).
  */
-export async function undoTail(ctx: Ctx, s: NodeSession, masterHistory: string, cmp: HistoryComparison, epoch: number): Promise<string> {
+export async function undoTail(ctx: Ctx, s: NodeSession, mine: string, masterHistory: string, cmp: HistoryComparison, epoch: number): Promise<string> {
   const d = s.dialect!;
   if (d.flavor !== "mariadb") throw new Error(`${d.flavor}: the tail cannot be truncated in place (reseed it)`);
   if (cmp.errantCount > MAX_TRUNCATE) throw new Error(`${cmp.errantCount} diverged transactions (more than ${MAX_TRUNCATE}): reseed it`);
-  const mine = s.last?.gtidHistory ?? "";
   const start = commonPosition(mine, masterHistory);
   if (!start) throw new Error(`no common point with the master's history (${masterHistory})`);
   let how: string;
@@ -78,11 +85,9 @@ export async function undoTail(ctx: Ctx, s: NodeSession, masterHistory: string, 
     // Undone by an earlier try that stopped before the reset: undoing again would corrupt.
     how = `tail ${cmp.errant} already undone`;
   } else {
-    const [base] = await s.conn.query<{ v: string }>("SELECT @@global.log_bin_basename AS v");
-    const logs = await s.conn.query<{ Log_name: string }>("SHOW BINARY LOGS");
-    const binlogDir = String(base.v).replace(/\/[^/]*$/, "");
+    const { dir, files } = await binlogFiles(s);
     const name = `${s.host}-epoch${epoch}-${new Date().toISOString().replace(/[:.]/g, "")}`;
-    const script = truncateScript(start, binlogDir, logs.map((l) => l.Log_name), name);
+    const script = truncateScript(start, dir, files, name);
     const remote = `if [ "$(id -u)" = 0 ]; then bash -c ${shq(script)}; else sudo -n bash -c ${shq(script)}; fi`;
     const r = await runSsh(ctx.settings, s.host, remote, 120_000);
     if (r.code !== 0) throw new Error(`undoing the tail on ${s.host} failed (exit ${r.code}): ${r.output}`);
@@ -90,10 +95,122 @@ export async function undoTail(ctx: Ctx, s: NodeSession, masterHistory: string, 
     ctx.saveState();
     how = r.output.split("\n").pop() ?? "";
   }
-  await s.conn.admin(d.stopReplicaSql);
-  await s.conn.admin("RESET MASTER");
-  await s.conn.admin("SET GLOBAL gtid_slave_pos = ?", [start]);
+  await resetHistory(s, start);
   delete ctx.state.undone[s.host];
   ctx.saveState();
   return `${how}; history reset to ${start}`;
+}
+
+/**
+ * The node's binary log emptied and its replication position set to `position` (what its data
+ * holds, a prefix of the master's history): it then fetches from the master whatever follows.
+ */
+export async function resetHistory(s: NodeSession, position: string): Promise<void> {
+  await s.conn.admin(s.dialect!.stopReplicaSql);
+  await s.conn.admin("RESET MASTER");
+  await s.conn.admin("SET GLOBAL gtid_slave_pos = ?", [position]);
+}
+
+async function binlogFiles(s: NodeSession): Promise<{ dir: string; files: string[] }> {
+  const [base] = await s.conn.query<{ v: string }>("SELECT @@global.log_bin_basename AS v");
+  const logs = await s.conn.query<{ Log_name: string }>("SHOW BINARY LOGS");
+  return { dir: String(base.v).replace(/\/[^/]*$/, ""), files: logs.map((l) => l.Log_name) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the binary log files hold
+
+/** One binary log file: its Gtid_list header, and per domain-server its last complete transaction. */
+export interface FileGtids {
+  header: string;
+  complete: string;
+}
+
+/**
+ * Prints "H <the file's Gtid_list>" and "G <domain-server-seq>" for the last complete
+ * transaction of each domain-server in it. A transaction counts once its end is in the file (its
+ * Xid or COMMIT; a standalone one, such as DDL, its one event): not the one a crash cut short.
+ */
+const FILE_GTIDS_AWK = [
+  "function gt(a, b) { return length(a) > length(b) || (length(a) == length(b) && a > b) }",
+  'function done(  p, k) { split(pend, p, "-"); k = p[1] "-" p[2]; if (!(k in last) || gt(p[3], last[k])) last[k] = p[3]; pend = "" }',
+  "inlist { h = h $0; if ($0 ~ /\\]/) inlist = 0; next }",
+  "/^#[0-9]+ .*\tGtid list \\[/ { h = $0; inlist = ($0 !~ /\\]/); next }",
+  '/^#[0-9]+ .*\tGTID [0-9]+-[0-9]+-[0-9]+/ { pend = $0; sub(/.*\tGTID /, "", pend); sub(/[^-0-9].*$/, "", pend); st = 1; next }',
+  'pend != "" && st == 1 && /^(START TRANSACTION|BEGIN)/ { st = 2; next }',
+  'pend != "" && st == 1 && /^#[0-9]+ / { done(); next }',
+  'pend != "" && st == 2 && /^(COMMIT|ROLLBACK)/ && !/added by mysqlbinlog/ { done(); next }',
+  'END { sub(/.*Gtid list \\[/, "", h); sub(/\\].*$/, "", h); gsub(/[# \t]/, "", h); print "H " h; for (k in last) print "G " k "-" last[k] }',
+].join("\n");
+
+export function fileGtidsScript(binlogDir: string, file: string): string {
+  return [
+    "set -euo pipefail",
+    "bin=$(command -v mariadb-binlog || command -v mysqlbinlog)",
+    `cd ${shq(binlogDir)}`,
+    // A truncated last event is reported on stderr; the events before it are printed (exit 0).
+    `"$bin" --base64-output=decode-rows ${shq(file)} 2>/dev/null | awk ${shq(FILE_GTIDS_AWK)}`,
+  ].join("\n");
+}
+
+export function parseFileGtids(output: string): FileGtids {
+  const lines = output.split("\n").map((l) => l.trim());
+  const h = lines.find((l) => l.startsWith("H"));
+  if (h === undefined) throw new Error(`unexpected output: ${output.slice(-300)}`);
+  const header = h.slice(1).trim();
+  const complete = lines.filter((l) => /^G \d+-\d+-\d+$/.test(l)).map((l) => l.slice(2));
+  return { header: mergeStates(header), complete: mergeStates(complete.join(",")) };
+}
+
+/** MariaDB GTID lists merged: per domain-server the highest seq, sorted. */
+export function mergeStates(...lists: string[]): string {
+  const m = parseMariaGtids(lists.filter((l) => l.trim() !== "").join(","));
+  const cmp = (x: bigint, y: bigint) => (x < y ? -1 : x > y ? 1 : 0);
+  return [...m.values()].sort((a, b) => cmp(a.domain, b.domain) || cmp(a.server, b.server)).map((g) => `${g.domain}-${g.server}-${g.seq}`).join(",");
+}
+
+/**
+ * Read newest first: the files older than `file` add nothing once `file` has transactions of its
+ * own and everything it holds is in the Gtid_list of the file that follows it (written by the
+ * server that wrote `file`, so the chain before it is intact). A Gtid_list written after a
+ * recovery that lost the state lacks what the file before it holds, so the reading goes on.
+ */
+export function olderFilesAddNothing(file: FileGtids, newer: FileGtids | undefined): boolean {
+  if (!newer || file.complete === "") return false;
+  return compareMariaHistory(mergeStates(file.header, file.complete), newer.header).prefix;
+}
+
+/** Every domain-server's last transaction the node's binary log files hold (read over SSH on its host). */
+export async function binlogFileHistory(ctx: Ctx, s: NodeSession): Promise<string> {
+  const { dir, files } = await binlogFiles(s);
+  let history = "";
+  let newer: FileGtids | undefined;
+  for (const f of [...files].reverse()) {
+    const script = fileGtidsScript(dir, f);
+    const r = await runSsh(ctx.settings, s.host, `if [ "$(id -u)" = 0 ]; then bash -c ${shq(script)}; else sudo -n bash -c ${shq(script)}; fi`, 120_000);
+    if (r.code !== 0) throw new Error(`reading ${f} on ${s.host} failed (exit ${r.code}): ${r.output}`);
+    const g = parseFileGtids(r.output);
+    history = mergeStates(history, g.header, g.complete);
+    if (olderFilesAddNothing(g, newer)) break;
+    newer = g;
+  }
+  return history;
+}
+
+/** A node's own history: what its server reports, and what its binary log files hold. */
+export interface OwnHistory {
+  /** Both merged: every transaction the node holds. */
+  history: string;
+  /** @@gtid_binlog_state (MySQL: gtid_executed), as last probed. */
+  reported: string;
+  /** The files hold transactions the reported state lacks (a crash recovery lost the state). */
+  stale: boolean;
+}
+
+/** MariaDB: the reported state checked against the binary log files; MySQL/Percona: as reported. */
+export async function ownHistory(ctx: Ctx, s: NodeSession): Promise<OwnHistory> {
+  const reported = s.last?.gtidHistory ?? "";
+  if (s.dialect?.flavor !== "mariadb") return { history: reported, reported, stale: false };
+  const files = await binlogFileHistory(ctx, s);
+  return { history: mergeStates(reported, files), reported, stale: !compareMariaHistory(files, reported).prefix };
 }

@@ -11,6 +11,7 @@ import { haCommand, haStatusJson, startDaemon, stopDaemon } from "../../lab/ha";
 import { inHost } from "../../lab/hosts";
 import { fault } from "../../lab/lab";
 import { paths } from "../../lab/layout";
+import { MARIADB } from "../../runtime/dialect";
 import { sleep } from "../../lab/proc";
 import { startNodeWriter } from "../../lab/writer";
 import { eventually } from "./helpers";
@@ -143,8 +144,23 @@ describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
     await sc.expectOneMasterNothingLost(await w.stop(), "node2");
   }, 120_000);
 
-  test("a master whose binary-log volume is full (writes stall, reads answer): stopped and failed over, nothing lost", async () => {
-    const w = sc.startWriter(8);
+  /** `node` replicates from `source` with both threads running and no error. */
+  async function replicating(node: string, source: string): Promise<boolean> {
+    const [x] = await sc.adminQuery<Record<string, unknown>>(node, "SHOW SLAVE STATUS");
+    return x?.Master_Host === addr(source) && x.Slave_IO_Running === "Yes" && x.Slave_SQL_Running === "Yes" && !x.Last_IO_Errno && !x.Last_SQL_Errno;
+  }
+
+  /** `master` durable again: pandora_ha says so and a replica acknowledges its commits. */
+  async function durableAgain(master: string): Promise<void> {
+    await eventually(`${master} durable again (a replica acknowledging its commits)`, async () => {
+      const [c] = await sc.adminQuery<{ Value: string }>(master, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'");
+      const seen = (await haStatusJson(sc.lab)).durability.lastMaster;
+      return Number(c?.Value) >= 1 && seen?.host === addr(master) && seen.durable === true;
+    }, 30_000);
+  }
+
+  test("a master whose binary-log volume is full (writes stall, reads answer): stopped, failed over, and once space is back it rejoins cleanly, nothing lost", async () => {
+    const w = sc.startWriter(32);
     await sleep(1500);
     const filled = await fault(sc.lab, "node1", "disk-full");
     expect(filled).toMatch(/kB free/);
@@ -154,10 +170,58 @@ describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
     const tl = sc.log().find((l) => l.timeline)!.timeline as { reason: string; phases: Array<{ phase: string; detail: string }> };
     expect(tl.reason).toMatch(/127\.0\.1\.1 answers but its writes have stalled for \d+ s/);
     expect(tl.phases.find((p) => p.phase === "fence")!.detail).toMatch(/stopped \(kill -9 over SSH\)/);
+    // The killed server starts again by itself (mariadbd-safe); its crash recovery met the transaction
+    // the full volume cut short. Space back: it rejoins the new master, with what its binary log
+    // holds beyond node2 (commits never acknowledged) archived and undone.
+    expect(await fault(sc.lab, "node1", "disk-free")).toMatch(/freed/);
+    const rejoined = await sc.waitForEvent("rejoined", 60_000);
+    process.stdout.write(`node1: ${String(rejoined.message)}\n`);
+    expect(rejoined.message).toMatch(/^127\.0\.1\.1 rejoined as a replica of 127\.0\.1\.2/);
+    expect(sc.events("diverged")).toEqual([]);
+    await eventually("node1 replicating from node2, both threads running", () => replicating("node1", "node2"), 30_000);
+    await durableAgain("node2");
+    await sleep(2000);
+    const acked = await w.stop();
+    await sc.expectOneMasterNothingLost(acked, "node2");
+    await eventually("node1 holding every acknowledged key", async () => (await sc.missing("node1", acked)).length === 0);
+    // Nothing of its own left: node1's history is contained in node2's.
+    await eventually("node1's history within node2's", async () => {
+      const [[a], [b]] = await Promise.all(["node1", "node2"].map((n) => sc.adminQuery<{ v: string }>(n, "SELECT @@global.gtid_binlog_state AS v")));
+      return MARIADB.compareHistory(a.v, b.v).prefix && (await replicating("node1", "node2"));
+    });
+    // The next fault finds replication healthy: the master goes back to node1, node2 follows it.
+    const w2 = sc.startWriter(4);
     await sleep(1000);
-    await sc.expectOneMasterNothingLost(await w.stop(), "node2");
-    await fault(sc.lab, "node1", "disk-free").catch(() => undefined);
-  }, 150_000);
+    const sw = await haCommand(sc.lab, `switchover ${CONF} ${addr("node1")}`, 60_000);
+    expect(sw.code, sw.stderr).toBe(0);
+    await eventually("node2 replicating from node1", () => replicating("node2", "node1"), 30_000);
+    await sleep(1000);
+    const acked2 = await w2.stop();
+    await sc.expectOneMasterNothingLost([...acked, ...acked2], "node1");
+    await eventually("node2 holding every acknowledged key", async () => (await sc.missing("node2", [...acked, ...acked2])).length === 0);
+  }, 240_000);
+
+  test("a replica the master refuses (error 1236) because it asks from far behind what it holds: rejoined from what its binary log holds", async () => {
+    const w = sc.startWriter(4);
+    await sleep(2000);
+    // The state the rejoin left an old master in before it read the binary log files: its position
+    // set to a stale GTID state (0-1-2) that the master's binary log no longer reaches back to.
+    await sc.adminQuery("node1", "FLUSH BINARY LOGS");
+    await eventually("node1's older binary logs purged", async () => {
+      const [m] = await sc.adminQuery<{ File: string }>("node1", "SHOW MASTER STATUS");
+      await sc.adminQuery("node1", `PURGE BINARY LOGS TO '${m.File}'`);
+      return (await sc.adminQuery("node1", "SHOW BINARY LOGS")).length === 1;
+    });
+    const set = await inHost("node2", "mariadb", ["-e", "STOP SLAVE; SET GLOBAL gtid_slave_pos = '0-1-2'; START SLAVE"]);
+    expect(set.stderr).toBe("");
+    const repaired = await sc.waitForEvent("replication_restarted", 30_000);
+    expect(repaired.message).toMatch(/127\.0\.1\.2: IO thread stopped \(last error: .*1236.*\): the master refused its position .*; rejoined from what its binary log holds/);
+    await eventually("node2 replicating from node1 again", () => replicating("node2", "node1"), 30_000);
+    await durableAgain("node1");
+    const acked = await w.stop();
+    await sc.expectOneMasterNothingLost(acked, "node1");
+    await eventually("node2 holding every acknowledged key", async () => (await sc.missing("node2", acked)).length === 0);
+  }, 120_000);
 
   test("an errant transaction on the replica is reported and keeps it from being promoted; a read_only set on the master by hand is left so, with an event", async () => {
     await eventually("the writer's table replicated to node2", async () => (await inHost("node2", "mariadb", ["-N", "-e", "SHOW TABLES FROM pandora LIKE 'pha_writer'"])).stdout.trim() === TABLE);
