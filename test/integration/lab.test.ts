@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { startDaemon, stopDaemon } from "../../lab/ha";
+import { haStatusJson, startDaemon, stopDaemon } from "../../lab/ha";
 import { hostPids, inHost, killQuiet } from "../../lab/hosts";
 import type { Lab, UpResult } from "../../lab/lab";
 import { down, fault, findHost, labIsLive, runResyncTool, status, up } from "../../lab/lab";
@@ -167,6 +167,12 @@ describe("a 2-node lab", () => {
   test("fault isolate cuts a node off from every host and heal restores it", async () => {
     let insert: Promise<unknown> | undefined;
     await sql(lab, "node1", "CREATE TABLE IF NOT EXISTS lab_rows (id INT AUTO_INCREMENT PRIMARY KEY, v INT)");
+    // node2's crash in an earlier test may have let node1 go on asynchronously (its connection
+    // refused: allowed); what follows holds once pandora_ha has it durable (strict) again.
+    await eventually("pandora_ha seeing node1 durable", async () => {
+      const m = (await haStatusJson(lab)).durability.lastMaster;
+      return m?.host === "127.0.1.1" && m.durable;
+    }, 60_000);
     try {
       await fault(lab, "node2", "isolate");
       expect((await status(lab))[1].role).toBe("down"); // not even the lab's own probe gets through
