@@ -15,8 +15,8 @@ import { writeFileAtomic } from "./state";
 import { isStrict } from "./durability";
 import { mergeDivergedWrites } from "./merge";
 import type { OwnHistory } from "./truncate";
-import { commonPosition, ownHistory, resetHistory, undoTail } from "./truncate";
-import type { NodeObservation, ReplicaStatus } from "./types";
+import { commonPosition, ownHistory, resetHistory, TailKept, undoTail } from "./truncate";
+import type { HistoryComparison, NodeObservation, ReplicaStatus } from "./types";
 
 export interface Ctx {
   settings: HaSettings;
@@ -645,22 +645,15 @@ export async function rejoin(ctx: Ctx, host: string, master: string, known?: Own
       merged = await mergeFrom(ctx, s, m, mine);
     } catch (e) {
       ctx.events.log({ merge: host, failed: shortError(e) });
-      ctx.state.diverged[host] = { since: Date.now(), errant: cmp.errant, errantCount: cmp.errantCount };
-      ctx.saveState();
-      ctx.events.emit("diverged", "critical", `${host} diverged (${cmp.errant}); copying its monitoring data to ${master} failed (${shortError(e)}): it stays fenced, nothing of it is dropped`, {
-        node: host,
-        key: `rejoin:${host}`,
-      });
-      return "diverged";
+      return rejoinFailed(ctx, host, cmp, `copying its monitoring data to ${master} failed (${shortError(e)})`);
     }
     // The tail (in flight when it died or was cut off): archive it, undo it, rejoin. Not after a
     // failover forced past the durability check: that tail may hold acknowledged commits.
     try {
-      if (ctx.state.unsafeTails.includes(host)) throw new ActionError("its tail may hold acknowledged commits (the failover away from it was forced): kept, not undone");
+      if (ctx.state.unsafeTails.includes(host)) throw new TailKept("its tail may hold acknowledged commits (the failover away from it was forced): kept, not undone");
       const how = await undoTail(ctx, s, mine, theirs, cmp, ctx.state.epoch);
       await pointAt(ctx, host, master, false);
-      ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
-      ctx.saveState();
+      rejoined(ctx, host);
       ctx.events.emit("rejoined", "warning", `${host} rejoined as a replica of ${master} after its ${cmp.errantCount} diverged transactions (${cmp.errant}) were archived and undone${merged}: ${how}`, {
         node: host,
         key: `rejoin:${host}`,
@@ -668,8 +661,9 @@ export async function rejoin(ctx: Ctx, host: string, master: string, known?: Own
       return "rejoined";
     } catch (e) {
       ctx.events.log({ truncate: host, refused: shortError(e) });
+      if (!(e instanceof TailKept)) return rejoinFailed(ctx, host, cmp, `undoing its tail failed (${shortError(e)})`);
     }
-    ctx.state.diverged[host] = { since: Date.now(), errant: cmp.errant, errantCount: cmp.errantCount };
+    ctx.state.diverged[host] = { since: ctx.state.diverged[host]?.since ?? Date.now(), errant: cmp.errant, errantCount: cmp.errantCount };
     ctx.saveState();
     ctx.events.emit(
       "diverged",
@@ -690,10 +684,38 @@ export async function rejoin(ctx: Ctx, host: string, master: string, known?: Own
     how = ` from ${at || "the start"}: its binary log holds ${mine} though its server reported ${own.reported || "nothing"} (a crash recovery lost its GTID state), so its history was reset to that point`;
   }
   await pointAt(ctx, host, master, !own.stale);
-  ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
-  ctx.saveState();
+  rejoined(ctx, host);
   ctx.events.emit("rejoined", own.stale ? "warning" : "normal", `${host} rejoined as a replica of ${master}${how}`, { node: host, key: `rejoin:${host}` });
   return "rejoined";
+}
+
+/** The first retry of a failed rejoin after this long, each next one twice as late, at most RETRY_MAX_MS. */
+export const RETRY_FIRST_MS = 5_000;
+export const RETRY_MAX_MS = 300_000;
+
+/**
+ * A rejoin failed for a cause that may pass (the node's disk full, SSH or the master gone
+ * mid-merge): the node stays fenced and diverged, nothing of it dropped, and the rejoin is tried
+ * again later (the analysis asks for it once `retry.at` is past).
+ */
+function rejoinFailed(ctx: Ctx, host: string, cmp: HistoryComparison, cause: string): "diverged" {
+  const before = ctx.state.diverged[host];
+  const tries = (before?.retry?.tries ?? 0) + 1;
+  const wait = Math.min(RETRY_FIRST_MS * 2 ** (tries - 1), RETRY_MAX_MS);
+  ctx.state.diverged[host] = { since: before?.since ?? Date.now(), errant: cmp.errant, errantCount: cmp.errantCount, retry: { cause, tries, at: Date.now() + wait } };
+  ctx.saveState();
+  ctx.events.emit("rejoin_failed", "warning", `${host} holds ${cmp.errantCount} transactions ${ctx.state.master} lacks (${cmp.errant}); ${cause}: it stays read-only and fenced, nothing of it is dropped; tried again in ${Math.round(wait / 1000)} s (failure ${tries})`, {
+    node: host,
+    key: `rejoin:${host}`,
+  });
+  return "diverged";
+}
+
+/** A node replicates from the master again: no longer fenced nor diverged. */
+function rejoined(ctx: Ctx, host: string): void {
+  ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
+  delete ctx.state.diverged[host];
+  ctx.saveState();
 }
 
 async function readOwnHistory(ctx: Ctx, s: NodeSession): Promise<OwnHistory> {

@@ -295,6 +295,7 @@ function reachableMaster(input: AnalysisInput, m: NodeObservation, epoch: number
     const follows = !!r && r.sourceHost === master;
     if (div) {
       if (follows && r.io === "yes" && r.sqlRunning) out.push({ kind: "diverged_cleared", node: n.host });
+      else if (div.retry && input.now >= div.retry.at) out.push({ kind: "rejoin", node: n.host, detail: `tried again (${div.retry.tries} failed: ${div.retry.cause})` });
       else out.push({ kind: "diverged", node: n.host, info: div });
       continue;
     }

@@ -59,7 +59,9 @@ export function consoleView(o: NodeObservation, s: Pick<DaemonState, "master" | 
     error = `resync from ${resync.master} failed: ${resync.detail}`;
   } else if (div) {
     status = STATUS.pending;
-    error = `diverged: holds ${div.errantCount} transactions the master lacks (${div.errant}); resync it`;
+    error = div.retry
+      ? `diverged: holds ${div.errantCount} transactions the master lacks (${div.errant}); its rejoin failed (${div.retry.cause}) and is tried again`
+      : `diverged: holds ${div.errantCount} transactions the master lacks (${div.errant}); resync it`;
   } else if (!healthy) {
     status = STATUS.pending;
     error = isMaster ? "read-only" : r ? r.lastIoError || r.lastSqlError || `replication io=${r.io} sql=${r.sqlRunning ? "yes" : "no"}` : "not replicating";

@@ -40,6 +40,12 @@ export interface DivergedNode {
   errantCount: number;
   /** Where its diverged transactions were archived, when they were. */
   archive?: string;
+  /**
+   * Set when its rejoin failed for a cause that passes (its disk full, SSH or the master down
+   * mid-merge), not by a rule that keeps its tail: the rejoin is tried again at `at`, each time
+   * twice as late (5 s, 10 s, … at most 5 min).
+   */
+  retry?: { cause: string; tries: number; at: number };
 }
 
 /** A resync of one node by the resync tool, run by the daemon (console action, splitbrain_autofix). */

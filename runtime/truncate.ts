@@ -45,41 +45,53 @@ export function commonPosition(oldHistory: string, masterHistory: string): strin
   return [...best.entries()].map(([d, p]) => `${d}-${p.server}-${p.seq}`).join(",");
 }
 
-export function truncateScript(start: string, binlogDir: string, files: string[], archiveName: string): string {
+/**
+ * Archives `files` from `start` on, then undoes them (flashback). Every file it writes goes through
+ * `cat`: mariadb-binlog exits 0 on a full disk with its output cut (measured: an empty archive, "0
+ * transactions" undone, the node rejoined with its tail still applied), and cat does not. A tail
+ * of complete transactions is expected (`expected`: its count by GTID, an estimate); an archive
+ * with none means it is not whole, and nothing is undone.
+ */
+export function truncateScript(start: string, binlogDir: string, files: string[], archiveName: string, expected: number): string {
   return [
     "set -euo pipefail",
-    `dir=${shq(ARCHIVE_DIR)}; name=${shq(archiveName)}; start=${shq(start)}`,
+    `dir=${shq(ARCHIVE_DIR)}; name=${shq(archiveName)}; start=${shq(start)}; expected=${Math.trunc(expected)}`,
     `files=(${files.map(shq).join(" ")})`,
     "bin=$(command -v mariadb-binlog || command -v mysqlbinlog)",
     `cd ${shq(binlogDir)}`,
     'mkdir -p "$dir" && chmod 0700 "$dir"',
     // 1. Archive: replayable SQL and the decoded rows, before anything is undone.
-    'umask 077; "$bin" --start-position="$start" "${files[@]}" > "$dir/$name.binlog.sql"',
-    '"$bin" -v --base64-output=decode-rows --start-position="$start" "${files[@]}" > "$dir/$name.rows.txt"',
+    'umask 077; "$bin" --start-position="$start" "${files[@]}" | cat > "$dir/$name.binlog.sql"',
+    '"$bin" -v --base64-output=decode-rows --start-position="$start" "${files[@]}" | cat > "$dir/$name.rows.txt"',
     // 2. Only row events can be undone.
     'if grep -Eiq "^(CREATE|ALTER|DROP|TRUNCATE|RENAME|GRANT|REVOKE)[[:space:]]" "$dir/$name.rows.txt"; then echo "the tail holds DDL: not undone" >&2; exit 4; fi',
     // Transactions that ended (COMMIT after their Xid): not one a crash cut short, which holds no row.
     'n=$(grep -c "^COMMIT" "$dir/$name.rows.txt" || true)',
+    'if [ "$expected" -gt 0 ] && [ "$n" -eq 0 ]; then echo "the archive holds none of the tail\'s $expected transactions: not undone" >&2; exit 5; fi',
     // 3. Undo without writing the undo to the binlog (the binlog is reset next).
-    '"$bin" --flashback --start-position="$start" "${files[@]}" > "$dir/$name.flashback.sql"',
+    '"$bin" --flashback --start-position="$start" "${files[@]}" | cat > "$dir/$name.flashback.sql"',
+    'if [ "$n" -gt 0 ] && ! grep -q "^COMMIT" "$dir/$name.flashback.sql"; then echo "the undo of $n transactions came out empty: not undone" >&2; exit 5; fi',
     'cli=$(command -v mariadb || command -v mysql)',
     '"$cli" --init-command="SET SESSION sql_log_bin=0" < "$dir/$name.flashback.sql"',
     'echo "undone $n transactions; archived in $dir/$name.binlog.sql and $dir/$name.rows.txt"',
   ].join("\n");
 }
 
+/** A tail kept by rule (too long, DDL, no common point, not MariaDB): only a resync clears it. */
+export class TailKept extends Error {}
+
 /**
  * Archives and undoes `s`'s tail (`mine`: its own history, read from its binary log files too)
  * against the master's history, then resets its binlog history to the common point, so that it
- * can replicate from the master by GTID. Returns what was done; throws with the reason otherwise
- * (the caller marks it diverged).
+ * can replicate from the master by GTID. Returns what was done. Throws TailKept when a rule keeps
+ * the tail (the caller marks it diverged); any other error is a failure that may pass (retried).
  */
 export async function undoTail(ctx: Ctx, s: NodeSession, mine: string, masterHistory: string, cmp: HistoryComparison, epoch: number): Promise<string> {
   const d = s.dialect!;
-  if (d.flavor !== "mariadb") throw new Error(`${d.flavor}: the tail cannot be truncated in place (reseed it)`);
-  if (cmp.errantCount > MAX_TRUNCATE) throw new Error(`${cmp.errantCount} diverged transactions (more than ${MAX_TRUNCATE}): reseed it`);
+  if (d.flavor !== "mariadb") throw new TailKept(`${d.flavor}: the tail cannot be truncated in place (reseed it)`);
+  if (cmp.errantCount > MAX_TRUNCATE) throw new TailKept(`${cmp.errantCount} diverged transactions (more than ${MAX_TRUNCATE}): reseed it`);
   const start = commonPosition(mine, masterHistory);
-  if (!start) throw new Error(`no common point with the master's history (${masterHistory})`);
+  if (!start) throw new TailKept(`no common point with the master's history (${masterHistory})`);
   let how: string;
   if (ctx.state.undone[s.host] === cmp.errant) {
     // Undone by an earlier try that stopped before the reset: undoing again would corrupt.
@@ -87,9 +99,10 @@ export async function undoTail(ctx: Ctx, s: NodeSession, mine: string, masterHis
   } else {
     const { dir, files } = await binlogFiles(s);
     const name = `${s.host}-epoch${epoch}-${new Date().toISOString().replace(/[:.]/g, "")}`;
-    const script = truncateScript(start, dir, files, name);
+    const script = truncateScript(start, dir, files, name, cmp.errantCount);
     const remote = `if [ "$(id -u)" = 0 ]; then bash -c ${shq(script)}; else sudo -n bash -c ${shq(script)}; fi`;
     const r = await runSsh(ctx.settings, s.host, remote, 120_000);
+    if (r.code === 4) throw new TailKept(`${s.host}: ${r.output}`);
     if (r.code !== 0) throw new Error(`undoing the tail on ${s.host} failed (exit ${r.code}): ${r.output}`);
     ctx.state.undone[s.host] = cmp.errant;
     ctx.saveState();

@@ -171,8 +171,12 @@ describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
     expect(tl.reason).toMatch(/127\.0\.1\.1 answers but its writes have stalled for \d+ s/);
     expect(tl.phases.find((p) => p.phase === "fence")!.detail).toMatch(/stopped \(kill -9 over SSH\)/);
     // The killed server starts again by itself (mariadbd-safe); its crash recovery met the transaction
-    // the full volume cut short. Space back: it rejoins the new master, with what its binary log
-    // holds beyond node2 (commits never acknowledged) archived and undone.
+    // the full volume cut short. Its volume still full, pandora_ha tries to rejoin it: that may fail
+    // (then it is tried again later, never given up as diverged) or succeed.
+    await eventually("pandora_ha trying to rejoin node1, its volume still full", async () => sc.events("rejoin_failed").length + sc.events("rejoined").length > 0, 60_000);
+    for (const e of sc.log().filter((l) => l.truncate || l.merge || l.event === "rejoin_failed")) process.stdout.write(`node1, volume full: ${JSON.stringify(e)}\n`);
+    // Space back: it rejoins the new master, with what its binary log holds beyond node2 (commits
+    // never acknowledged) archived and undone.
     expect(await fault(sc.lab, "node1", "disk-free")).toMatch(/freed/);
     const rejoined = await sc.waitForEvent("rejoined", 60_000);
     process.stdout.write(`node1: ${String(rejoined.message)}\n`);

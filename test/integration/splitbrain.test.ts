@@ -13,11 +13,12 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { labMergeSide, labSsh } from "../../bench/merge";
 import { sshArgs } from "../../lab/deploy";
+import { inHost } from "../../lab/hosts";
 import { fault } from "../../lab/lab";
 import { run } from "../../lab/proc";
 import type { MergeSide } from "../../runtime/merge";
 import { mergeDivergedWrites, mergeScript } from "../../runtime/merge";
-import { commonPosition } from "../../runtime/truncate";
+import { ARCHIVE_DIR, commonPosition } from "../../runtime/truncate";
 import { eventually } from "./helpers";
 import type { Scenario } from "./scenario";
 import { freshLabEachTest } from "./scenario";
@@ -124,4 +125,30 @@ describe("the split-brain merge on a 2-node lab", () => {
     await eventually("node1 with node2's rows", async () => JSON.stringify(await snapshot(sc)) === JSON.stringify(await snapshot(sc, "node1")), 30_000);
     await sc.expectOneMaster("node2");
   }, 120_000);
+
+  test("a rejoin that fails for a cause that passes (node1's archive volume full) is tried again once it passes: rejoined, never left diverged", async () => {
+    await splitBrain(sc);
+    // The volume the tail is archived on, full: the undo cannot archive, so it must not undo.
+    const full = await inHost("node1", "bash", ["-c", `set -e; mkdir -p ${ARCHIVE_DIR}; mount -t tmpfs -o size=64k tmpfs ${ARCHIVE_DIR}; dd if=/dev/zero of=${ARCHIVE_DIR}/filler bs=4k 2>/dev/null || true`]);
+    expect(full.stderr).toBe("");
+    try {
+      await run("ssh-keygen", ["-R", sc.addr("node1")]);
+      await fault(sc.lab, "node1", "heal");
+      const failed = await sc.waitForEvent("rejoin_failed", 60_000);
+      expect(failed.message).toMatch(/^127\.0\.1\.1 holds \d+ transactions 127\.0\.1\.2 lacks .*; undoing its tail failed .*: it stays read-only and fenced, nothing of it is dropped; tried again in 5 s \(failure 1\)$/);
+      // Its rows were copied to node2 by the first try; node1 is still fenced, its tail kept.
+      await expectMerged(sc);
+      const [ro] = await sc.adminQuery<{ v: number }>("node1", "SELECT @@global.read_only AS v");
+      expect(Number(ro.v)).toBe(1);
+      expect((await sc.adminQuery("node1", "SELECT 1 FROM tevento WHERE id_extra = 'sb:e3'")).length).toBe(1);
+    } finally {
+      expect((await inHost("node1", "umount", [ARCHIVE_DIR])).code).toBe(0);
+    }
+    const r = await sc.waitForEvent("rejoined", 60_000);
+    expect(r.message).toMatch(/^127\.0\.1\.1 rejoined as a replica of 127\.0\.1\.2 after its \d+ diverged transactions .* were archived and undone/);
+    expect(sc.events("diverged")).toEqual([]);
+    await expectMerged(sc);
+    await eventually("node1 with node2's rows", async () => JSON.stringify(await snapshot(sc)) === JSON.stringify(await snapshot(sc, "node1")), 30_000);
+    await sc.expectOneMaster("node2");
+  }, 150_000);
 });

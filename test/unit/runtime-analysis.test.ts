@@ -459,6 +459,20 @@ describe("analyze: after a failover to db2 (epoch 2)", () => {
       match: [{ node: "db1", info: divergedInfo }],
     },
     {
+      name: "db1 diverged by a rejoin that failed (disk full), its retry not due yet: diverged",
+      nodes: [master("db1", { readOnly: true, gtidHistory: "0-1-101" }), db2()],
+      state: after({ diverged: { db1: { ...divergedInfo, retry: { cause: "undoing its tail failed (disk full)", tries: 1, at: NOW + 1 } } } }),
+      kinds: ["diverged"],
+      match: [{ node: "db1" }],
+    },
+    {
+      name: "db1 diverged by a rejoin that failed, its retry due: rejoin again",
+      nodes: [master("db1", { readOnly: true, gtidHistory: "0-1-101" }), db2()],
+      state: after({ diverged: { db1: { ...divergedInfo, retry: { cause: "undoing its tail failed (disk full)", tries: 2, at: NOW } } } }),
+      kinds: ["rejoin"],
+      match: [{ node: "db1", detail: "tried again (2 failed: undoing its tail failed (disk full))" }],
+    },
+    {
       name: "db1 diverged, replicating from db2 but IO connecting: still diverged",
       nodes: [replica("db1", { sourceHost: "db2", io: "connecting" }), db2()],
       state: after({ diverged: { db1: divergedInfo } }),

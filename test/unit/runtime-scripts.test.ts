@@ -20,13 +20,16 @@ function shellcheck(script: string): string {
 
 describe("scripts pandora_ha runs over SSH", () => {
   test("the tail truncation script is shellcheck-clean and quotes what it is given", () => {
-    const s = truncateScript("0-1-100", "/var/lib/mysql-binlog", ["binlog.000001", "bin'log.000002"], "10.0.0.1-epoch3-x");
+    const s = truncateScript("0-1-100", "/var/lib/mysql-binlog", ["binlog.000001", "bin'log.000002"], "10.0.0.1-epoch3-x", 3);
     expect(shellcheck(s)).toBe("");
     expect(s).toContain("files=('binlog.000001' 'bin'\\''log.000002')");
     expect(s).toContain("--flashback");
     expect(s).toContain('--init-command="SET SESSION sql_log_bin=0"');
     // Archived before anything is undone.
     expect(s.indexOf(".binlog.sql")).toBeLessThan(s.indexOf("--flashback"));
+    // What it writes goes through cat (mariadb-binlog exits 0 with its output cut by a full disk).
+    for (const f of ["binlog.sql", "rows.txt", "flashback.sql"]) expect(s).toContain(`| cat > "$dir/$name.${f}"`);
+    expect(s).toContain("expected=3");
   });
 
   test("the secondary check is shellcheck-clean", () => {
