@@ -28,7 +28,7 @@ function stats(xs: number[]): { median: number; p95: number; max: number } {
 }
 
 /** Until pandora_ha last saw the master durable (semi-sync in force, a replica acknowledging). */
-async function waitDurable(lab: Lab, timeoutMs: number): Promise<void> {
+export async function waitDurable(lab: Lab, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const d = (await haStatusJson(lab).catch(() => undefined))?.durability;

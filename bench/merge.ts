@@ -10,8 +10,9 @@
  * of them in between: the manual's (`mysqldump -n -t --skip-create-options --where=<window>` of
  * each table, tevento's ids replaced by NULL with its sed, piped into `mysql` on the master — a
  * pipe, where the manual writes dump files and copies them: kinder to it) and ours
- * (mergeDivergedWrites: node1's binlog decoded over SSH, deduplicated against the master,
- * recorded). Prints the median times, rows/s and the ratio.
+ * (mergeDivergedWrites: node1's binlog read over SSH and decoded, deduplicated against the
+ * master, streamed into it in one transaction, recorded). Before each run the master is cleaned
+ * and InnoDB's purge of the cleaned rows awaited. Prints the median times, rows/s and the ratio.
  */
 import { inHost } from "../lab/hosts";
 import { run, sleep } from "../lab/proc";
@@ -23,6 +24,7 @@ import type { SshSettings } from "../runtime/exec";
 import type { MergeSide } from "../runtime/merge";
 import { MERGE_LOG_TABLE, mergeDivergedWrites } from "../runtime/merge";
 import { NodeConnection } from "../runtime/probe";
+import { waitDurable } from "./failover";
 
 /** How this machine reaches the lab's DB hosts over SSH (root, the lab's key). */
 export function labSsh(lab: Lab): SshSettings {
@@ -45,7 +47,7 @@ const T0 = 1_760_000_000;
 const MODULE = 900_000;
 
 /** The same older monitoring data on every node, written on each (not binlogged): the weeks before the split. */
-async function writeHistory(lab: Lab, rows: number): Promise<void> {
+export async function writeHistory(lab: Lab, rows: number): Promise<void> {
   const strings = Math.floor(rows / 10);
   const events = Math.floor(rows / 50);
   const sql = [
@@ -64,7 +66,7 @@ async function writeHistory(lab: Lab, rows: number): Promise<void> {
 }
 
 /** ROWS rows on node1 in transactions of 1000: module data, string data and events, in the window [T0, T0 + ROWS). */
-async function writeDiverged(c: NodeConnection, rows: number): Promise<void> {
+export async function writeDiverged(c: NodeConnection, rows: number): Promise<void> {
   for (let a = 0; a < rows; a += 1000) {
     const b = Math.min(rows, a + 1000) - 1;
     const n = b - a + 1;
@@ -84,7 +86,7 @@ async function writeDiverged(c: NodeConnection, rows: number): Promise<void> {
 }
 
 /** The manual's way, piped: each table's rows in the window dumped from node1, loaded into node2. */
-async function manualMerge(lab: Lab, node: string, master: string, rows: number, since: string, until: string): Promise<void> {
+export async function manualMerge(lab: Lab, node: string, master: string, rows: number, since: string, until: string): Promise<void> {
   const cnf = statusExtras(lab).adminOptionFile;
   const where = `FROM_UNIXTIME(utimestamp) > "${since}" AND FROM_UNIXTIME(utimestamp) < "${until}"`;
   const dump = (t: string) => `mysqldump --defaults-extra-file=${cnf} -h ${node} -n -t --skip-create-options --databases pandora --tables ${t} --where='${where}'`;
@@ -99,15 +101,25 @@ async function manualMerge(lab: Lab, node: string, master: string, rows: number,
   if (r.code !== 0) throw new Error(`mysqldump | mysql failed: ${r.stderr.trim()} (${rows} rows)`);
 }
 
-/** Removes the bench's rows (and the merge's record) from the master. */
-async function clean(c: NodeConnection): Promise<void> {
+/**
+ * Removes the bench's rows (and the merge's record) from the master, and waits (up to 20 s) for
+ * InnoDB to purge them: otherwise the purge of 100,000 deleted rows runs during the next trial,
+ * on the same indexes and the same 2 cores.
+ */
+export async function clean(c: NodeConnection): Promise<void> {
   await c.admin(`DELETE FROM tagente_datos WHERE id_agente_modulo >= ${MODULE}`);
   await c.admin(`DELETE FROM tagente_datos_string WHERE id_agente_modulo >= ${MODULE}`);
   await c.admin("DELETE FROM tevento WHERE id_extra = 'bench'");
   await c.admin(`DELETE FROM ${MERGE_LOG_TABLE}`).catch(() => undefined);
+  for (let i = 0; i < 200; i++) {
+    const [s] = await c.admin<{ Status: string }>("SHOW ENGINE INNODB STATUS");
+    const history = Number(/History list length (\d+)/.exec(String(s?.Status))?.[1] ?? 0);
+    if (history < 100) return;
+    await sleep(100);
+  }
 }
 
-async function counted(c: NodeConnection): Promise<number> {
+export async function counted(c: NodeConnection): Promise<number> {
   const [r] = await c.admin<{ n: string }>(
     `SELECT (SELECT COUNT(*) FROM tagente_datos WHERE id_agente_modulo >= ${MODULE}) + (SELECT COUNT(*) FROM tagente_datos_string WHERE id_agente_modulo >= ${MODULE}) + ` +
       "(SELECT COUNT(*) FROM tevento WHERE id_extra = 'bench') AS n",
@@ -117,12 +129,28 @@ async function counted(c: NodeConnection): Promise<number> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
-async function run2(lab: Lab, rows: number, history: number, trials: number, log: (l: string) => void): Promise<void> {
+export interface SplitBrain {
+  /** node1 (cut off, read-only now) and node2 (the master) as the merge sees them. */
+  node: MergeSide;
+  master: MergeSide;
+  /** The manual's time window around the diverged rows. */
+  since: string;
+  until: string;
+  close(): void;
+}
+
+/**
+ * The bench's split brain on a fresh lab: HISTORY older rows on both nodes, node1 cut off,
+ * node2 promoted, ROWS rows written on node1, node1 made read-only.
+ */
+export async function splitBrain(lab: Lab, rows: number, history: number, log: (l: string) => void): Promise<SplitBrain> {
   if (history) {
     const h = Date.now();
     await writeHistory(lab, history);
     log(`history: ${history} tagente_datos rows (and a tenth as many string rows, a fiftieth as many events) on both nodes in ${((Date.now() - h) / 1000).toFixed(1)} s`);
   }
+  // pandora_ha fails over only from a master it has seen durable (a replica acknowledging).
+  await waitDurable(lab, 30_000);
   await fault(lab, "node1", "isolate", "pfms1");
   await fault(lab, "node1", "isolate", "node2");
   const node2 = findHost(lab, "node2").address;
@@ -136,6 +164,7 @@ async function run2(lab: Lab, rows: number, history: number, trials: number, log
   const w = Date.now();
   await writeDiverged(side1.conn, rows);
   await side1.conn.admin("SET GLOBAL read_only = 1");
+  side1.conn.close();
   log(`split brain: node2 promoted; ${rows} rows written on the cut-off node1 in ${((Date.now() - w) / 1000).toFixed(1)} s`);
   const node = await labMergeSide(lab, "node1");
   const master = await labMergeSide(lab, "node2");
@@ -143,11 +172,16 @@ async function run2(lab: Lab, rows: number, history: number, trials: number, log
   await master.conn.admin("CREATE TABLE IF NOT EXISTS pha_bench_warm (x INT) ENGINE=InnoDB");
   await master.conn.admin("INSERT INTO pha_bench_warm VALUES (1)", [], 30_000);
   const [win] = await master.conn.admin<{ a: string; b: string }>(`SELECT FROM_UNIXTIME(${T0 - 1}) AS a, FROM_UNIXTIME(${T0 + rows + 1}) AS b`);
+  return { node, master, since: win.a, until: win.b, close: () => [node, master].forEach((s) => s.conn.close()) };
+}
+
+async function run2(lab: Lab, rows: number, history: number, trials: number, log: (l: string) => void): Promise<void> {
+  const { node, master, since, until, close } = await splitBrain(lab, rows, history, log);
   const times = { manual: [] as number[], ours: [] as number[] };
   for (let t = 1; t <= trials; t++) {
     await clean(master.conn);
     let s = Date.now();
-    await manualMerge(lab, node.host, master.host, rows, win.a, win.b);
+    await manualMerge(lab, node.host, master.host, rows, since, until);
     times.manual.push(Date.now() - s);
     const m = await counted(master.conn);
     await clean(master.conn);
@@ -155,7 +189,8 @@ async function run2(lab: Lab, rows: number, history: number, trials: number, log
     const r = await mergeDivergedWrites(labSsh(lab), node, master);
     times.ours.push(Date.now() - s);
     const o = await counted(master.conn);
-    log(`trial ${t}: mysqldump | mysql ${times.manual[t - 1]} ms (${m} rows), ours ${times.ours[t - 1]} ms (${o} rows, ${r.diverged} transactions; ${JSON.stringify(r.ms)})`);
+    const how = r.verbose ? `; read through mariadb-binlog -v: ${r.verbose}` : "";
+    log(`trial ${t}: mysqldump | mysql ${times.manual[t - 1]} ms (${m} rows), ours ${times.ours[t - 1]} ms (${o} rows, ${r.diverged} transactions; ${JSON.stringify(r.ms)}${how})`);
     if (m !== rows || o !== rows) throw new Error(`expected ${rows} rows on the master each way (manual ${m}, ours ${o})`);
   }
   const line = (name: string, ms: number) => `| ${name.padEnd(34)} | ${(ms / 1000).toFixed(2).padStart(8)} | ${String(Math.round(rows / (ms / 1000))).padStart(9)} |`;
@@ -166,7 +201,7 @@ async function run2(lab: Lab, rows: number, history: number, trials: number, log
   log(line("manual: mysqldump | sed | mysql", median(times.manual)));
   log(line("pandora_ha: binlog transactions", median(times.ours)));
   log(`ratio (manual / ours): ${(median(times.manual) / median(times.ours)).toFixed(2)}`);
-  for (const c of [side1, node, master]) c.conn.close();
+  close();
 }
 
 export async function benchMerge(rows: number, history: number, trials: number): Promise<void> {

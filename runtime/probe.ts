@@ -7,6 +7,7 @@
  * LOCK_IDLE_TIMEOUT_S.
  */
 import * as net from "node:net";
+import type { Readable } from "node:stream";
 import * as mysql from "mysql2/promise";
 import type { HaSettings } from "./conf";
 import { dialectFor, parseSemiSyncDetail } from "./dialect";
@@ -110,11 +111,11 @@ export class NodeConnection {
     return this.conn?.threadId ?? undefined;
   }
 
-  /** One statement with the session's timeout; any failure closes the connection. */
-  async query<T = Row>(sql: string, values: unknown[] = [], timeoutMs = this.opts.timeoutMs): Promise<T[]> {
+  /** One statement with the session's timeout; any failure closes the connection. `infile`: what a LOAD DATA LOCAL INFILE reads. */
+  async query<T = Row>(sql: string, values: unknown[] = [], timeoutMs = this.opts.timeoutMs, infile?: () => Readable): Promise<T[]> {
     try {
       const c = await this.open();
-      const [rows] = await deadline(c.query({ sql, values, timeout: timeoutMs }), timeoutMs + 200, `${this.opts.host}: ${sql.slice(0, 40)}`);
+      const [rows] = await deadline(c.query({ sql, values, timeout: timeoutMs, infileStreamFactory: infile }), timeoutMs + 200, `${this.opts.host}: ${sql.slice(0, 40)}`);
       return (Array.isArray(rows) ? rows : [rows]) as T[];
     } catch (e) {
       this.close();
