@@ -137,16 +137,34 @@ function markFenced(ctx: Ctx, host: string): void {
  */
 async function stopServer(ctx: Ctx, s: NodeSession, reason: string): Promise<void> {
   const [r] = await s.conn.admin<{ f: string }>("SELECT @@global.pid_file AS f");
-  const pidFile = String(r?.f ?? "");
-  if (!pidFile.startsWith("/")) throw new ActionError(`${s.host}: pid_file is ${JSON.stringify(pidFile)}: cannot stop it`);
-  // As root, or through sudo for a non-root ha_sshuser (as the resync needs too).
-  const remote = `if [ "$(id -u)" = 0 ]; then s=; else s="sudo -n"; fi; pid=$($s cat ${shq(pidFile)}) && [ -n "$pid" ] && $s kill -9 "$pid"`;
-  const k = await runSsh(ctx.settings, s.host, remote, 15_000);
-  if (k.code !== 0) throw new ActionError(`${s.host}: the server could not be stopped over SSH (exit ${k.code}: ${k.output.trim()})`);
+  await killOverSsh(ctx, s, String(r?.f ?? ""), 15_000);
   s.conn.close();
   s.stopHeartbeat();
   markFenced(ctx, s.host);
   ctx.events.emit("fenced", "warning", `${s.host} fenced: its server was stopped (kill -9 over SSH): ${reason}; it starts again read-only and rejoins`, { node: s.host, key: `fence:${s.host}` });
+}
+
+/** kill -9 of the process in `pidFile` on the node's host, as root or through sudo for a non-root ha_sshuser (as the resync needs too). */
+async function killOverSsh(ctx: Ctx, s: NodeSession, pidFile: string, timeoutMs: number): Promise<void> {
+  if (!pidFile.startsWith("/")) throw new ActionError(`${s.host}: pid_file is ${JSON.stringify(pidFile)}: cannot stop it`);
+  const remote = `if [ "$(id -u)" = 0 ]; then s=; else s="sudo -n"; fi; pid=$($s cat ${shq(pidFile)}) && [ -n "$pid" ] && $s kill -9 "$pid"`;
+  const k = await runSsh(ctx.settings, s.host, remote, timeoutMs);
+  if (k.code !== 0) throw new ActionError(`${s.host}: the server could not be stopped over SSH (exit ${k.code}: ${k.output.trim()})`);
+}
+
+/**
+ * The master being failed over is silent (its probes time out; a refused connection is a server
+ * already dead): stopped over SSH in the background, without holding the failover up, when its
+ * host answers — a hung server (SIGSTOP, a stuck kernel call) must never come back writable
+ * beside the new master, even for the moment before the fence reaches it. A host that does not
+ * answer (cut off, powered off) is fenced the moment it is seen again.
+ */
+function stopSilentServer(ctx: Ctx, host: string, reason: string): void {
+  const s = session(ctx, host);
+  killOverSsh(ctx, s, s.pidFile ?? "", 5_000).then(
+    () => ctx.events.emit("fenced", "warning", `${host} fenced: its server, silent, was stopped (kill -9 over SSH): ${reason}; it starts again read-only and rejoins`, { node: host, key: `fence:${host}` }),
+    (e) => ctx.events.log({ fence: host, ssh: `not stopped: ${shortError(e)}` }),
+  );
 }
 
 async function killClients(ctx: Ctx, s: NodeSession, via: NodeConnection): Promise<number> {
@@ -280,12 +298,13 @@ const refusals = new Map<string, string>();
 
 /**
  * Publishes `master` in pandora_ha_hosts.conf (exactly the host string, no newline, written
- * atomically) when it changed, then restarts pandora_server so it reconnects. Returns false when
- * the restart failed (the failover is then not complete), or when the file names another host
- * at a newer epoch than this daemon knows and `decided` is not set (only a failover, a
- * switchover or a daemon's first look at the cluster decide: they write whatever was there).
+ * atomically) when it changed, then restarts pandora_server so it reconnects — beside the loop
+ * (restartServer): Pandora's `restart-server` takes up to 10 s, and the loop must go on probing.
+ * Returns the restart (`restarted`: true once it succeeded), or undefined when the file names another host at
+ * a newer epoch than this daemon knows and `decided` is not set (only a failover, a switchover
+ * or a daemon's first look at the cluster decide: they write whatever was there).
  */
-export async function publish(ctx: Ctx, master: string, phases?: Phase[], decided = !!phases): Promise<boolean> {
+export async function publish(ctx: Ctx, master: string, phases?: Phase[], decided = !!phases): Promise<{ restarted: Promise<boolean> } | undefined> {
   const s = ctx.settings;
   const epoch = ctx.state.epoch;
   const mark = readPublishedMark(ctx);
@@ -293,7 +312,7 @@ export async function publish(ctx: Ctx, master: string, phases?: Phase[], decide
     const msg = `${s.hostsFile} names ${mark.host} at epoch ${mark.epoch}, newer than this daemon knows (${master}, epoch ${epoch}): left as it is (is this server cut off from ${mark.host}?)`;
     if (refusals.get(s.hostsFile) !== msg) ctx.events.emit("publish_refused", "critical", msg, { key: "publish" });
     refusals.set(s.hostsFile, msg);
-    return false;
+    return undefined;
   }
   refusals.delete(s.hostsFile);
   if (!mark || mark.epoch !== epoch || mark.host !== master) writeFileAtomic(publishedMarkFile(ctx), `${epoch} ${master}\n`, 0o644);
@@ -303,17 +322,42 @@ export async function publish(ctx: Ctx, master: string, phases?: Phase[], decide
       return `${s.hostsFile} now names ${master}`;
     });
   }
-  try {
-    await phase(phases, "restart-server", async () => {
-      const r = await runShell(`${s.pandoraServiceCmd} restart-server`, 120_000);
-      if (r.code !== 0) throw new ActionError(`${s.pandoraServiceCmd} restart-server exited ${r.code}: ${r.output}`);
-      return "pandora_server restarted";
-    });
-    return true;
-  } catch (e) {
-    ctx.events.emit("failover_failure", "critical", `pandora_server did not restart after publishing ${master}: ${shortError(e)}`, { key: "restart-server" });
-    return false;
-  }
+  return { restarted: restartServer(ctx, master, phases) };
+}
+
+/** The restarts of pandora_server, one after the other (a publish during one restarts it again after it). */
+let restarts: Promise<unknown> = Promise.resolve();
+let restartsPending = 0;
+
+/** A restart of pandora_server is running or queued (the watchdog leaves the server alone meanwhile). */
+export const serverRestarting = (): boolean => restartsPending > 0;
+
+/** Resolves once no restart of pandora_server is running or queued (a process about to exit waits for it). */
+export async function serverRestarted(): Promise<void> {
+  while (restartsPending > 0) await restarts;
+}
+
+/** `restart-server`, queued behind any running one; its phase recorded in `phases`; false (with an event) when it failed. */
+function restartServer(ctx: Ctx, master: string, phases?: Phase[]): Promise<boolean> {
+  const s = ctx.settings;
+  restartsPending++;
+  const done = restarts.then(async () => {
+    try {
+      await phase(phases, "restart-server", async () => {
+        const r = await runShell(`${s.pandoraServiceCmd} restart-server`, 120_000);
+        if (r.code !== 0) throw new ActionError(`${s.pandoraServiceCmd} restart-server exited ${r.code}: ${r.output}`);
+        return "pandora_server restarted";
+      });
+      return true;
+    } catch (e) {
+      ctx.events.emit("failover_failure", "critical", `pandora_server did not restart after publishing ${master}: ${shortError(e)}`, { key: "restart-server" });
+      return false;
+    } finally {
+      restartsPending--;
+    }
+  });
+  restarts = done;
+  return done;
 }
 
 async function phase(phases: Phase[] | undefined, name: PhaseName, f: () => Promise<string>): Promise<string> {
@@ -456,7 +500,9 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
         return `${oldMaster} stopped (kill -9 over SSH): a commit stuck there can never complete after the promotion`;
       }
       markFenced(ctx, oldMaster);
-      return `${oldMaster} unreachable: marked fenced; it is made read-only the moment it is seen again`;
+      if (session(ctx, oldMaster).last?.refused) return `${oldMaster} refuses connections: marked fenced; it is made read-only the moment it is seen again`;
+      stopSilentServer(ctx, oldMaster, `failover to ${candidate}`);
+      return `${oldMaster} silent: marked fenced, its server being stopped over SSH (if its host answers); it is made read-only the moment it is seen again`;
     });
     await ctx.pauseAfter("fence");
     await stillDeciding(ctx, candidate, epoch);
@@ -486,12 +532,15 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
       }
       return `${moved.length ? `replicating from ${candidate}: ${moved.join(", ")}` : "no other replica"}${await durableWith(ctx, candidate, moved.length)}`;
     });
-    const ok = await publish(ctx, candidate, t.phases);
-    const done = finish(ok);
-    if (ok) {
-      ctx.events.emit("failover_end", "normal", `failover done: ${candidate} is the master (epoch ${epoch}) after ${done.totalMs} ms`, { key: "failover", data: { totalMs: done.totalMs } });
-    }
-    return done;
+    const restarted = (await publish(ctx, candidate, t.phases))?.restarted;
+    if (!restarted) return finish(false);
+    // Published: the failover has done its part; it ends when pandora_server has restarted.
+    t.ok = true;
+    void restarted.then((ok) => {
+      const done = finish(ok);
+      if (ok) ctx.events.emit("failover_end", "normal", `failover done: ${candidate} is the master (epoch ${epoch}) after ${done.totalMs} ms`, { key: "failover", data: { totalMs: done.totalMs } });
+    });
+    return t;
   } catch (e) {
     // Not promoted: the candidate goes back to replicating (it fetches again from the old master
     // when that returns), so a failed failover leaves no replica with its IO thread stopped.
@@ -558,6 +607,7 @@ export async function switchover(ctx: Ctx, target: string): Promise<Timeline> {
   const epoch = ctx.state.epoch + 1;
   const start = Date.now();
   const t: Timeline = { kind: "switchover", from, to: target, epoch, reason: "requested", observations: [], phases: [], ok: false, totalMs: 0 };
+  let restarted: Promise<boolean> | undefined;
   ctx.events.emit("switchover_start", "warning", `switchover from ${from} to ${target} (epoch ${epoch})`, { key: "switchover" });
   try {
     await phase(t.phases, "fence", async () => `${await fence(ctx, from, `switchover to ${target}`)} clients killed on ${from}`);
@@ -587,17 +637,26 @@ export async function switchover(ctx: Ctx, target: string): Promise<Timeline> {
       }
       return `replicating from ${target}: ${moved.join(", ")}${await durableWith(ctx, target, moved.length)}`;
     });
-    t.ok = await publish(ctx, target, t.phases);
+    restarted = (await publish(ctx, target, t.phases))?.restarted;
   } catch (e) {
     ctx.events.emit("switchover_failure", "critical", `switchover to ${target} failed: ${shortError(e)}`, { key: "switchover" });
     // The old master stays fenced; if the target was not promoted the daemon makes the old one
     // writable again on its next cycle (master_read_only).
   }
-  t.totalMs = Date.now() - start;
-  ctx.state.lastFailover = t;
-  ctx.saveState();
-  ctx.events.log({ timeline: t });
-  if (t.ok) ctx.events.emit("switchover_end", "normal", `switchover done: ${target} is the master (epoch ${epoch}) after ${t.totalMs} ms`, { key: "switchover" });
+  const finish = (ok: boolean) => {
+    t.ok = ok;
+    t.totalMs = Date.now() - start;
+    ctx.state.lastFailover = t;
+    ctx.saveState();
+    ctx.events.log({ timeline: t });
+    if (ok) ctx.events.emit("switchover_end", "normal", `switchover done: ${target} is the master (epoch ${epoch}) after ${t.totalMs} ms`, { key: "switchover" });
+  };
+  if (!restarted) finish(false);
+  else {
+    // Published: done once pandora_server has restarted (beside the loop).
+    t.ok = true;
+    void restarted.then(finish);
+  }
   return t;
 }
 

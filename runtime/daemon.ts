@@ -17,6 +17,7 @@ import type { EventLog, HaEvent } from "./events";
 import { insertEvents } from "./events";
 import { runShell } from "./exec";
 import { ADMIN_TIMEOUT_MS, NodeConnection, NodeSession, sessionOptions, shortError } from "./probe";
+import { ReturnWatch } from "./return-watch";
 import type { AckTracker } from "./durability";
 import { durabilityStep, notDurable } from "./durability";
 import type { DaemonState, PhaseName } from "./state";
@@ -83,6 +84,9 @@ export class Daemon {
   /** When each replica's replication was last started again by the daemon. */
   private restarted = new Map<string, number>();
   private lastStateSave = 0;
+  /** Fenced nodes that do not answer, watched for their return (see return-watch.ts); when each last came back. */
+  private returns: ReturnWatch;
+  private cameBack = new Map<string, number>();
 
   constructor(
     readonly settings: HaSettings,
@@ -95,6 +99,12 @@ export class Daemon {
       r.detail = `pandora_ha restarted while it ran; see ${settings.resyncLog}`;
     }
     for (const host of settings.haHosts) this.sessions.set(host, new NodeSession(sessionOptions(settings, host, Math.round(settings.probeTimeout * 1000))));
+    this.returns = new ReturnWatch((host) => {
+      this.cameBack.set(host, Date.now());
+      const s = this.sessions.get(host);
+      if (s) s.lastAttempt = 0;
+      this.wake?.();
+    }, settings.bindAddress);
     const pauseAt = process.env.PANDORA_HA_PAUSE_AFTER;
     this.ctx = {
       settings,
@@ -145,6 +155,7 @@ export class Daemon {
     this.http?.close();
     for (const s of this.sessions.values()) s.close();
     this.masterConn?.close();
+    this.returns.stop();
   }
 
   /** One cycle: probe, lock, analyse, act, publish. */
@@ -159,6 +170,7 @@ export class Daemon {
     );
     await this.refreshActor();
     this.trackNodes();
+    this.watchReturns();
     this.rememberMaster();
 
     const conds = await this.decide(now);
@@ -450,6 +462,21 @@ export class Daemon {
   }
 
   /** node_down / node_up events, and when the master was first lost. */
+  /**
+   * Fenced nodes that do not answer are watched for their return. One that accepted a connection
+   * and then failed its probe (a hung server accepts TCP) waits ha_connect_delay × 3 before it is
+   * watched again, so that it does not hold every cycle up by a probe timeout.
+   */
+  private watchReturns(): void {
+    const now = Date.now();
+    const quiet = this.settings.connectDelay * 3000;
+    this.returns.set(
+      [...this.sessions.values()]
+        .filter((s) => s.last && !s.last.reachable && this.state.fenced.includes(s.host) && now - (this.cameBack.get(s.host) ?? 0) > quiet)
+        .map((s) => ({ host: s.host, port: s.opts.port })),
+    );
+  }
+
   private trackNodes(): void {
     for (const s of this.sessions.values()) {
       const o = s.last!;
@@ -721,7 +748,8 @@ export class Daemon {
   private async housekeeping(): Promise<void> {
     const s = this.settings;
     if (!this.acting && this.state.master && act.readPublished(this.ctx) !== this.state.master) await act.publish(this.ctx, this.state.master);
-    const st = await runShell(`${s.pandoraServiceCmd} status-server`, 30_000);
+    // A restart in progress (after a publish) is not a server that stopped.
+    const st = act.serverRestarting() ? { code: 0 } : await runShell(`${s.pandoraServiceCmd} status-server`, 30_000);
     if (st.code !== 0) {
       const r = await runShell(`${s.pandoraServiceCmd} start-server`, 120_000);
       this.events.emit("server_restarted", r.code === 0 ? "warning" : "critical", `pandora_server was not running: start-server ${r.code === 0 ? "succeeded" : `failed (${r.output})`}`, {
@@ -775,8 +803,13 @@ export class Daemon {
       await this.cycleWithoutActing();
       if (!this.actor) throw new act.ActionError(this.notActing("run the failover through it (its HTTP endpoint)"));
       const undecided = this.conditions.some((c) => c.kind === "master_suspect" || c.kind === "need_secondary_check");
-      if (!undecided || Date.now() > end) return this.failoverByHand(target, force);
-      await sleep(this.settings.probeInterval * 1000);
+      if (undecided && Date.now() <= end) {
+        await sleep(this.settings.probeInterval * 1000);
+        continue;
+      }
+      const t = await this.failoverByHand(target, force);
+      await act.serverRestarted();
+      return t;
     }
   }
 
@@ -809,7 +842,9 @@ export class Daemon {
   /** A switchover by this process (no daemon running): it must hold the actor lock. */
   async switchoverNow(target: string): Promise<unknown> {
     if (!this.actor) throw new act.ActionError(this.notActing("run the switchover through it (its HTTP endpoint)"));
-    return act.switchover(this.ctx, target);
+    const t = await act.switchover(this.ctx, target);
+    await act.serverRestarted();
+    return t;
   }
 
   private notActing(what: string): string {
@@ -834,7 +869,9 @@ export class Daemon {
       this.queue.push({
         run: async () => {
           try {
-            resolve(await run());
+            // Answered once pandora_server has restarted; the loop goes on meanwhile.
+            const r = await run();
+            resolve(act.serverRestarted().then(() => r));
           } catch (e) {
             reject(e);
           }

@@ -145,6 +145,8 @@ export class NodeSession {
   dialect?: Dialect;
   version?: string;
   serverId?: number;
+  /** Its server's pid file (read once per connection): to stop it over SSH when it no longer answers. */
+  pidFile?: string;
   failures = 0;
   /** When the current run of failed probes began. */
   failingSince?: number;
@@ -193,6 +195,7 @@ export class NodeSession {
         this.version = String(await this.one("SELECT VERSION() AS v"));
         this.dialect = dialectFor(this.version);
         this.serverId = Number(await this.one("SELECT @@global.server_id AS v"));
+        this.pidFile = String((await this.one("SELECT @@global.pid_file AS v")) ?? "");
       }
       const d = this.dialect;
       const readOnly = Number(await this.one(d.readOnlySql)) === 1;

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import type { Ctx } from "../../runtime/actions";
-import { publish, readPublished, readPublishedMark } from "../../runtime/actions";
+import { publish, readPublished, readPublishedMark, serverRestarted, serverRestarting } from "../../runtime/actions";
 import type { HaSettings } from "../../runtime/conf";
 import { EventLog } from "../../runtime/events";
 import type { Phase } from "../../runtime/state";
@@ -31,6 +31,12 @@ function daemon(hostsFile: string, epoch: number, serviceCmd = "true"): Ctx & { 
 const events = (c: { log: string }) =>
   existsSync(c.log) ? readFileSync(c.log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event?: string; message?: string }).filter((l) => l.event) : [];
 
+/** Published and pandora_server restarted (the restart runs beside the caller: awaited here). */
+async function done(p: ReturnType<typeof publish>): Promise<boolean> {
+  const r = await p;
+  return r ? r.restarted : false;
+}
+
 describe("publish", () => {
   const shared = () => join(mkdtempSync(join(tmpdir(), "pha-data-in-")), "pandora_ha_hosts.conf");
 
@@ -39,7 +45,7 @@ describe("publish", () => {
     const dir = mkdtempSync(join(tmpdir(), "pha-svc-"));
     const a = daemon(file, 2, `echo >> ${join(dir, "calls")}`);
     const phases: Phase[] = [];
-    expect(await publish(a, "10.0.0.12", phases)).toBe(true);
+    expect(await done(publish(a, "10.0.0.12", phases))).toBe(true);
     expect(readFileSync(file, "utf8")).toBe("10.0.0.12");
     expect(readPublishedMark(a)).toEqual({ epoch: 2, host: "10.0.0.12" });
     expect(phases.map((p) => p.phase)).toEqual(["publish", "restart-server"]);
@@ -49,45 +55,62 @@ describe("publish", () => {
   test("a daemon cut off from the new master (older epoch) does not put the old master back", async () => {
     const file = shared();
     // The actor failed over to 10.0.0.12 at epoch 2.
-    expect(await publish(daemon(file, 2), "10.0.0.12", [])).toBe(true);
+    expect(await done(publish(daemon(file, 2), "10.0.0.12", []))).toBe(true);
     // Another server's daemon still sees 10.0.0.11 at epoch 1 and would "keep the file right".
     const b = daemon(file, 1);
-    expect(await publish(b, "10.0.0.11")).toBe(false);
+    expect(await done(publish(b, "10.0.0.11"))).toBe(false);
     expect(readPublished(b)).toBe("10.0.0.12");
     expect(readPublishedMark(b)).toEqual({ epoch: 2, host: "10.0.0.12" });
     const refused = events(b).filter((e) => e.event === "publish_refused");
     expect(refused).toHaveLength(1);
     expect(refused[0].message).toMatch(/names 10\.0\.0\.12 at epoch 2, newer than this daemon knows \(10\.0\.0\.11, epoch 1\)/);
     // Asked again every housekeeping cycle: said once.
-    expect(await publish(b, "10.0.0.11")).toBe(false);
+    expect(await done(publish(b, "10.0.0.11"))).toBe(false);
     expect(events(b).filter((e) => e.event === "publish_refused")).toHaveLength(1);
   });
 
   test("a decision (failover, switchover, a daemon's first look) writes whatever was there; so does a newer epoch", async () => {
     const file = shared();
-    expect(await publish(daemon(file, 7), "10.0.0.12", [])).toBe(true);
+    expect(await done(publish(daemon(file, 7), "10.0.0.12", []))).toBe(true);
     // A rebuilt cluster on the same shared storage starts again at epoch 1: its first look decides.
-    expect(await publish(daemon(file, 1), "10.0.0.11", undefined, true)).toBe(true);
+    expect(await done(publish(daemon(file, 1), "10.0.0.11", undefined, true))).toBe(true);
     expect(readFileSync(file, "utf8")).toBe("10.0.0.11");
     expect(readPublishedMark(daemon(file, 1))).toEqual({ epoch: 1, host: "10.0.0.11" });
-    expect(await publish(daemon(file, 2), "10.0.0.12")).toBe(true);
+    expect(await done(publish(daemon(file, 2), "10.0.0.12"))).toBe(true);
     expect(readFileSync(file, "utf8")).toBe("10.0.0.12");
   });
 
   test("the same host at an older epoch is no conflict; a mark that is not ours is rewritten", async () => {
     const file = shared();
-    expect(await publish(daemon(file, 3), "10.0.0.12", [])).toBe(true);
-    expect(await publish(daemon(file, 2), "10.0.0.12")).toBe(true);
+    expect(await done(publish(daemon(file, 3), "10.0.0.12", []))).toBe(true);
+    expect(await done(publish(daemon(file, 2), "10.0.0.12"))).toBe(true);
     writeFileSync(`${file}.epoch`, "garbage\n");
-    expect(await publish(daemon(file, 3), "10.0.0.12")).toBe(true);
+    expect(await done(publish(daemon(file, 3), "10.0.0.12"))).toBe(true);
     expect(readFileSync(`${file}.epoch`, "utf8")).toBe("3 10.0.0.12\n");
   });
 
   test("a restart-server that fails: the publication is not complete", async () => {
     const file = shared();
     const a = daemon(file, 2, "exit 3;");
-    expect(await publish(a, "10.0.0.12", [])).toBe(false);
+    expect(await done(publish(a, "10.0.0.12", []))).toBe(false);
     expect(readFileSync(file, "utf8")).toBe("10.0.0.12");
     expect(events(a).map((e) => e.event)).toEqual(["failover_failure"]);
+  });
+
+  test("the restart runs beside the caller, one at a time: publish returns before it ends; a second waits for the first", async () => {
+    const file = shared();
+    const dir = mkdtempSync(join(tmpdir(), "pha-svc-"));
+    const calls = join(dir, "calls");
+    const a = daemon(file, 2, `echo start >> ${calls}; sleep 0.3; echo end >> ${calls}`);
+    const first = await publish(a, "10.0.0.12", []);
+    // Returned with the restart still running (it has not written its end yet).
+    expect(existsSync(calls) ? readFileSync(calls, "utf8") : "").not.toContain("end");
+    expect(serverRestarting()).toBe(true);
+    const second = await publish(a, "10.0.0.12", []);
+    expect(await first!.restarted).toBe(true);
+    expect(await second!.restarted).toBe(true);
+    await serverRestarted();
+    expect(serverRestarting()).toBe(false);
+    expect(readFileSync(calls, "utf8").split("\n").filter(Boolean)).toEqual(["start", "end restart-server", "start", "end restart-server"]);
   });
 });
