@@ -136,7 +136,7 @@ function markFenced(ctx: Ctx, host: string): void {
  * node, and it rejoins with its unacknowledged tail undone.
  */
 async function stopServer(ctx: Ctx, s: NodeSession, reason: string): Promise<void> {
-  const [r] = await s.conn.admin<{ f: string }>("SELECT @@global.pid_file AS f");
+  const [r] = await s.conn.admin<{ f: string }>("SELECT @@global.pid_file AS f").catch(() => [{ f: s.pidFile ?? "" }]);
   await killOverSsh(ctx, s, String(r?.f ?? ""), 15_000);
   s.conn.close();
   s.stopHeartbeat();
@@ -144,11 +144,24 @@ async function stopServer(ctx: Ctx, s: NodeSession, reason: string): Promise<voi
   ctx.events.emit("fenced", "warning", `${s.host} fenced: its server was stopped (kill -9 over SSH): ${reason}; it starts again read-only and rejoins`, { node: s.host, key: `fence:${s.host}` });
 }
 
-/** kill -9 of the process in `pidFile` on the node's host, as root or through sudo for a non-root ha_sshuser (as the resync needs too). */
+/**
+ * kill -9 of the node's database server, as root or through sudo for a non-root ha_sshuser (as
+ * the resync needs too): the process in its pid file, or, when that is missing or names no
+ * database server (deleted, stale), the one listening on its port; never any other process.
+ */
+export function killScript(pidFile: string, port: number): string {
+  const server = `grep -Eqx "(mariadbd|mysqld)" "/proc/$pid/comm" 2>/dev/null`;
+  return [
+    'if [ "$(id -u)" = 0 ]; then s=; else s="sudo -n"; fi',
+    `pid=${pidFile.startsWith("/") ? `$($s cat ${shq(pidFile)} 2>/dev/null || true)` : ""}`,
+    `if [ -z "$pid" ] || ! ${server}; then pid=$($s ss -Hltnp "sport = :${Math.trunc(port)}" 2>/dev/null | grep -Eo "pid=[0-9]+" | head -n 1 | cut -d= -f2 || true); fi`,
+    `if [ -z "$pid" ] || ! ${server}; then echo "no database server found (pid file ${pidFile || "unknown"}, port ${Math.trunc(port)})" >&2; exit 1; fi`,
+    '$s kill -9 "$pid"',
+  ].join("\n");
+}
+
 async function killOverSsh(ctx: Ctx, s: NodeSession, pidFile: string, timeoutMs: number): Promise<void> {
-  if (!pidFile.startsWith("/")) throw new ActionError(`${s.host}: pid_file is ${JSON.stringify(pidFile)}: cannot stop it`);
-  const remote = `if [ "$(id -u)" = 0 ]; then s=; else s="sudo -n"; fi; pid=$($s cat ${shq(pidFile)}) && [ -n "$pid" ] && $s kill -9 "$pid"`;
-  const k = await runSsh(ctx.settings, s.host, remote, timeoutMs);
+  const k = await runSsh(ctx.settings, s.host, killScript(pidFile, s.opts.port), timeoutMs);
   if (k.code !== 0) throw new ActionError(`${s.host}: the server could not be stopped over SSH (exit ${k.code}: ${k.output.trim()})`);
 }
 
@@ -163,7 +176,7 @@ function stopSilentServer(ctx: Ctx, host: string, reason: string): void {
   const s = session(ctx, host);
   killOverSsh(ctx, s, s.pidFile ?? "", 5_000).then(
     () => ctx.events.emit("fenced", "warning", `${host} fenced: its server, silent, was stopped (kill -9 over SSH): ${reason}; it starts again read-only and rejoins`, { node: host, key: `fence:${host}` }),
-    (e) => ctx.events.log({ fence: host, ssh: `not stopped: ${shortError(e)}` }),
+    (e) => ctx.events.emit("fenced", "warning", `${host} (silent) could not be stopped over SSH (${shortError(e)}): it is made read-only the moment it is seen again`, { node: host, key: `fence:${host}` }),
   );
 }
 
@@ -486,7 +499,7 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
   const finish = (ok: boolean): Timeline => {
     t.ok = ok;
     t.totalMs = Date.now() - detectedAt;
-    ctx.state.lastFailover = t;
+    if (t.epoch >= (ctx.state.lastFailover?.epoch ?? 0)) ctx.state.lastFailover = t;
     ctx.saveState();
     ctx.events.log({ timeline: t });
     return t;
@@ -501,8 +514,7 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
       }
       markFenced(ctx, oldMaster);
       if (session(ctx, oldMaster).last?.refused) return `${oldMaster} refuses connections: marked fenced; it is made read-only the moment it is seen again`;
-      stopSilentServer(ctx, oldMaster, `failover to ${candidate}`);
-      return `${oldMaster} silent: marked fenced, its server being stopped over SSH (if its host answers); it is made read-only the moment it is seen again`;
+      return `${oldMaster} silent: marked fenced; its server is stopped over SSH once ${candidate} is promoted (if its host answers), and it is made read-only the moment it is seen again`;
     });
     await ctx.pauseAfter("fence");
     await stillDeciding(ctx, candidate, epoch);
@@ -523,6 +535,8 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
       ctx.saveState();
       return `epoch ${epoch} recorded on ${candidate}`;
     });
+    // Promoted for good: a silent old master (hung, or cut off) is stopped, never to wake writable.
+    if (!opts.stopOldMaster && !session(ctx, oldMaster).last?.refused) stopSilentServer(ctx, oldMaster, `failover to ${candidate}`);
     await ctx.pauseAfter("epoch");
     await phase(t.phases, "repoint", async () => {
       const moved: string[] = [];
@@ -646,7 +660,7 @@ export async function switchover(ctx: Ctx, target: string): Promise<Timeline> {
   const finish = (ok: boolean) => {
     t.ok = ok;
     t.totalMs = Date.now() - start;
-    ctx.state.lastFailover = t;
+    if (t.epoch >= (ctx.state.lastFailover?.epoch ?? 0)) ctx.state.lastFailover = t;
     ctx.saveState();
     ctx.events.log({ timeline: t });
     if (ok) ctx.events.emit("switchover_end", "normal", `switchover done: ${target} is the master (epoch ${epoch}) after ${t.totalMs} ms`, { key: "switchover" });
@@ -763,12 +777,19 @@ function rejoinFailed(ctx: Ctx, host: string, cmp: HistoryComparison, cause: str
   const wait = Math.min(RETRY_FIRST_MS * 2 ** (tries - 1), RETRY_MAX_MS);
   ctx.state.diverged[host] = { since: before?.since ?? Date.now(), errant: cmp.errant, errantCount: cmp.errantCount, retry: { cause, tries, at: Date.now() + wait } };
   ctx.saveState();
-  ctx.events.emit("rejoin_failed", "warning", `${host} holds ${cmp.errantCount} transactions ${ctx.state.master} lacks (${cmp.errant}); ${cause}: it stays read-only and fenced, nothing of it is dropped; tried again in ${Math.round(wait / 1000)} s (failure ${tries})`, {
-    node: host,
-    key: `rejoin:${host}`,
-  });
+  // A cause that has not passed after ESCALATE_AFTER tries (about 75 s) is an administrator's:
+  // critical, once (and splitbrain_autofix resyncs it); the retries go on.
+  const escalate = tries === ESCALATE_AFTER;
+  const autofix = escalate && ctx.settings.splitbrainAutofix;
+  const next = `tried again in ${Math.round(wait / 1000)} s (failure ${tries})`;
+  const what = `${host} holds ${cmp.errantCount} transactions ${ctx.state.master} lacks (${cmp.errant}); ${cause}: it stays read-only and fenced, nothing of it is dropped`;
+  ctx.events.emit(escalate ? "diverged" : "rejoin_failed", escalate ? "critical" : "warning", `${what}; ${autofix ? "splitbrain_autofix: resyncing it" : next}`, { node: host, key: `rejoin:${host}` });
+  if (autofix) resyncNode(ctx, host, ctx.state.master!, "splitbrain_autofix").catch((e) => ctx.events.log({ error: `splitbrain_autofix of ${host}: ${shortError(e)}` }));
   return "diverged";
 }
+
+/** After this many failed tries of a rejoin the event is critical (diverged). */
+const ESCALATE_AFTER = 4;
 
 /** A node replicates from the master again: no longer fenced nor diverged. */
 function rejoined(ctx: Ctx, host: string): void {

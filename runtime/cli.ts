@@ -17,6 +17,7 @@ import { Daemon } from "./daemon";
 import { EventLog, insertEvents } from "./events";
 import { runShell } from "./exec";
 import { NodeConnection, sessionOptions, shortError } from "./probe";
+import { serverRestarted } from "./actions";
 import type { Phase, Timeline } from "./state";
 
 export const USAGE = `usage:
@@ -160,6 +161,8 @@ async function runDaemon(argv: string[]): Promise<number> {
     stopping = true;
     events.emit("daemon_stop", "warning", `pandora_ha stopping (${signal}); stopping pandora_server as the original does`, { key: `daemon:${settings.serverName}` });
     await daemon.stop();
+    // A restart after a failover finishes first (its timeline is logged), for at most 30 s.
+    await Promise.race([serverRestarted(), new Promise((r) => setTimeout(r, 30_000).unref())]);
     await runShell(`${settings.pandoraServiceCmd} stop-server`, 60_000);
     try {
       unlinkSync(pidFile!);

@@ -87,6 +87,9 @@ export class Daemon {
   /** Fenced nodes that do not answer, watched for their return (see return-watch.ts); when each last came back. */
   private returns: ReturnWatch;
   private cameBack = new Map<string, number>();
+  private probingAside = new Set<string>();
+  /** Woken while a cycle ran: the next cycle starts without the pause. */
+  private woken = false;
 
   constructor(
     readonly settings: HaSettings,
@@ -138,7 +141,9 @@ export class Daemon {
       } catch (e) {
         this.events.log({ error: `cycle failed: ${shortError(e)}` });
       }
-      const wait = Math.max(0, this.settings.probeInterval * 1000 - (Date.now() - t0));
+      // Woken during the cycle (a node back, a request): the next one at once.
+      const wait = this.woken ? 0 : Math.max(0, this.settings.probeInterval * 1000 - (Date.now() - t0));
+      this.woken = false;
       await new Promise<void>((r) => {
         const t = setTimeout(r, wait);
         this.wake = () => {
@@ -146,6 +151,9 @@ export class Daemon {
           r();
         };
       });
+      this.wake = () => {
+        this.woken = true;
+      };
     }
   }
 
@@ -165,6 +173,7 @@ export class Daemon {
       [...this.sessions.values()].map((s) => {
         // A node that failed is re-probed after ha_connect_delay.
         if (s.failures > 0 && now - s.lastAttempt < this.settings.connectDelay * 1000 && s.last) return Promise.resolve(s.last);
+        if (this.probingAside.has(s.host) || this.probeAside(s, now)) return Promise.resolve(s.last);
         return s.probe(now);
       }),
     );
@@ -461,7 +470,22 @@ export class Daemon {
     }
   }
 
-  /** node_down / node_up events, and when the master was first lost. */
+  /**
+   * A fenced node that does not answer (not the master) is probed beside the cycle, which goes on
+   * with what it last saw: its connect timing out must not hold the cycle up (a heal would then
+   * wait for it). Its answer wakes the loop. False when the node is probed in the cycle.
+   */
+  private probeAside(s: NodeSession, now: number): boolean {
+    if (!s.last || s.last.reachable || s.host === this.state.master || !this.state.fenced.includes(s.host)) return false;
+    this.probingAside.add(s.host);
+    void s
+      .probe(now)
+      .then((o) => o.reachable && this.wake?.())
+      .catch(() => undefined)
+      .finally(() => this.probingAside.delete(s.host));
+    return true;
+  }
+
   /**
    * Fenced nodes that do not answer are watched for their return. One that accepted a connection
    * and then failed its probe (a hung server accepts TCP) waits ha_connect_delay × 3 before it is
@@ -477,6 +501,7 @@ export class Daemon {
     );
   }
 
+  /** node_down / node_up events, and when the master was first lost. */
   private trackNodes(): void {
     for (const s of this.sessions.values()) {
       const o = s.last!;
@@ -750,7 +775,7 @@ export class Daemon {
     if (!this.acting && this.state.master && act.readPublished(this.ctx) !== this.state.master) await act.publish(this.ctx, this.state.master);
     // A restart in progress (after a publish) is not a server that stopped.
     const st = act.serverRestarting() ? { code: 0 } : await runShell(`${s.pandoraServiceCmd} status-server`, 30_000);
-    if (st.code !== 0) {
+    if (st.code !== 0 && !act.serverRestarting()) {
       const r = await runShell(`${s.pandoraServiceCmd} start-server`, 120_000);
       this.events.emit("server_restarted", r.code === 0 ? "warning" : "critical", `pandora_server was not running: start-server ${r.code === 0 ? "succeeded" : `failed (${r.output})`}`, {
         key: `server:${s.serverName}`,

@@ -2,7 +2,7 @@
  * A fenced node that does not answer (an old master cut off, then healed) is writable the moment
  * it is reachable again, until the loop's fence reaches it. The loop re-probes a failed node only
  * every ha_connect_delay; this watch closes that gap: a bare TCP connect to each such node every
- * RETURN_POLL_MS (each with a timeout), and the moment one is accepted, `onBack(host)`, which
+ * RETURN_POLL_MS (each with a timeout), and the moment one answers (the server's handshake), `onBack(host)`, which
  * has the loop probe it (and fence it) at once. Measured on the lab: an isolated old master seen
  * writable for ~400 ms after the heal before this watch.
  */
@@ -42,7 +42,7 @@ export class ReturnWatch {
     this.watched.delete(host);
   }
 
-  /** One connect at a time per host: a SYN lost in the cut is not waited for longer than the timeout. */
+  /** One connect at a time per host: a SYN lost in the cut is not waited for longer than the timeout (nor a silent server). */
   private poll(host: string): void {
     const w = this.watched.get(host);
     if (!w || w.busy) return;
@@ -56,8 +56,10 @@ export class ReturnWatch {
         this.onBack(host);
       }
     };
-    sock.once("connect", () => done(true));
+    // Back once the server speaks (its handshake): a stopped server's kernel still accepts TCP.
+    sock.once("data", () => done(true));
     sock.once("timeout", () => done(false));
+    sock.once("close", () => done(false));
     sock.once("error", () => done(false));
   }
 }

@@ -56,6 +56,8 @@ export function truncateScript(start: string, binlogDir: string, files: string[]
   return [
     "set -euo pipefail",
     `dir=${shq(ARCHIVE_DIR)}; name=${shq(archiveName)}; start=${shq(start)}; expected=${Math.trunc(expected)}`,
+    // Until the undo is applied, a failure leaves nothing behind and says so (exit 3: retried).
+    'trap \'rm -f "$dir/$name".*; exit 3\' ERR',
     `files=(${files.map(shq).join(" ")})`,
     "bin=$(command -v mariadb-binlog || command -v mysqlbinlog)",
     `cd ${shq(binlogDir)}`,
@@ -64,20 +66,22 @@ export function truncateScript(start: string, binlogDir: string, files: string[]
     'umask 077; "$bin" --start-position="$start" "${files[@]}" | cat > "$dir/$name.binlog.sql"',
     '"$bin" -v --base64-output=decode-rows --start-position="$start" "${files[@]}" | cat > "$dir/$name.rows.txt"',
     // 2. Only row events can be undone.
-    'if grep -Eiq "^(CREATE|ALTER|DROP|TRUNCATE|RENAME|GRANT|REVOKE)[[:space:]]" "$dir/$name.rows.txt"; then echo "the tail holds DDL: not undone" >&2; exit 4; fi',
+    'if grep -Eiq "^(CREATE|ALTER|DROP|TRUNCATE|RENAME|GRANT|REVOKE)[[:space:]]" "$dir/$name.rows.txt"; then trap - ERR; echo "the tail holds DDL: not undone" >&2; exit 4; fi',
     // Transactions that ended (COMMIT after their Xid): not one a crash cut short, which holds no row.
     'n=$(grep -c "^COMMIT" "$dir/$name.rows.txt" || true)',
-    'if [ "$expected" -gt 0 ] && [ "$n" -eq 0 ]; then echo "the archive holds none of the tail\'s $expected transactions: not undone" >&2; exit 5; fi',
+    'if [ "$expected" -gt 0 ] && [ "$n" -eq 0 ]; then echo "the archive holds none of the tail\'s $expected transactions: not undone" >&2; false; fi',
     // 3. Undo without writing the undo to the binlog (the binlog is reset next).
     '"$bin" --flashback --start-position="$start" "${files[@]}" | cat > "$dir/$name.flashback.sql"',
-    'if [ "$n" -gt 0 ] && ! grep -q "^COMMIT" "$dir/$name.flashback.sql"; then echo "the undo of $n transactions came out empty: not undone" >&2; exit 5; fi',
+    'if [ "$n" -gt 0 ] && ! grep -q "^COMMIT" "$dir/$name.flashback.sql"; then echo "the undo of $n transactions came out empty: not undone" >&2; false; fi',
     'cli=$(command -v mariadb || command -v mysql)',
+    // 4. Applied: from here a failure may leave it half undone (not retried; the archive stays).
+    "trap - ERR",
     '"$cli" --init-command="SET SESSION sql_log_bin=0" < "$dir/$name.flashback.sql"',
     'echo "undone $n transactions; archived in $dir/$name.binlog.sql and $dir/$name.rows.txt"',
   ].join("\n");
 }
 
-/** A tail kept by rule (too long, DDL, no common point, not MariaDB): only a resync clears it. */
+/** A tail kept by rule (too long, DDL, no common point, not MariaDB) or half undone: only a resync clears it. */
 export class TailKept extends Error {}
 
 /**
@@ -103,7 +107,10 @@ export async function undoTail(ctx: Ctx, s: NodeSession, mine: string, masterHis
     const remote = `if [ "$(id -u)" = 0 ]; then bash -c ${shq(script)}; else sudo -n bash -c ${shq(script)}; fi`;
     const r = await runSsh(ctx.settings, s.host, remote, 120_000);
     if (r.code === 4) throw new TailKept(`${s.host}: ${r.output}`);
-    if (r.code !== 0) throw new Error(`undoing the tail on ${s.host} failed (exit ${r.code}): ${r.output}`);
+    // 3: it stopped before applying anything (a full disk, a tool missing): tried again later.
+    if (r.code === 3) throw new Error(`undoing the tail on ${s.host} failed before anything was undone: ${r.output}`);
+    // Anything else (the apply failed, SSH dropped, a timeout): how much was undone is unknown.
+    if (r.code !== 0) throw new TailKept(`undoing the tail on ${s.host} stopped part-way (exit ${r.code}: ${r.output}); what was undone is unknown, the archive is in ${ARCHIVE_DIR}: resync it`);
     ctx.state.undone[s.host] = cmp.errant;
     ctx.saveState();
     how = r.output.split("\n").pop() ?? "";

@@ -23,7 +23,15 @@ describe("ReturnWatch: a fenced node that does not answer, watched for its retur
     w.set([{ host: "127.0.0.1", port }]);
     await new Promise((r) => setTimeout(r, 300));
     expect(back).toEqual([]);
-    const s = net.createServer((c) => c.destroy());
+    // Accepting without a word (a stopped server's kernel): not back.
+    const mute = net.createServer(() => undefined);
+    servers.push(mute);
+    await new Promise<void>((r) => mute.listen(port, "127.0.0.1", r));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(back).toEqual([]);
+    await new Promise((r) => mute.close(r));
+    // A server that greets: back.
+    const s = net.createServer((c) => c.end("greeting"));
     servers.push(s);
     await new Promise<void>((r) => s.listen(port, "127.0.0.1", r));
     const t0 = Date.now();
@@ -35,7 +43,7 @@ describe("ReturnWatch: a fenced node that does not answer, watched for its retur
   });
 
   test("a host dropped from the set is no longer reported", async () => {
-    const s = net.createServer((c) => c.destroy());
+    const s = net.createServer((c) => c.end("greeting"));
     servers.push(s);
     await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
     const back: string[] = [];

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { secondaryCheckScript } from "../../runtime/actions";
 import { truncateScript } from "../../runtime/truncate";
+import { killScript } from "../../runtime/actions";
 
 function shellcheck(script: string): string {
   const f = join(mkdtempSync(join(tmpdir(), "pha-sc-")), "s.sh");
@@ -30,6 +31,21 @@ describe("scripts pandora_ha runs over SSH", () => {
     // What it writes goes through cat (mariadb-binlog exits 0 with its output cut by a full disk).
     for (const f of ["binlog.sql", "rows.txt", "flashback.sql"]) expect(s).toContain(`| cat > "$dir/$name.${f}"`);
     expect(s).toContain("expected=3");
+  });
+
+  test("the server kill script is shellcheck-clean, quotes the pid file and kills only a database server", () => {
+    const s = killScript("/run/my'sqld/mysqld.pid", 3306);
+    expect(shellcheck(s)).toBe("");
+    expect(s).toContain("cat '/run/my'\\''sqld/mysqld.pid'");
+    expect(s).toContain('sport = :3306');
+    expect(s).toContain("(mariadbd|mysqld)");
+    expect(shellcheck(killScript("", 3307))).toBe("");
+  });
+
+  test("the server kill script finds nothing to kill where no database server runs: exit 1, nothing killed", () => {
+    const r = spawnSync("bash", ["-c", killScript("/nonexistent/pid", 1)], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/no database server found \(pid file \/nonexistent\/pid, port 1\)/);
   });
 
   test("the secondary check is shellcheck-clean", () => {
