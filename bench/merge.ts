@@ -21,9 +21,9 @@ import { down, fault, findHost, requireNoLiveLab, statusExtras, up } from "../la
 import { paths } from "../lab/layout";
 import { publishedMaster } from "../lab/writer";
 import type { SshSettings } from "../runtime/exec";
-import type { MergeSide } from "../runtime/merge";
-import { MERGE_LOG_TABLE, mergeDivergedWrites } from "../runtime/merge";
-import { NodeConnection } from "../runtime/probe";
+import type { MergeSide } from "../runtime/act/merge";
+import { MERGE_LOG_TABLE, mergeDivergedWrites } from "../runtime/act/merge";
+import { NodeConnection } from "../runtime/observe/probe";
 import { waitDurable } from "./failover";
 
 /** How this machine reaches the lab's DB hosts over SSH (root, the lab's key). */

@@ -14,10 +14,10 @@ import type { HaSettings } from "./conf";
 import { confWarnings, formatProblems, readHaConf } from "./conf";
 import type { StatusReport } from "./daemon";
 import { Daemon } from "./daemon";
-import { EventLog, insertEvents } from "./events";
+import { EventLog, insertEvents } from "./publish/events";
 import { runShell } from "./exec";
-import { NodeConnection, sessionOptions, shortError } from "./probe";
-import { serverRestarted } from "./actions";
+import { NodeConnection, sessionOptions, shortError } from "./observe/probe";
+import { serverRestarted } from "./act/actions";
 import type { Phase, Timeline } from "./state";
 
 export const USAGE = `usage:

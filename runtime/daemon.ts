@@ -5,21 +5,21 @@
  */
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import type { Ctx } from "./actions";
-import * as act from "./actions";
-import type { Condition } from "./analysis";
-import type { ConsoleRequest, ConsoleView } from "./console";
-import { ACTION, ACTION_NAMES, consoleView, setConsoleDisabled, syncConsoleTable, takeConsoleRequest } from "./console";
-import { ACTION_ORDER, analyze, describeNode, historyOps, received, refusal } from "./analysis";
+import type { Ctx } from "./act/actions";
+import * as act from "./act/actions";
+import type { Condition } from "./decide/analysis";
+import type { ConsoleRequest, ConsoleView } from "./publish/console";
+import { ACTION, ACTION_NAMES, consoleView, setConsoleDisabled, syncConsoleTable, takeConsoleRequest } from "./publish/console";
+import { ACTION_ORDER, analyze, describeNode, historyOps, received, refusal } from "./decide/analysis";
 import type { HaSettings } from "./conf";
 import { confWarnings } from "./conf";
-import type { EventLog, HaEvent } from "./events";
-import { insertEvents } from "./events";
+import type { EventLog, HaEvent } from "./publish/events";
+import { insertEvents } from "./publish/events";
 import { runShell } from "./exec";
-import { ADMIN_TIMEOUT_MS, NodeConnection, NodeSession, sessionOptions, shortError } from "./probe";
-import { ReturnWatch } from "./return-watch";
-import type { AckTracker } from "./durability";
-import { durabilityStep, notDurable } from "./durability";
+import { ADMIN_TIMEOUT_MS, NodeConnection, NodeSession, sessionOptions, shortError } from "./observe/probe";
+import { ReturnWatch } from "./observe/return-watch";
+import type { AckTracker } from "./decide/durability";
+import { durabilityStep, notDurable } from "./decide/durability";
 import type { DaemonState, PhaseName } from "./state";
 import { failoversInWindow, loadState, saveState } from "./state";
 import type { NodeObservation } from "./types";
@@ -403,7 +403,7 @@ export class Daemon {
   }
 
   /**
-   * The master's durability (runtime/durability.ts): semi-sync with no fallback of its own;
+   * The master's durability (runtime/decide/durability.ts): semi-sync with no fallback of its own;
    * asynchronous only when this daemon sees that no replica has acknowledged anything for
    * ha_semisync_timeout seconds (recorded: failovers are held meanwhile); durable again when a
    * replica has caught up.

@@ -13,9 +13,9 @@ import { fault } from "../../lab/lab";
 import { paths } from "../../lab/layout";
 import { sleep } from "../../lab/proc";
 import type { HaSettings } from "../../runtime/conf";
-import { syncConsoleTable } from "../../runtime/console";
-import { insertEvents } from "../../runtime/events";
-import { NodeConnection } from "../../runtime/probe";
+import { syncConsoleTable } from "../../runtime/publish/console";
+import { insertEvents } from "../../runtime/publish/events";
+import { NodeConnection } from "../../runtime/observe/probe";
 import { eventually } from "./helpers";
 import { freshLabEachTest } from "./scenario";
 

@@ -3,13 +3,13 @@
  * Every row asserts the exact list of condition kinds (in order) and the key fields of each.
  */
 import { describe, expect, test } from "vitest";
-import { analyze, describeNode, historyOps, mostAdvanced, received } from "../../runtime/analysis";
-import type { AnalysisSettings, Condition, HistoryOps } from "../../runtime/analysis";
+import { analyze, describeNode, historyOps, mostAdvanced, received } from "../../runtime/decide/analysis";
+import type { AnalysisSettings, Condition, HistoryOps } from "../../runtime/decide/analysis";
 import { MARIADB, MYSQL80 } from "../../runtime/dialect";
-import { teventoStatements } from "../../runtime/events";
-import type { HaEvent } from "../../runtime/events";
+import { teventoStatements } from "../../runtime/publish/events";
+import type { HaEvent } from "../../runtime/publish/events";
 import type { DaemonState } from "../../runtime/state";
-import { commonPosition } from "../../runtime/truncate";
+import { commonPosition } from "../../runtime/act/truncate";
 import type { NodeObservation } from "../../runtime/types";
 import { HOUR, MIN, NOW, SEMI_UP, down, master, replica, state } from "./observations";
 

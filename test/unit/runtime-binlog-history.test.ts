@@ -1,5 +1,5 @@
 /**
- * What a node's binary log files hold (runtime/truncate.ts): the script run on its host over SSH
+ * What a node's binary log files hold (runtime/act/truncate.ts): the script run on its host over SSH
  * (its awk summary of `mariadb-binlog` output, shaped as MariaDB 10.11.19 prints it, including
  * the truncated last transaction a full binlog volume and a kill -9 leave), and the rule that
  * stops reading older files.
@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { fileGtidsScript, mergeStates, olderFilesAddNothing, parseFileGtids } from "../../runtime/truncate";
+import { fileGtidsScript, mergeStates, olderFilesAddNothing, parseFileGtids } from "../../runtime/act/truncate";
 
 /** The crashed file of the lab's disk-full fault, cut down: header, a DDL, an Aria and two InnoDB transactions, one cut short. */
 const CRASHED_FILE = `/*!50530 SET @@SESSION.PSEUDO_SLAVE_MODE=1*/;

@@ -3,8 +3,8 @@
  * Manage HA view), from the node's observation and the daemon's memory.
  */
 import { describe, expect, test } from "vitest";
-import { ACTION, ACTION_NAMES, STATUS, consoleView } from "../../runtime/console";
-import type { ConsoleView } from "../../runtime/console";
+import { ACTION, ACTION_NAMES, STATUS, consoleView } from "../../runtime/publish/console";
+import type { ConsoleView } from "../../runtime/publish/console";
 import type { DaemonState } from "../../runtime/state";
 import type { NodeObservation } from "../../runtime/types";
 import { HOUR, NOW, down, master, replica, state } from "./observations";

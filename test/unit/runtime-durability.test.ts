@@ -1,7 +1,7 @@
 /** durability.ts: when the master is durable, and what the daemon does to keep it so. */
 import { describe, expect, test } from "vitest";
 import { STRICT_TIMEOUT_MS } from "../../runtime/dialect";
-import { durabilityStep, notDurable } from "../../runtime/durability";
+import { durabilityStep, notDurable } from "../../runtime/decide/durability";
 import type { SemiSyncDetail } from "../../runtime/types";
 import { NOW, SEMI_UP, master } from "./observations";
 

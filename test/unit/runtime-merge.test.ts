@@ -12,9 +12,9 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { BinlogUnsupported, decodeRows } from "../../runtime/binlog-events";
-import type { Column, DecodedTransaction, SchemaColumn } from "../../runtime/merge";
-import { binlogText, binlogValue, BinlogRowsParser, columnsFrom, DecodedRowsParser, gtidRanges, mergeScript, netInserts, toMerge } from "../../runtime/merge";
+import { BinlogUnsupported, decodeRows } from "../../runtime/act/binlog-events";
+import type { Column, DecodedTransaction, SchemaColumn } from "../../runtime/act/merge";
+import { binlogText, binlogValue, BinlogRowsParser, columnsFrom, DecodedRowsParser, gtidRanges, mergeScript, netInserts, toMerge } from "../../runtime/act/merge";
 
 const DIR = join(__dirname, "..", "fixtures", "binlog");
 const fixture = (name: string) => readFileSync(join(DIR, name), "utf8");

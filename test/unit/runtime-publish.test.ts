@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import type { Ctx } from "../../runtime/actions";
-import { publish, readPublished, readPublishedMark, serverRestarted, serverRestarting } from "../../runtime/actions";
+import type { Ctx } from "../../runtime/act/actions";
+import { publish, readPublished, readPublishedMark, serverRestarted, serverRestarting } from "../../runtime/act/actions";
 import type { HaSettings } from "../../runtime/conf";
-import { EventLog } from "../../runtime/events";
+import { EventLog } from "../../runtime/publish/events";
 import type { Phase } from "../../runtime/state";
 import { emptyState } from "../../runtime/state";
 

@@ -1,6 +1,6 @@
 import * as net from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
-import { ReturnWatch } from "../../runtime/return-watch";
+import { ReturnWatch } from "../../runtime/observe/return-watch";
 
 const servers: net.Server[] = [];
 afterEach(() => {

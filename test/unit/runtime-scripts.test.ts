@@ -7,9 +7,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { secondaryCheckScript } from "../../runtime/actions";
-import { truncateScript } from "../../runtime/truncate";
-import { killScript } from "../../runtime/actions";
+import { secondaryCheckScript } from "../../runtime/act/actions";
+import { truncateScript } from "../../runtime/act/truncate";
+import { killScript } from "../../runtime/act/actions";
 
 function shellcheck(script: string): string {
   const f = join(mkdtempSync(join(tmpdir(), "pha-sc-")), "s.sh");

@@ -11,8 +11,8 @@
  * hold acknowledged commits that no replica has: an automatic failover is held until a replica
  * has caught up and semi-sync is in force again.
  */
-import { STRICT_TIMEOUT_MS } from "./dialect";
-import type { NodeObservation } from "./types";
+import { STRICT_TIMEOUT_MS } from "../dialect";
+import type { NodeObservation } from "../types";
 
 /** The server's own semi-sync settings can never fall back to asynchronous by themselves. */
 export function isStrict(m: NodeObservation): boolean {

@@ -4,44 +4,25 @@
  * switchover is recorded as a timeline of phases.
  */
 import { readFileSync } from "node:fs";
-import type { HaSettings } from "./conf";
-import type { EventLog } from "./events";
-import { semiSyncStatements } from "./dialect";
-import { runShell, runSsh, shq } from "./exec";
-import type { NodeSession } from "./probe";
-import { EPOCH_TABLE, NodeConnection, shortError } from "./probe";
-import type { DaemonState, Phase, PhaseName, ResyncRecord, Timeline } from "./state";
-import { writeFileAtomic } from "./state";
-import { isStrict } from "./durability";
+import { semiSyncStatements } from "../dialect";
+import { runShell, runSsh, shq } from "../exec";
+import type { NodeSession } from "../observe/probe";
+import { EPOCH_TABLE, NodeConnection, shortError } from "../observe/probe";
+import type { Phase, PhaseName, ResyncRecord, Timeline } from "../state";
+import { writeFileAtomic } from "../state";
+import { isStrict } from "../decide/durability";
+import type { Ctx } from "./context";
+import { ActionError, session } from "./context";
 import { mergeDivergedWrites } from "./merge";
 import type { OwnHistory } from "./truncate";
 import { commonPosition, ownHistory, resetHistory, TailKept, undoTail } from "./truncate";
-import type { HistoryComparison, NodeObservation, ReplicaStatus } from "./types";
+import type { HistoryComparison, NodeObservation, ReplicaStatus } from "../types";
 
-export interface Ctx {
-  settings: HaSettings;
-  sessions: Map<string, NodeSession>;
-  state: DaemonState;
-  events: EventLog;
-  saveState(): void;
-  /**
-   * This daemon still holds the actor lock on `host`, asked of the server (a daemon frozen past
-   * the lock's idle timeout has lost it, and another may have acted meanwhile).
-   */
-  holdsLock(host: string): Promise<boolean>;
-  /** Test hook (PANDORA_HA_PAUSE_AFTER=<phase>): the daemon stops here so a test can kill it. */
-  pauseAfter(phase: PhaseName): Promise<void>;
-}
-
-export class ActionError extends Error {}
+export type { Ctx } from "./context";
+export { ActionError } from "./context";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function session(ctx: Ctx, host: string): NodeSession {
-  const s = ctx.sessions.get(host);
-  if (!s) throw new ActionError(`${host} is not in ha_hosts`);
-  return s;
-}
 
 /**
  * What the secondary check runs on the replica's host: exit 0 when the master's port answers

@@ -9,9 +9,9 @@
 import * as net from "node:net";
 import type { Readable } from "node:stream";
 import * as mysql from "mysql2/promise";
-import type { HaSettings } from "./conf";
-import { dialectFor, parseSemiSyncDetail } from "./dialect";
-import type { Dialect, NodeObservation } from "./types";
+import type { HaSettings } from "../conf";
+import { dialectFor, parseSemiSyncDetail } from "../dialect";
+import type { Dialect, NodeObservation } from "../types";
 
 export const ACTOR_LOCK = "pandora_ha.actor";
 export const EPOCH_TABLE = "pandora_ha_epoch";

@@ -10,11 +10,11 @@
  * 3 promote, 4 demote, 5 disable, 6 enable, 7 cleanup, 8 resync. Older schemas lack some
  * columns: only the columns the table has are written.
  */
-import type { HaSettings } from "./conf";
+import type { HaSettings } from "../conf";
 import { affectedRows } from "./events";
-import type { NodeConnection } from "./probe";
-import type { DaemonState } from "./state";
-import type { NodeObservation } from "./types";
+import type { NodeConnection } from "../observe/probe";
+import type { DaemonState } from "../state";
+import type { NodeObservation } from "../types";
 
 export const STATUS = { uninitialized: 0, online: 1, pending: 2, processing: 3, disabled: 4, failed: 5 } as const;
 export const ACTION = { none: 0, deploy: 1, recover: 2, promote: 3, demote: 4, disable: 5, enable: 6, cleanup: 7, resync: 8 } as const;

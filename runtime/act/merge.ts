@@ -34,10 +34,10 @@ import { Readable } from "node:stream";
 import { format } from "mysql2/promise";
 import type { EncodedRows } from "./binlog-events";
 import { BinlogEvents, BinlogUnsupported, decodeRows } from "./binlog-events";
-import { parseMariaGtids } from "./dialect";
-import type { SshSettings } from "./exec";
-import { shq, sshArgs } from "./exec";
-import { NodeConnection } from "./probe";
+import { parseMariaGtids } from "../dialect";
+import type { SshSettings } from "../exec";
+import { shq, sshArgs } from "../exec";
+import { NodeConnection } from "../observe/probe";
 import { commonPosition } from "./truncate";
 
 export const MERGED_TABLES = ["tagente_datos", "tagente_datos_string", "tevento"];

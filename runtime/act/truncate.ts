@@ -14,11 +14,11 @@
  * stale gtid_binlog_state (measured: 0-1-2, the state of a much earlier start, while the files
  * hold every transaction up to 0-1-3408) and writes that state into its new binlog's Gtid_list.
  */
-import type { Ctx } from "./actions";
-import { runSsh, shq } from "./exec";
-import { compareMariaHistory, parseMariaGtids } from "./dialect";
-import type { NodeSession } from "./probe";
-import type { HistoryComparison } from "./types";
+import type { Ctx } from "./context";
+import { runSsh, shq } from "../exec";
+import { compareMariaHistory, parseMariaGtids } from "../dialect";
+import type { NodeSession } from "../observe/probe";
+import type { HistoryComparison } from "../types";
 
 export const MAX_TRUNCATE = 10_000;
 export const ARCHIVE_DIR = "/var/lib/pandora-ha/diverged";

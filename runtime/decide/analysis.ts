@@ -10,9 +10,9 @@
  * or, asked from its own host, it cannot reach the master (secondary check). Anything less is a
  * warning, never a promotion.
  */
-import type { DaemonState, DivergedNode } from "./state";
-import { failoversInWindow } from "./state";
-import type { Dialect, HistoryComparison, NodeObservation } from "./types";
+import type { DaemonState, DivergedNode } from "../state";
+import { failoversInWindow } from "../state";
+import type { Dialect, HistoryComparison, NodeObservation } from "../types";
 
 export interface AnalysisSettings {
   connectRetries: number;
