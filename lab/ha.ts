@@ -13,6 +13,7 @@ import type { Timeline } from "../runtime/state";
 import { sshArgs } from "./deploy";
 import type { Lab } from "./lab";
 import { paths } from "./layout";
+import { PANDORA_SCHEMA } from "./pandora-schema";
 import type { RunResult } from "./proc";
 import { run, sleep } from "./proc";
 
@@ -58,12 +59,15 @@ export async function startDaemon(lab: Lab, env: Record<string, string> = {}): P
   if (r.code !== 0) throw new Error(`pandora_ha did not start: ${(r.stderr || r.stdout).trim()}`);
 }
 
-/** Stops the daemon: SIGKILL (a crash) or SIGTERM (a clean stop), and waits for it to be gone. */
+/**
+ * Stops the daemon: SIGKILL (a crash) or SIGTERM (a clean stop), and waits for it to be gone (up
+ * to 20 s: a clean stop includes pandora_server's, whose init script takes about 7 s).
+ */
 export async function stopDaemon(lab: Lab, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
   const pid = daemonPid(lab);
   if (!pid) return;
   process.kill(pid, signal);
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 200; i++) {
     try {
       process.kill(pid, 0);
     } catch {
@@ -142,37 +146,11 @@ export function haLogSize(lab: Lab): number {
 }
 
 /**
- * The tables of Pandora's schema pandora_ha writes (tevento, tdatabase: the console's Manage HA
- * view) or the split-brain merge reads (tagente_datos, tagente_datos_string), with the columns
- * of the current Pandora schema, as the console installer creates them on a real cluster.
- * Created through the master, so they replicate.
+ * The tables of Pandora's schema the lab creates (lab/pandora-schema.ts: the real columns), as
+ * the console installer creates them on a real cluster. Created through the master, so they
+ * replicate.
  */
-export const PANDORA_SCHEMA_SUBSET = [
-  `CREATE TABLE IF NOT EXISTS tdatabase (
-    id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, host VARCHAR(255) DEFAULT '', label VARCHAR(255) DEFAULT '',
-    os_port INT UNSIGNED NOT NULL DEFAULT 22, os_user VARCHAR(255) DEFAULT '', db_port INT UNSIGNED NOT NULL DEFAULT 3306,
-    status TINYINT UNSIGNED DEFAULT 0, action TINYINT UNSIGNED DEFAULT 0, ssh_key TEXT, ssh_pubkey TEXT, last_error TEXT,
-    ssh_status TINYINT UNSIGNED DEFAULT 0, db_status TINYINT UNSIGNED DEFAULT 0, replication_status TINYINT UNSIGNED DEFAULT 0,
-    replication_delay BIGINT DEFAULT 0, master TINYINT UNSIGNED DEFAULT 0, utimestamp BIGINT DEFAULT 0,
-    mysql_version VARCHAR(10) DEFAULT '', pandora_version VARCHAR(10) DEFAULT '', disabled TINYINT NOT NULL DEFAULT 0
-  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-  `CREATE TABLE IF NOT EXISTS tevento (
-    id_evento BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    id_agente INT NOT NULL DEFAULT 0, id_usuario VARCHAR(100) NOT NULL DEFAULT '0', id_grupo MEDIUMINT NOT NULL DEFAULT 0,
-    estado TINYINT UNSIGNED NOT NULL DEFAULT 0, timestamp DATETIME NOT NULL DEFAULT '1970-01-01 00:00:00', evento TEXT,
-    utimestamp BIGINT NOT NULL DEFAULT 0, event_type VARCHAR(50) NOT NULL DEFAULT 'unknown', id_agentmodule INT NOT NULL DEFAULT 0,
-    criticity INT UNSIGNED NOT NULL DEFAULT 0, source TINYTEXT, id_extra TINYTEXT,
-    KEY idx_utimestamp (utimestamp), KEY idx_estado (estado)
-  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-  `CREATE TABLE IF NOT EXISTS tagente_datos (
-    id_agente_modulo INT UNSIGNED NOT NULL DEFAULT 0, datos DOUBLE DEFAULT NULL, utimestamp BIGINT DEFAULT 0,
-    KEY data_index1 (id_agente_modulo, utimestamp), KEY idx_utimestamp (utimestamp)
-  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-  `CREATE TABLE IF NOT EXISTS tagente_datos_string (
-    id_agente_modulo INT UNSIGNED NOT NULL DEFAULT 0, datos MEDIUMTEXT, utimestamp INT UNSIGNED NOT NULL DEFAULT 0,
-    KEY data_string_index_1 (id_agente_modulo, utimestamp), KEY idx_utimestamp (utimestamp)
-  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-];
+export const PANDORA_SCHEMA_SUBSET = PANDORA_SCHEMA;
 
 export async function createPandoraSchema(lab: Lab, masterAddress: string): Promise<void> {
   const c = await mysql.createConnection({

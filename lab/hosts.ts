@@ -8,6 +8,7 @@
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { SHARED_DATA_IN_SUBDIRS } from "../lib/render/pandora";
+import { buildDataServer } from "./dataserver/bundle";
 import type { LabHost } from "./layout";
 import { HOST_MOUNTS, OVERLAYS, SHARED_VAR_LIB, paths } from "./layout";
 import { run, runOk, sleep } from "./proc";
@@ -179,15 +180,14 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
 }
 
 function installServerStandIns(host: LabHost, etc: string, usrBin: string, spool: string): void {
-  copyFileSync(path.join(STUBS, "pandora_server"), path.join(usrBin, "pandora_server"));
-  copyFileSync(path.join(STUBS, "tentacle_server"), path.join(usrBin, "tentacle_server"));
+  // The stand-in data server (lab/dataserver), one bundled file run by the host's Node.
+  writeFileSync(path.join(usrBin, "pandora_server"), buildDataServer(), { mode: 0o755 });
   chmodSync(path.join(usrBin, "pandora_server"), 0o755);
+  copyFileSync(path.join(STUBS, "tentacle_server"), path.join(usrBin, "tentacle_server"));
   chmodSync(path.join(usrBin, "tentacle_server"), 0o755);
-  const init = readFileSync(path.join(STUBS, "init-service"), "utf8");
-  const services: Array<[string, string]> = [["pandora_server", "/usr/bin/pandora_server /etc/pandora/pandora_server.conf"]];
-  for (const [name, cmd] of services) {
-    writeFileSync(path.join(etc, "init.d", name), init.replaceAll("@NAME@", name).replaceAll("@COMMAND@", cmd), { mode: 0o755 });
-  }
+  // Pandora's init script for it: the real verbs and timing (stop: kill, polled once a second).
+  const serverInit = readFileSync(path.join(STUBS, "pandora_server.init"), "utf8").replaceAll("@ADDRESS@", host.address);
+  writeFileSync(path.join(etc, "init.d", "pandora_server"), serverInit, { mode: 0o755 });
   // Tentacle's, as Pandora's: as user pandora, -F the conf, no `&` (it relies on the fork).
   const tentacleInit = readFileSync(path.join(STUBS, "tentacle_serverd"), "utf8").replaceAll("@ADDRESS@", host.address);
   writeFileSync(path.join(etc, "init.d", "tentacle_serverd"), tentacleInit, { mode: 0o755 });

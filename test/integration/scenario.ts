@@ -9,7 +9,7 @@ import { afterEach, beforeEach, expect } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
 import { PANDORA_PATHS } from "../../lib/render/pandora";
 import type { LogLine } from "../../lab/ha";
-import { describeLogLine, haLogSize, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { describeLogLine, haLogSize, haStatusJson, onServer, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
 import { paths } from "../../lab/layout";
 import type { Lab } from "../../lab/lab";
 import { down, findHost, up } from "../../lab/lab";
@@ -162,6 +162,13 @@ export function freshLabEachTest(nodes = 2): Scenario {
     sc.lab = (await up(nodes, quiet)).lab;
     await sc.adminQuery("node1", writerTableSql(TABLE));
     await eventually("the daemon publishing node1", async () => sc.published() === sc.addr("node1"));
+    // Its first publication restarts pandora_server, and its loop waits for the init script (2–3 s
+    // for Pandora's: start-up, then `sleep 1`): the scenario begins once the daemon has looked at
+    // the cluster again and found the master durable.
+    await eventually("the daemon seeing node1 durable", async () => {
+      const m = (await haStatusJson(sc.lab)).durability.lastMaster;
+      return m?.host === sc.addr("node1") && m.durable;
+    }, 30_000);
     sc.logFrom = haLogSize(sc.lab);
   }, 120_000);
 
