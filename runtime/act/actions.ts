@@ -148,10 +148,13 @@ async function killOverSsh(ctx: Ctx, s: NodeSession, pidFile: string, timeoutMs:
 
 /**
  * The master being failed over is silent (its probes time out; a refused connection is a server
- * already dead): stopped over SSH in the background, without holding the failover up, when its
- * host answers — a hung server (SIGSTOP, a stuck kernel call) must never come back writable
- * beside the new master, even for the moment before the fence reaches it. A host that does not
- * answer (cut off, powered off) is fenced the moment it is seen again.
+ * already dead): stopped over SSH in the background from the fence phase on, without holding the
+ * failover up, when its host answers — a hung server (SIGSTOP, a stuck kernel call) must never
+ * come back writable beside the new master, even for the moment before the fence reaches it
+ * (measured: started after the promotion instead, a hung master resumed right after the publish
+ * was seen writable for 260-420 ms). A failover that then aborts finds it restarting read-only
+ * and makes it writable again (master_read_only). A host that does not answer (cut off, powered
+ * off) is fenced the moment it is seen again.
  */
 function stopSilentServer(ctx: Ctx, host: string, reason: string): void {
   const s = session(ctx, host);
@@ -495,7 +498,8 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
       }
       markFenced(ctx, oldMaster);
       if (session(ctx, oldMaster).last?.refused) return `${oldMaster} refuses connections: marked fenced; it is made read-only the moment it is seen again`;
-      return `${oldMaster} silent: marked fenced; its server is stopped over SSH once ${candidate} is promoted (if its host answers), and it is made read-only the moment it is seen again`;
+      stopSilentServer(ctx, oldMaster, `failover to ${candidate}`);
+      return `${oldMaster} silent: marked fenced, its server being stopped over SSH (if its host answers); it is made read-only the moment it is seen again`;
     });
     await ctx.pauseAfter("fence");
     await stillDeciding(ctx, candidate, epoch);
@@ -516,8 +520,6 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
       ctx.saveState();
       return `epoch ${epoch} recorded on ${candidate}`;
     });
-    // Promoted for good: a silent old master (hung, or cut off) is stopped, never to wake writable.
-    if (!opts.stopOldMaster && !session(ctx, oldMaster).last?.refused) stopSilentServer(ctx, oldMaster, `failover to ${candidate}`);
     await ctx.pauseAfter("epoch");
     await phase(t.phases, "repoint", async () => {
       const moved: string[] = [];
