@@ -3,6 +3,8 @@
  * condition (only the actor acts) → publishers (hosts file, events, HTTP status). Every
  * ha_interval, the original's watchdogs: pandora_server and Tentacle.
  */
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { Ctx } from "./act/actions";
@@ -357,11 +359,13 @@ export class Daemon {
     });
   }
 
-  /** Nodes held out of automatic actions: disabled in the console, or being resynced. */
+  /** Nodes held out of automatic actions: disabled in the console, or being resynced (by this daemon, or by the resync tool run by hand on this host). */
   held(): Record<string, string> {
     const out: Record<string, string> = {};
     for (const h of this.state.disabled) if (h !== this.state.master) out[h] = "disabled in the console";
     for (const [h, r] of Object.entries(this.state.resyncs)) if (r.state === "running") out[h] = `being resynced from ${r.master}`;
+    const byHand = resyncByHand(RESYNC_LOCK_FILE, path.basename(this.settings.resyncScript));
+    if (byHand && byHand.host !== this.state.master) out[byHand.host] ??= `being resynced (pandora_ha_resync_slave.sh, pid ${byHand.pid})`;
     return out;
   }
 
@@ -971,5 +975,20 @@ export class Daemon {
       });
       this.http!.listen(s.httpPort, s.httpAddress, () => resolve());
     });
+  }
+}
+
+/** The resync tool's lock file on this host: "<pid> <slave>" while it runs (scripts/pandora_ha_resync_slave.sh). */
+export const RESYNC_LOCK_FILE = "/run/pandora_ha_resync.lock";
+
+/** The node the resync tool (`script`, its file name) is rebuilding on this host, when it runs: its pid alive and running that script. */
+export function resyncByHand(file: string, script: string): { pid: number; host: string } | undefined {
+  try {
+    const m = /^(\d+) (\S+)\s*$/.exec(readFileSync(file, "utf8"));
+    if (!m) return undefined;
+    const pid = Number(m[1]);
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").some((a) => path.basename(a) === script) ? { pid, host: m[2] } : undefined;
+  } catch {
+    return undefined;
   }
 }

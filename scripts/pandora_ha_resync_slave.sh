@@ -82,6 +82,8 @@ fail() {
 LOCK=/run/pandora_ha_resync.lock
 exec 9>"$LOCK"
 flock -n 9 || fail "another resync is running (lock $LOCK)"
+# Who holds it: pandora_ha on this host leaves SLAVE alone while this process lives.
+printf '%s %s\n' "$$" "$SLAVE" >&9
 
 # --- both nodes, as the HA admin over TCP
 HA_CNF=$(pha_mktemp)

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { haStatusJson, startDaemon, stopDaemon } from "../../lab/ha";
+import { haStatusJson, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
 import { hostPids, inHost, killQuiet } from "../../lab/hosts";
 import type { Lab, UpResult } from "../../lab/lab";
 import { down, fault, findHost, labIsLive, runResyncTool, status, up } from "../../lab/lab";
@@ -105,6 +105,11 @@ describe("a 2-node lab", () => {
       } finally {
         c.destroy();
       }
+    }).catch(async (e) => {
+      // What to look at when it does not: node2's replication, and what pandora_ha did meanwhile.
+      const st = await sql(lab, "node2", "SHOW SLAVE STATUS").catch((x) => [String(x)]);
+      const ha = readHaLog(lab).lines.filter((l) => l.event || l.error || l.warning).slice(-15);
+      throw new Error(`${(e as Error).message}\nnode2: ${JSON.stringify(st)}\npandora_ha: ${ha.map((l) => JSON.stringify(l)).join("\n")}`);
     });
     // The diverged row is gone from the rebuilt node, kept in the datadir moved aside.
     expect(await sql(lab, "node2", "SELECT k FROM resync_rows WHERE v = -1")).toEqual([]);
