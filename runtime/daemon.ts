@@ -491,9 +491,9 @@ export class Daemon {
   }
 
   /**
-   * Fenced nodes that do not answer are watched for their return. One that accepted a connection
-   * and then failed its probe (a hung server accepts TCP) waits ha_connect_delay × 3 before it is
-   * watched again, so that it does not hold every cycle up by a probe timeout.
+   * Fenced nodes that do not answer are watched for their return. One that greeted and then failed
+   * its probe (a server answering its handshake but not its queries) waits ha_connect_delay × 3
+   * before it is watched again, so that it does not wake the loop every RETURN_POLL_MS.
    */
   private watchReturns(): void {
     const now = Date.now();

@@ -23,7 +23,6 @@ export { ActionError } from "./context";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 /**
  * What the secondary check runs on the replica's host: exit 0 when the master's port answers
  * (the ping needs no account: "access denied" is an answer), 1 when not, 3 without a client.
@@ -109,7 +108,7 @@ function markFenced(ctx: Ctx, host: string): void {
 }
 
 /**
- * Stops the node's server process (kill -9 by its pid file, over SSH as ha_sshuser): nothing
+ * Stops the node's server process (kill -9 over SSH as ha_sshuser: killScript): nothing
  * more reaches any client of it. For a stale master with commits waiting for an acknowledgement
  * no replica will ever send (killing those sessions can still deliver one to their clients), and
  * for a master whose writes stalled (a commit stuck there must never complete after another node
@@ -117,8 +116,7 @@ function markFenced(ctx: Ctx, host: string): void {
  * node, and it rejoins with its unacknowledged tail undone.
  */
 async function stopServer(ctx: Ctx, s: NodeSession, reason: string): Promise<void> {
-  const [r] = await s.conn.admin<{ f: string }>("SELECT @@global.pid_file AS f").catch(() => [{ f: s.pidFile ?? "" }]);
-  await killOverSsh(ctx, s, String(r?.f ?? ""), 15_000);
+  await killOverSsh(ctx, s, s.pidFile ?? "", 15_000);
   s.conn.close();
   s.stopHeartbeat();
   markFenced(ctx, s.host);
@@ -480,14 +478,7 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
     key: "failover",
     data: { reason, observations },
   });
-  const finish = (ok: boolean): Timeline => {
-    t.ok = ok;
-    t.totalMs = Date.now() - detectedAt;
-    if (t.epoch >= (ctx.state.lastFailover?.epoch ?? 0)) ctx.state.lastFailover = t;
-    ctx.saveState();
-    ctx.events.log({ timeline: t });
-    return t;
-  };
+  const finish = (ok: boolean): Timeline => endTimeline(ctx, t, detectedAt, ok);
   let promoted = false;
   try {
     await stillDeciding(ctx, candidate, epoch);
@@ -546,6 +537,20 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
     ctx.events.emit("failover_failure", "critical", `failover to ${candidate} failed: ${shortError(e)}`, { key: "failover" });
     return done;
   }
+}
+
+/**
+ * A failover's or a switchover's end (`startedAt`: its detection or its request): its timeline
+ * kept as the last one, unless a newer operation's already is (this one's restart ended later),
+ * and logged.
+ */
+function endTimeline(ctx: Ctx, t: Timeline, startedAt: number, ok: boolean): Timeline {
+  t.ok = ok;
+  t.totalMs = Date.now() - startedAt;
+  if (t.epoch >= (ctx.state.lastFailover?.epoch ?? 0)) ctx.state.lastFailover = t;
+  ctx.saveState();
+  ctx.events.log({ timeline: t });
+  return t;
 }
 
 /**
@@ -641,11 +646,7 @@ export async function switchover(ctx: Ctx, target: string): Promise<Timeline> {
     // writable again on its next cycle (master_read_only).
   }
   const finish = (ok: boolean) => {
-    t.ok = ok;
-    t.totalMs = Date.now() - start;
-    if (t.epoch >= (ctx.state.lastFailover?.epoch ?? 0)) ctx.state.lastFailover = t;
-    ctx.saveState();
-    ctx.events.log({ timeline: t });
+    endTimeline(ctx, t, start, ok);
     if (ok) ctx.events.emit("switchover_end", "normal", `switchover done: ${target} is the master (epoch ${epoch}) after ${t.totalMs} ms`, { key: "switchover" });
   };
   if (!restarted) finish(false);
