@@ -18,7 +18,7 @@ import { labClusterConfig, labSecrets } from "./stack";
 import type { NodeStatus } from "./status";
 import { nodeStatus } from "./status";
 
-export const LAB_PACKAGES = ["mariadb-server", "mariadb-client", "mariadb-backup", "openssh-server", "rsync", "zstd", "iptables"];
+export const LAB_PACKAGES = ["mariadb-server", "mariadb-client", "mariadb-backup", "openssh-server", "rsync", "zstd", "iptables", "iproute2"];
 
 type Log = (line: string) => void;
 const stdoutLog: Log = (l) => process.stdout.write(`${l}\n`);
