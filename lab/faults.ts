@@ -74,13 +74,24 @@ async function dbHelper(h: string, os: OsName, body: string, what: string): Prom
   if (r.code !== 0) throw new Error(`${h}: ${what}: ${(r.stderr || r.stdout).trim()}`);
 }
 
-/** Starts the host's database server again with the host scripts' own db_start, and waits. */
+/**
+ * Starts the host's database server again with the host scripts' own db_start (unless a server or
+ * its wrapper is already there), and waits until it answers. A server that dies while it starts
+ * (a wrapper's own restart can abort: a crash recovery with the binary-log volume still full) is
+ * started again, for up to 90 s.
+ */
 export async function restart(h: string, os: OsName): Promise<void> {
-  if (dbPids(h).server.length) {
-    resume(h);
-    return;
+  resume(h);
+  let why = "it never answered";
+  for (const end = Date.now() + 90_000; Date.now() < end; await sleep(200)) {
+    const { server, wrapper } = dbPids(h);
+    if (!server.length && !wrapper.length) {
+      await dbHelper(h, os, "db_start mariadb1011 @CNF@", "the database server did not start again");
+      why = "it was started and never answered";
+    }
+    if (await dbHelper(h, os, "db_ping", "").then(() => true, () => false)) return;
   }
-  await dbHelper(h, os, "db_start mariadb1011 @CNF@\nwait_db_ping 60", "the database server did not start again");
+  throw new Error(`${h}: the database server did not start again within 90 s (${why}): see its log/mysql/error.log`);
 }
 
 /** A clean shutdown (the host scripts' db_stop); `restart` starts it again. */

@@ -528,7 +528,8 @@ clear_zombie_pid_file() {
   local pidfile pid
   pidfile=$(cnf_value "$1" pid-file)
   [[ -n "$pidfile" && -r "$pidfile" ]] || return 0
-  pid=$(tr -dc 0-9 <"$pidfile")
+  # The file may go between the test and the read (a server stopping removes it).
+  pid=$(tr -dc 0-9 <"$pidfile" 2>/dev/null) || return 0
   [[ -n "$pid" ]] || return 0
   if [[ "$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c 1)" == Z ]]; then
     rm -f "$pidfile"
