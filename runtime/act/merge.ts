@@ -78,6 +78,8 @@ export interface DecodedTransaction {
   unsupported?: string;
 }
 
+/** What mergeScript's filter prints after a transaction that has no COMMIT. */
+export const CUT_SHORT_MARK = "# pandora_ha: the transaction above was cut short";
 const GTID_LINE = /^#\d{6}\s.*\sGTID (\d+)-(\d+)-(\d+)(\s|$)/;
 const ROW_HEAD = /^### (INSERT INTO|UPDATE|DELETE FROM) `([^`]*)`\.`([^`]*)`$/;
 const NAMES_MERGED = new RegExp(`\\b(${MERGED_TABLES.join("|")})\\b`, "i");
@@ -109,13 +111,23 @@ abstract class TransactionLines {
   /** Forgets the row event being read. */
   protected abstract reset(): void;
 
-  /** A comment line: a transaction begins at its GTID. */
+  /** A comment line: a transaction begins at its GTID; one cut short by a crash is dropped. */
   protected comment(line: string): void {
+    if (line === CUT_SHORT_MARK) return this.dropCutShort();
     const g = GTID_LINE.exec(line);
     if (!g) return;
     this.end();
     this.tx = { gtid: { domain: BigInt(g[1]), server: BigInt(g[2]), seq: BigInt(g[3]) }, changes: [], statements: [] };
     this.transactions.push(this.tx);
+  }
+
+  /** The transaction being read never ended (no COMMIT): its server's recovery rolled it back. */
+  private dropCutShort(): void {
+    const tx = this.tx;
+    if (!tx) return;
+    this.transactions.splice(this.transactions.indexOf(tx), 1);
+    this.tx = undefined;
+    this.reset();
   }
 
   protected statement(line: string): void {
@@ -345,6 +357,10 @@ export function mergeScript(start: string, binlogDir: string, files: string[], m
   const tables = MERGED_TABLES.join("|");
   const gtid = "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*GTID [0-9]/";
   const statement = `/^[^#]/ && tolower($0) ~ /(^|[^a-z_])(${tables})([^a-z_]|$)/ { print }`;
+  // A transaction without its COMMIT (cut short by a crash; the restarted server rolled it back
+  // and began a new file) is marked, so that the parser drops it.
+  const fileStart = "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]Start: binlog v /";
+  const ends = ["/^COMMIT/ { open = 0; next }", `END { if (open) print "${CUT_SHORT_MARK}" }`];
   const filter =
     mode === "verbose"
       ? [
@@ -352,15 +368,18 @@ export function mergeScript(start: string, binlogDir: string, files: string[], m
           "/^###   @/ { if (keep) print; next }",
           `/^### (INSERT INTO|UPDATE|DELETE FROM) / { keep = ($NF ~ /\.\`(${tables})\`$/) }`,
           "/^###/ { if (keep) print; next }",
-          `${gtid} { keep = 0; print; next }`,
+          `${gtid} { keep = 0; open = 1; print; next }`,
+          `${fileStart} { if (open) print "${CUT_SHORT_MARK}"; open = 0; next }`,
+          ...ends,
           statement,
         ]
       : [
           "/^BINLOG '$/ { blk = 1; keep = fde || want; fde = want = 0; if (keep) print; next }",
           "blk { if (keep) print; if (substr($0, 1, 1) == \"'\") blk = 0; next }",
-          "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]Start: binlog v / { fde = 1; next }",
+          `${fileStart} { if (open) print "${CUT_SHORT_MARK}"; open = 0; fde = 1; next }`,
           `/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]Table_map: \`[^\`]*\`\.\`(${tables})\` mapped to number / { want = 1; next }`,
-          `${gtid} { print; next }`,
+          `${gtid} { open = 1; print; next }`,
+          ...ends,
           statement,
         ];
   const options = mode === "verbose" ? "-v --base64-output=decode-rows " : "";

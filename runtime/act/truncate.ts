@@ -69,9 +69,15 @@ export function truncateScript(start: string, binlogDir: string, files: string[]
     'if grep -Eiq "^(CREATE|ALTER|DROP|TRUNCATE|RENAME|GRANT|REVOKE)[[:space:]]" "$dir/$name.rows.txt"; then trap - ERR; echo "the tail holds DDL: not undone" >&2; exit 4; fi',
     // Transactions that ended (COMMIT after their Xid): not one a crash cut short, which holds no row.
     'n=$(grep -c "^COMMIT" "$dir/$name.rows.txt" || true)',
+    // A transaction a crash cut short at the end of the tail was rolled back by the server's
+    // recovery: the undo stops where it begins (undoing rows that are not there fails). One cut
+    // short inside the tail (an earlier crash, then more transactions) cannot be skipped: kept.
+    `cut=$(LC_ALL=C awk ${shq(CUT_SHORT_AWK)} "$dir/$name.rows.txt"); stop=`,
+    'if [ "$cut" = inside ]; then trap - ERR; echo "a transaction inside the tail was cut short by a crash: not undone" >&2; exit 4; fi',
+    'if [ -n "$cut" ]; then read -r k stop <<<"$cut"; files=("${files[@]:0:k}"); fi',
     'if [ "$expected" -gt 0 ] && [ "$n" -eq 0 ]; then echo "the archive holds none of the tail\'s $expected transactions: not undone" >&2; false; fi',
     // 3. Undo without writing the undo to the binlog (the binlog is reset next).
-    '"$bin" --flashback --start-position="$start" "${files[@]}" | cat > "$dir/$name.flashback.sql"',
+    '"$bin" --flashback --start-position="$start" ${stop:+--stop-position="$stop"} "${files[@]}" | cat > "$dir/$name.flashback.sql"',
     'if [ "$n" -gt 0 ] && ! grep -q "^COMMIT" "$dir/$name.flashback.sql"; then echo "the undo of $n transactions came out empty: not undone" >&2; false; fi',
     'cli=$(command -v mariadb || command -v mysql)',
     // 4. Applied: from here a failure may leave it half undone (not retried; the archive stays).
@@ -80,6 +86,22 @@ export function truncateScript(start: string, binlogDir: string, files: string[]
     'echo "undone $n transactions; archived in $dir/$name.binlog.sql and $dir/$name.rows.txt"',
   ].join("\n");
 }
+
+/**
+ * Reads `mariadb-binlog -v` output of a node's files: a transaction a crash cut short (its events
+ * written, not its Xid: a full disk, then kill -9) ends a file, and the restarted server begins
+ * the next one. Prints nothing when every transaction ended (COMMIT); "K POS" when one was cut
+ * short in file K (1-based) at its GTID event's position POS, and no transaction follows it;
+ * "inside" when one does, or when two were cut short.
+ */
+export const CUT_SHORT_AWK = [
+  "/^# at [0-9]+$/ { at = $3; next }",
+  "function cutHere() { if (cut) inside = 1; cut = file; pos = from }",
+  "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]Start: binlog v / { if (open) cutHere(); file++; open = 0; next }",
+  "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]GTID [0-9]/ { if (cut) inside = 1; open = 1; from = at; next }",
+  "/^COMMIT/ { open = 0 }",
+  'END { if (open) cutHere(); if (inside) print "inside"; else if (cut) print cut, pos }',
+].join("\n");
 
 /** A tail kept by rule (too long, DDL, no common point, not MariaDB) or half undone: only a resync clears it. */
 export class TailKept extends Error {}

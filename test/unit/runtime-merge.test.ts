@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { BinlogUnsupported, decodeRows } from "../../runtime/act/binlog-events";
 import type { Column, DecodedTransaction, SchemaColumn } from "../../runtime/act/merge";
-import { binlogText, binlogValue, BinlogRowsParser, columnsFrom, DecodedRowsParser, gtidRanges, mergeScript, netInserts, toMerge } from "../../runtime/act/merge";
+import { binlogText, binlogValue, BinlogRowsParser, columnsFrom, CUT_SHORT_MARK, DecodedRowsParser, gtidRanges, mergeScript, netInserts, toMerge } from "../../runtime/act/merge";
 
 const DIR = join(__dirname, "..", "fixtures", "binlog");
 const fixture = (name: string) => readFileSync(join(DIR, name), "utf8");
@@ -249,6 +249,21 @@ describe("mergeScript", () => {
     expect(r.status).toBe(0);
     expect(r.stderr.trim()).toBe("# args: --start-position=0-1-13 binlog.000001 binlog.000002");
     expect(r.stdout).toBe(fixture("splitbrain.events-filtered.txt"));
+  });
+
+  test("a last transaction without its COMMIT (cut short by a crash, rolled back by the server) is marked and not merged", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pha-merge-"));
+    const bin = join(dir, "mariadb-binlog");
+    writeFileSync(bin, `#!/bin/sh\ncat ${join(dir, "cut.txt")}\n`);
+    chmodSync(bin, 0o755);
+    for (const mode of ["verbose", "events"] as const) {
+      const source = fixture(mode === "verbose" ? "splitbrain.rows.txt" : "splitbrain.events.txt");
+      writeFileSync(join(dir, "cut.txt"), source.slice(0, source.lastIndexOf("COMMIT/*!*/;")));
+      const r = spawnSync("sh", ["-c", mergeScript(HISTORIES.start, dir, ["binlog.000001"], mode)], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: "utf8" });
+      expect(r.stdout.trimEnd().endsWith(CUT_SHORT_MARK)).toBe(true);
+      const txs = mode === "verbose" ? parse(r.stdout) : parseEvents(r.stdout);
+      expect(gtids(txs)).toEqual(["0-1-14", "0-1-15", "0-1-16", "0-1-17", "0-1-18"]);
+    }
   });
 
   test("verbose: its -v rows, filtered the same way", () => {

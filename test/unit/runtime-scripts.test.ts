@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { secondaryCheckScript } from "../../runtime/act/actions";
-import { truncateScript } from "../../runtime/act/truncate";
+import { CUT_SHORT_AWK, truncateScript } from "../../runtime/act/truncate";
 import { killScript } from "../../runtime/act/actions";
 
 function shellcheck(script: string): string {
@@ -31,6 +31,19 @@ describe("scripts pandora_ha runs over SSH", () => {
     // What it writes goes through cat (mariadb-binlog exits 0 with its output cut by a full disk).
     for (const f of ["binlog.sql", "rows.txt", "flashback.sql"]) expect(s).toContain(`| cat > "$dir/$name.${f}"`);
     expect(s).toContain("expected=3");
+  });
+
+  test("a transaction a crash cut short (no COMMIT, a new file after it) is found: the undo stops at its GTID event", () => {
+    const header = (what: string) => `#261201 23:15:50 server id 2  end_log_pos 1 CRC32 0x0 \t${what}`;
+    const file = (...lines: string[]) => ["# at 4", header("Start: binlog v 4, server v 10.11.19-MariaDB-log created"), ...lines];
+    const tx = (at: number, seq: number, commit = true) => [`# at ${at}`, header(`GTID 0-2-${seq} cid=1 trans`), "START TRANSACTION", "### INSERT INTO `pandora`.`t`", ...(commit ? ["COMMIT/*!*/;"] : [])];
+    const cut = (...lines: string[]) => spawnSync("awk", [CUT_SHORT_AWK], { input: lines.join("\n"), encoding: "utf8" }).stdout.trim();
+    expect(cut(...file(...tx(100, 1), ...tx(200, 2)))).toBe("");
+    // Cut short in the second file (measured: a full binlog volume, kill -9), the restart's file after it.
+    expect(cut(...file(...tx(100, 1)), ...file(...tx(11758, 2), ...tx(12037, 3, false)), ...file())).toBe("2 12037");
+    expect(cut(...file(...tx(100, 1), ...tx(200, 2, false)))).toBe("1 200");
+    // Transactions after the cut one: it is inside the tail, not at its end.
+    expect(cut(...file(...tx(100, 1, false)), ...file(...tx(300, 2)))).toBe("inside");
   });
 
   test("the server kill script is shellcheck-clean, quotes the pid file and kills only a database server", () => {
