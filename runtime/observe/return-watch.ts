@@ -10,9 +10,10 @@ import * as net from "node:net";
 
 export const RETURN_POLL_MS = 50;
 const CONNECT_TIMEOUT_MS = 250;
+const MAX_IN_FLIGHT = Math.ceil(CONNECT_TIMEOUT_MS / RETURN_POLL_MS) + 1;
 
 export class ReturnWatch {
-  private readonly watched = new Map<string, { port: number; timer: NodeJS.Timeout; busy: boolean }>();
+  private readonly watched = new Map<string, { port: number; timer: NodeJS.Timeout; inFlight: number }>();
 
   constructor(
     private readonly onBack: (host: string) => void,
@@ -31,7 +32,7 @@ export class ReturnWatch {
   }
 
   private watch(host: string, port: number): void {
-    const w = { port, busy: false, timer: setInterval(() => this.poll(host), RETURN_POLL_MS) };
+    const w = { port, inFlight: 0, timer: setInterval(() => this.poll(host), RETURN_POLL_MS) };
     w.timer.unref();
     this.watched.set(host, w);
   }
@@ -42,15 +43,22 @@ export class ReturnWatch {
     this.watched.delete(host);
   }
 
-  /** One connect at a time per host: a SYN lost in the cut is not waited for longer than the timeout (nor a silent server). */
+  /**
+   * A connect every RETURN_POLL_MS, each ended at its timeout: the connects overlap (at most
+   * MAX_IN_FLIGHT), so the first SYN sent after a heal is the one answered (a SYN lost in the cut
+   * is retransmitted only a second later), and a silent server holds none of them up.
+   */
   private poll(host: string): void {
     const w = this.watched.get(host);
-    if (!w || w.busy) return;
-    w.busy = true;
+    if (!w || w.inFlight >= MAX_IN_FLIGHT) return;
+    w.inFlight++;
     const sock = net.connect({ host, port: w.port, localAddress: this.localAddress, timeout: CONNECT_TIMEOUT_MS });
+    let ended = false;
     const done = (back: boolean) => {
+      if (ended) return;
+      ended = true;
       sock.destroy();
-      w.busy = false;
+      w.inFlight--;
       if (back && this.watched.get(host) === w) {
         this.drop(host);
         this.onBack(host);

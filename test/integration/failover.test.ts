@@ -6,6 +6,7 @@
  */
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
+import { Checker } from "../../bench/chaos";
 import { PANDORA_PATHS } from "../../lib/render/pandora";
 import type { LogLine } from "../../lab/ha";
 import { daemonPid, haCommand, haLogSize, haStatusJson, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
@@ -95,10 +96,18 @@ describe("pandora_ha on a 2-node lab", () => {
     await fault(sc.lab, "node1", "isolate");
     await sc.waitForEvent("failover_end");
     await sleep(2000);
+    // Every node's read_only every 100 ms, as a client sees it: node1 comes back writable, and is
+    // made read-only the moment it greets again (fenceOnReturn), before a sample sees it so.
+    const checker = new Checker(sc.lab);
+    await sleep(300);
+    const from = haLogSize(sc.lab);
     await fault(sc.lab, "node1", "heal");
     await sc.waitForEvent("fenced");
     const r = await sc.waitForEvent("rejoined");
     expect(r.node).toBe(addr("node1"));
+    await checker.stop();
+    expect(checker.twoWritableMs).toBe(0);
+    expect(readHaLog(sc.lab, from).lines.some((l) => l.fence_on_return === addr("node1") && typeof l.ms === "number")).toBe(true);
     const acked = await w.stop();
     await sc.expectOneMasterNothingLost(acked, "node2");
     const [s] = await sc.adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
