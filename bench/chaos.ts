@@ -1,5 +1,5 @@
 /**
- * npm run bench -- chaos --minutes N --seed S [--nodes 2|3]
+ * npm run bench -- chaos --minutes N --seed S [--nodes 2|3] [--faults a,b,...] [--keep]
  *
  * The fault campaign. Brings up its own lab with pandora_ha on pfms1 (failover budget raised for
  * the run), starts the keyed writer following pandora_ha_hosts.conf and a checker sampling every
@@ -13,6 +13,8 @@
  */
 import * as mysql from "mysql2/promise";
 import { readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PANDORA_PATHS } from "../lib/render/pandora";
 import * as faults from "../lab/faults";
 import { daemonPid, haCommand, readHaLog, startDaemon, stopDaemon } from "../lab/ha";
@@ -118,6 +120,8 @@ interface Ctx {
   /** The daemon was restarted with a pause hook: repair starts it plainly again. */
   armed: boolean;
   convergeMs: number;
+  /** --keep: a fault that does not converge ends the run, the lab left as it is. */
+  keep: boolean;
 }
 
 interface ChaosFault {
@@ -337,8 +341,11 @@ async function waitConverged(lab: Lab, ms: number): Promise<string | undefined> 
 
 /** The last warning or critical events of the daemon since byte `from` of its log (to say why). */
 function daemonSays(lab: Lab, from: number): string {
-  const ev = readHaLog(lab, from).lines.filter((l) => l.event && (l.severity === "critical" || l.severity === "warning"));
-  return ev.slice(-2).map((l) => `${l.event}: ${String(l.message).slice(0, 140)}`).join(" | ");
+  const lines = readHaLog(lab, from).lines;
+  const ev = lines.filter((l) => l.event && (l.severity === "critical" || l.severity === "warning"));
+  // Why a rejoin or a merge was refused is only in the log's detail lines, not in an event.
+  const refused = lines.filter((l) => l.refused || l.failed).slice(-2).map((l) => `${String(l.truncate ?? l.merge ?? "")} ${String(l.refused ?? l.failed).slice(0, 200)}`);
+  return [...ev.slice(-2).map((l) => `${l.event}: ${String(l.message).slice(0, 140)}`), ...refused].join(" | ");
 }
 
 /** A cluster that did not converge by itself: every node that does not replicate from the master is resynced. */
@@ -388,6 +395,8 @@ export interface ChaosOptions {
   /** Fault names to draw from (default: every one). */
   faults?: string[];
   writers?: number;
+  /** Stop at the first fault that does not converge and leave the lab up as it is, to look at it. */
+  keep?: boolean;
   /** How long the cluster has to converge after each repair (default 60 s). */
   convergeMs?: number;
   log?: Log;
@@ -415,7 +424,11 @@ async function oneFault(ctx: Ctx, fl: ChaosFault, n: number, st: { checker: Chec
   const convergedMs = why ? undefined : Date.now() - t0;
   if (why) {
     const said = daemonSays(ctx.lab, from);
-    why = `${why}${said ? `; pandora_ha: ${said}` : ""}`;
+    if (ctx.keep) return { n, fault: fl.name, detail, converged: false, why: `${why}${said ? `; pandora_ha: ${said}` : ""}; the lab is left as it is (--keep)`, lost: 0, twoWritableMs: 0 };
+    // The daemon's whole log of the fault, kept past the lab's end (the lab takes its hosts down).
+    const kept = join(tmpdir(), `pha-chaos-${process.pid}-${n}.log`);
+    writeFileSync(kept, readHaLog(ctx.lab, from).lines.map((l) => JSON.stringify(l)).join("\n"));
+    why = `${why}${said ? `; pandora_ha: ${said}` : ""} (its log: ${kept})`;
     const forced = await forceConverge(ctx).catch((e: unknown) => `resync failed: ${(e as Error).message}`);
     const still = await waitConverged(ctx.lab, ctx.convergeMs);
     why += `; repaired by hand: ${forced}${still ? `; still not converged: ${still}` : ""}`;
@@ -433,7 +446,7 @@ async function campaign(lab: Lab, opts: ChaosOptions, log: Log): Promise<ChaosRe
   const rng = prng(opts.seed);
   const name = (address: string) => lab.state.hosts.find((h) => h.address === address)?.name ?? "node1";
   const ctx: Ctx = {
-    lab, rng, armed: false, convergeMs: opts.convergeMs ?? CONVERGE_MS,
+    lab, rng, armed: false, keep: !!opts.keep, convergeMs: opts.convergeMs ?? CONVERGE_MS,
     master: () => name(publishedMaster(lab)),
     replicas: () => lab.state.hosts.filter((h) => h.kind === "db" && h.name !== ctx.master()).map((h) => h.name),
   };
@@ -447,6 +460,10 @@ async function campaign(lab: Lab, opts: ChaosOptions, log: Log): Promise<ChaosRe
       if (!bag.length) bag = [...list].sort(() => rng() - 0.5);
       const r = await oneFault(ctx, bag.shift()!, n, st, log);
       report.results.push(r);
+      if (opts.keep && !r.converged) {
+        report.aborted = `after #${n} ${r.fault}: the lab is left up (--keep); take it down with npm run lab -- down`;
+        break;
+      }
       if (r.why?.includes("still not converged")) {
         report.aborted = `after #${n} ${r.fault} the cluster did not come back even after a resync`;
         break;
@@ -469,15 +486,21 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const unknown = (opts.faults ?? []).filter((x) => !CHAOS_FAULTS.some((y) => y.name === x));
   if (unknown.length) throw new Error(`unknown chaos faults: ${unknown.join(", ")} (known: ${CHAOS_FAULTS.map((x) => x.name).join(", ")})`);
   await requireNoLiveLab("the chaos benchmark");
+  let kept = false;
   try {
     const { lab } = await up(opts.nodes ?? 2, () => undefined);
     await raiseFailoverBudget(lab);
     for (let i = 0; i < 100 && publishedMaster(lab) !== "127.0.1.1"; i++) await sleep(100);
     await adminQuery(lab, "127.0.1.1", writerTableSql(TABLE));
-    return await campaign(lab, opts, log);
+    const report = await campaign(lab, opts, log);
+    kept = !!opts.keep && !!report.aborted;
+    return report;
+  } catch (e) {
+    kept = false;
+    throw e;
   } finally {
     await faults.settled();
-    await down(() => undefined);
+    if (!kept) await down(() => undefined);
   }
 }
 
