@@ -157,19 +157,22 @@ async function stopServer(ctx: Ctx, s: NodeSession, reason: string): Promise<voi
  * the resync needs too): the process in its pid file, or, when that is missing or names no
  * database server (deleted, stale), the one listening on its port; never any other process.
  */
-export function killScript(pidFile: string, port: number): string {
+export function killScript(pidFile: string, port: number, address = ""): string {
   const server = `grep -Eqx "(mariadbd|mysqld)" "/proc/$pid/comm" 2>/dev/null`;
+  const p = Math.trunc(port);
+  // Several servers on the port (on several addresses): only the one on the node's own address.
+  const pick = `awk -v a=${shq(`${address}:${p}`)} '{ n++; if ($4 == a) mine = $0; any = $0 } END { l = (n == 1) ? any : mine; if (match(l, /pid=[0-9]+/)) print substr(l, RSTART + 4, RLENGTH - 4) }'`;
   return [
     'if [ "$(id -u)" = 0 ]; then s=; else s="sudo -n"; fi',
     `pid=${pidFile.startsWith("/") ? `$($s cat ${shq(pidFile)} 2>/dev/null || true)` : ""}`,
-    `if [ -z "$pid" ] || ! ${server}; then pid=$($s ss -Hltnp "sport = :${Math.trunc(port)}" 2>/dev/null | grep -Eo "pid=[0-9]+" | head -n 1 | cut -d= -f2 || true); fi`,
-    `if [ -z "$pid" ] || ! ${server}; then echo "no database server found (pid file ${pidFile || "unknown"}, port ${Math.trunc(port)})" >&2; exit 1; fi`,
+    `if [ -z "$pid" ] || ! ${server}; then pid=$($s ss -Hltnp "sport = :${p}" 2>/dev/null | ${pick} || true); fi`,
+    `if [ -z "$pid" ] || ! ${server}; then echo "no database server found (pid file ${pidFile || "unknown"}, port ${p})" >&2; exit 1; fi`,
     '$s kill -9 "$pid"',
   ].join("\n");
 }
 
 async function killOverSsh(ctx: Ctx, s: NodeSession, pidFile: string, timeoutMs: number): Promise<void> {
-  const k = await runSsh(ctx.settings, s.host, killScript(pidFile, s.opts.port), timeoutMs);
+  const k = await runSsh(ctx.settings, s.host, killScript(pidFile, s.opts.port, s.host), timeoutMs);
   if (k.code !== 0) throw new ActionError(`${s.host}: the server could not be stopped over SSH (exit ${k.code}: ${k.output.trim()})`);
 }
 

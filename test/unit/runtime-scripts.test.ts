@@ -2,8 +2,8 @@
  * The shell pandora_ha runs on DB hosts over SSH: shellcheck-clean, quoting what it is given,
  * and the secondary check's answer for a closed port.
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -59,6 +59,28 @@ describe("scripts pandora_ha runs over SSH", () => {
     const r = spawnSync("bash", ["-c", killScript("/nonexistent/pid", 1)], { encoding: "utf8" });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/no database server found \(pid file \/nonexistent\/pid, port 1\)/);
+  });
+
+  test("the kill script's fallback (no pid file): of two servers on the port, only the one on the node's address is killed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pha-kill-"));
+    copyFileSync("/bin/sleep", join(dir, "mariadbd"));
+    const other = spawn(join(dir, "mariadbd"), ["30"]);
+    const mine = spawn(join(dir, "mariadbd"), ["30"]);
+    try {
+      const line = (addr: string, pid?: number) => `LISTEN 0 80 ${addr}:3306 0.0.0.0:* users:(("mariadbd",pid=${pid},fd=20))`;
+      writeFileSync(join(dir, "ss"), `#!/bin/sh\nprintf '%s\\n' '${line("127.0.1.2", other.pid)}' '${line("127.0.1.1", mine.pid)}'\n`);
+      chmodSync(join(dir, "ss"), 0o755);
+      const run = (address: string) => spawnSync("bash", ["-c", killScript("/nonexistent/pid", 3306, address)], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: "utf8" });
+      // An address no listener has: nothing is killed.
+      expect(run("127.0.1.9").status).toBe(1);
+      expect(run("127.0.1.1").status).toBe(0);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(mine.exitCode ?? mine.signalCode).toBe("SIGKILL");
+      expect(other.exitCode ?? other.signalCode).toBeNull();
+    } finally {
+      other.kill("SIGKILL");
+      mine.kill("SIGKILL");
+    }
   });
 
   test("the secondary check is shellcheck-clean", () => {
