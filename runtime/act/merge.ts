@@ -396,17 +396,6 @@ export function mergeScript(start: string, binlogDir: string, files: string[], m
 // ---------------------------------------------------------------------------------------------
 // Reading the node
 
-/**
- * The merge's SSH connection prefers the classical key exchanges (OpenSSH's default until 9.0):
- * OpenSSH 9's first choice, the post-quantum sntrup761x25519, took 80-130 ms of this 2-vCPU
- * machine's time on each side (ssh -vvv), a tenth of a merge of 100,000 rows. Every name here
- * is known to OpenSSH 7.4 and later, so an older client or server still connects.
- */
-const MERGE_SSH_OPTIONS = [
-  "-o",
-  "KexAlgorithms=curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group14-sha256",
-];
-
 /** A promise's rejection marked handled (it is still seen by whoever awaits it). */
 const mute = (p: Promise<unknown>) => void p.catch(() => undefined);
 
@@ -416,7 +405,7 @@ const mute = (p: Promise<unknown>) => void p.catch(() => undefined);
  */
 function sshLines(ssh: SshSettings, host: string, remote: string, timeoutMs: number, onLine: (l: string) => void, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawn("ssh", [...MERGE_SSH_OPTIONS, ...sshArgs(ssh, host, remote)], { stdio: ["ignore", "pipe", "pipe"], signal });
+    const p = spawn("ssh", sshArgs(ssh, host, remote), { stdio: ["ignore", "pipe", "pipe"], signal });
     let err = "";
     let failed: Error | undefined;
     let rest = "";
