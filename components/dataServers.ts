@@ -21,8 +21,8 @@ export interface DataServersArgs {
 
 /**
  * The Pandora FMS data servers: each with Tentacle, the HA tokens in pandora_server.conf, the
- * shared data_in subdirectories mounted from EFS/NFS, and optionally an NLB in front of
- * Tentacle.
+ * shared data_in subdirectories mounted from EFS/NFS or the hosts' own shared filesystem, and
+ * optionally an NLB in front of Tentacle.
  */
 export class DataServers extends pulumi.ComponentResource {
   readonly tentacleEndpoint: pulumi.Output<string>;

@@ -16,7 +16,7 @@ export const NAMESPACE = "pandora-ha";
 export const PLATFORMS = ["aws", "existing"] as const;
 export const OSES = ["rocky8", "rocky9", "ubuntu2204", "ubuntu2404"] as const;
 export const DB_FLAVORS = ["percona80", "mariadb1011"] as const;
-export const SHARED_STORAGES = ["efs", "nfs", "none"] as const;
+export const SHARED_STORAGES = ["efs", "nfs", "mounted", "none"] as const;
 export const SECRET_KEYS = [
   "dbRootPassword",
   "replPassword",
@@ -118,6 +118,8 @@ export interface ClusterConfig {
   ssh: SshConfig;
   sharedStorage: SharedStorage;
   nfsExport?: string;
+  /** sharedStorage mounted: where every server host already mounts the shared filesystem. */
+  sharedPath?: string;
   tentacleLoadBalancer: boolean;
   tentacleLoadBalancerInternal: boolean;
   tentaclePort: number;
@@ -157,6 +159,7 @@ const KNOWN_KEYS = [
   "ssh",
   "sharedStorage",
   "nfsExport",
+  "sharedPath",
   "tentacleLoadBalancer",
   "tentacleLoadBalancerInternal",
   "tentaclePort",
@@ -357,6 +360,21 @@ function closest(name: string, candidates: readonly string[]): string | undefine
   return candidates.find((c) => c.toLowerCase() === lower);
 }
 
+/**
+ * A key that belongs to one sharedStorage value (nfsExport to nfs, sharedPath to mounted):
+ * required with that value and matching `re` (described by `what`), refused with any other.
+ */
+function storageKey(r: Reader, key: string, owner: SharedStorage, sharedStorage: SharedStorage, re: RegExp, what: string): string | undefined {
+  const v = r.str(key);
+  if (sharedStorage === owner) {
+    if (v === undefined) r.problem(key, `required when sharedStorage is ${owner}: ${what}`);
+    else if (!re.test(v)) r.problem(key, `expected ${what}, got '${v}'`);
+  } else if (v !== undefined) {
+    r.problem(key, `only used when sharedStorage is ${owner} (sharedStorage is ${sharedStorage})`);
+  }
+  return v;
+}
+
 /** name, host and address of one dbNodes[i] or servers[i] entry; names are unique across both lists. */
 function hostFields(
   r: Reader,
@@ -519,15 +537,11 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
   }
 
   // --- storage, load balancer
-  const nfsExport = r.str("nfsExport");
-  if (sharedStorage === "nfs") {
-    if (nfsExport === undefined) r.problem("nfsExport", "required when sharedStorage is nfs: an export 'server:/path'");
-    else if (!/^[A-Za-z0-9.-]+:\/[^\s]*$/.test(nfsExport))
-      r.problem("nfsExport", `expected an NFS export 'server:/path', got '${nfsExport}'`);
-  } else if (nfsExport !== undefined) {
-    r.problem("nfsExport", `only used when sharedStorage is nfs (sharedStorage is ${sharedStorage})`);
-  }
-  if (sharedStorage === "efs" && !onAws) r.problem("sharedStorage", "efs needs platform aws; use nfs or none on platform existing");
+  const nfsExport = storageKey(r, "nfsExport", "nfs", sharedStorage, /^[A-Za-z0-9.-]+:\/[^\s]*$/, "an NFS export 'server:/path'");
+  // As the host script accepts a path (require_abs_path): it goes into /etc/fstab bind lines.
+  const sharedPath = storageKey(r, "sharedPath", "mounted", sharedStorage, /^\/[A-Za-z0-9._/@+-]*[A-Za-z0-9._@+-]$/,
+    "the absolute path where every server host mounts the shared filesystem, such as /mnt/cephfs/pandora (no spaces, not / nor ending in /)");
+  if (sharedStorage === "efs" && !onAws) r.problem("sharedStorage", "efs needs platform aws; use nfs, mounted or none on platform existing");
   const tentacleLoadBalancer = r.bool("tentacleLoadBalancer", false);
   if (tentacleLoadBalancer && !onAws)
     r.problem("tentacleLoadBalancer", "an NLB needs platform aws; on platform existing put your own balancer in front");
@@ -707,6 +721,7 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
     ssh,
     sharedStorage,
     nfsExport,
+    sharedPath,
     tentacleLoadBalancer,
     tentacleLoadBalancerInternal,
     tentaclePort,

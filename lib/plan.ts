@@ -78,7 +78,10 @@ const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
 export interface PlanOptions {
   /** aws: a dedicated EBS volume for binary logs on every DB node. */
   binlogVolumes: boolean;
-  /** Source of the shared data_in subdirectories: `efs:dns` ref on aws, the export for nfs. */
+  /**
+   * Source of the shared data_in subdirectories for efs/nfs: `efs:dns` ref on aws, the export
+   * for nfs; without it those get no shared-storage step. Not used by mounted (sharedPath).
+   */
   sharedSource?: Value;
   /** Extra my.cnf settings (the lab shrinks the buffer pool). */
   myCnfExtra?: Record<string, string>;
@@ -206,6 +209,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
     });
   }
 
+  const sharedEnv = sharedStorageEnv(cfg, opts);
   let previousDaemon: string | undefined;
   for (const server of cfg.servers) {
     const pre = `servers/${server.name}`;
@@ -220,7 +224,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       env: {
         PANDORA_PACKAGES: cfg.pandoraServerPackages.join(" "),
         DB_FLAVOR: cfg.dbFlavor,
-        NFS_CLIENT: cfg.sharedStorage === "none" ? "0" : "1",
+        NFS_CLIENT: cfg.sharedStorage === "nfs" || cfg.sharedStorage === "efs" ? "1" : "0",
       },
       dependsOn: [],
     });
@@ -233,20 +237,16 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       ...sshKeys("", "", { join: cfg.dbNodes.map((n) => ref(`address:${n.name}`)), sep: " " }),
       dependsOn: [`${pre}/install`],
     });
-    if (cfg.sharedStorage !== "none" && opts.sharedSource !== undefined) {
+    if (sharedEnv) {
       add({
         id: `${pre}/shared-storage`,
         group: "servers",
         host: server.name,
         script: "server-shared-storage.sh",
-        description: `mount the shared data_in subdirectories (${cfg.sharedStorage})`,
-        env: {
-          SHARED_SOURCE: opts.sharedSource,
-          MOUNT_ROOT: SHARED_MOUNT_ROOT,
-          INCOMING_DIR: PANDORA_PATHS.incomingDir,
-          SUBDIRS: SHARED_DATA_IN_SUBDIRS.join(" "),
-          ATTACHMENT_DIR: PANDORA_PATHS.attachmentDir,
-        },
+        description: cfg.sharedStorage === "mounted"
+          ? `bind-mount the shared data_in subdirectories from ${cfg.sharedPath} (mounted by the host)`
+          : `mount the shared data_in subdirectories (${cfg.sharedStorage})`,
+        env: sharedEnv,
         dependsOn: [`${pre}/install`],
         waitFor: cfg.sharedStorage === "efs" ? ["efs:mountTargets"] : [],
       });
@@ -264,7 +264,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
           sep: "",
         },
       },
-      dependsOn: [`${pre}/install`, ...(cfg.sharedStorage !== "none" && opts.sharedSource ? [`${pre}/shared-storage`] : [])],
+      dependsOn: [`${pre}/install`, ...(sharedEnv ? [`${pre}/shared-storage`] : [])],
     });
     add({
       id: `${pre}/ha-tools`,
@@ -332,6 +332,25 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
 
   validatePlan(steps);
   return steps;
+}
+
+/**
+ * The parameters of servers/<s>/shared-storage, or undefined when the servers get no such step
+ * (none; efs/nfs without a source). nfs/efs: the source is mounted on SHARED_MOUNT_ROOT;
+ * mounted: the host mounts the share itself on sharedPath, which is the root of the shared tree.
+ */
+function sharedStorageEnv(cfg: ClusterConfig, opts: PlanOptions): Record<string, Value> | undefined {
+  let share: Record<string, Value>;
+  if (cfg.sharedStorage === "mounted") share = { SHARED_KIND: "mounted", MOUNT_ROOT: cfg.sharedPath! };
+  else if (cfg.sharedStorage !== "none" && opts.sharedSource !== undefined)
+    share = { SHARED_KIND: "nfs", SHARED_SOURCE: opts.sharedSource, MOUNT_ROOT: SHARED_MOUNT_ROOT };
+  else return undefined;
+  return {
+    ...share,
+    INCOMING_DIR: PANDORA_PATHS.incomingDir,
+    SUBDIRS: SHARED_DATA_IN_SUBDIRS.join(" "),
+    ATTACHMENT_DIR: PANDORA_PATHS.attachmentDir,
+  };
 }
 
 /**

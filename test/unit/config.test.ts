@@ -88,7 +88,7 @@ const invalid: Array<[string, Record<string, string>, string, string]> = [
   ["unknown platform", aws({ platform: "gcp" }), "pandora-ha:platform", "expected one of aws, existing"],
   ["unknown os", aws({ os: "centos7" }), "pandora-ha:os", "rocky8, rocky9, ubuntu2204, ubuntu2404"],
   ["unknown dbFlavor", aws({ dbFlavor: "mysql57" }), "pandora-ha:dbFlavor", "percona80, mariadb1011"],
-  ["unknown sharedStorage", aws({ sharedStorage: "s3" }), "pandora-ha:sharedStorage", "efs, nfs, none"],
+  ["unknown sharedStorage", aws({ sharedStorage: "s3" }), "pandora-ha:sharedStorage", "efs, nfs, mounted, none"],
   ["missing host on existing", existing({ dbNodes: [{ name: "db1", host: "10.0.0.11" }, { name: "db2" }] }), "pandora-ha:dbNodes[1].host", "required on platform existing"],
   ["host given on aws", aws({ dbNodes: [{ name: "db1", host: "10.0.0.1" }, { name: "db2" }] }), "pandora-ha:dbNodes[0].host", "not allowed on platform aws"],
   ["duplicate serverId", existing({ dbNodes: [{ name: "db1", host: "10.0.0.11", serverId: 7 }, { name: "db2", host: "10.0.0.12", serverId: 7 }] }), "pandora-ha:dbNodes[1].serverId", "must be unique"],
@@ -106,6 +106,15 @@ const invalid: Array<[string, Record<string, string>, string, string]> = [
   ["nfs without export", existing({ sharedStorage: "nfs" }), "pandora-ha:nfsExport", "server:/path"],
   ["malformed nfs export", existing({ sharedStorage: "nfs", nfsExport: "nas1/export" }), "pandora-ha:nfsExport", "server:/path"],
   ["efs on existing", existing({ sharedStorage: "efs" }), "pandora-ha:sharedStorage", "needs platform aws"],
+  ["nfs export with mounted", existing({ sharedStorage: "mounted", sharedPath: "/mnt/shared", nfsExport: "nas1:/export" }), "pandora-ha:nfsExport", "only used when sharedStorage is nfs (sharedStorage is mounted)"],
+  ["mounted without sharedPath", existing({ sharedStorage: "mounted" }), "pandora-ha:sharedPath", "required when sharedStorage is mounted: the absolute path"],
+  ["relative sharedPath", existing({ sharedStorage: "mounted", sharedPath: "mnt/cephfs/pandora" }), "pandora-ha:sharedPath", "expected the absolute path where every server host mounts the shared filesystem"],
+  ["sharedPath /", existing({ sharedStorage: "mounted", sharedPath: "/" }), "pandora-ha:sharedPath", "got '/'"],
+  ["sharedPath ending in /", existing({ sharedStorage: "mounted", sharedPath: "/mnt/shared/" }), "pandora-ha:sharedPath", "not / nor ending in /"],
+  ["sharedPath with a space", existing({ sharedStorage: "mounted", sharedPath: "/mnt/my share" }), "pandora-ha:sharedPath", "no spaces"],
+  ["sharedPath with nfs", existing({ sharedStorage: "nfs", nfsExport: "nas1:/export", sharedPath: "/mnt/shared" }), "pandora-ha:sharedPath", "only used when sharedStorage is mounted (sharedStorage is nfs)"],
+  ["sharedPath with none", existing({ sharedPath: "/mnt/shared" }), "pandora-ha:sharedPath", "only used when sharedStorage is mounted (sharedStorage is none)"],
+  ["sharedPath with efs", aws({ sharedPath: "/mnt/shared" }), "pandora-ha:sharedPath", "only used when sharedStorage is mounted (sharedStorage is efs)"],
   ["NLB on existing", existing({ tentacleLoadBalancer: "true" }), "pandora-ha:tentacleLoadBalancer", "needs platform aws"],
   ["boolean not boolean", aws({ tentacleLoadBalancer: "yes" }), "pandora-ha:tentacleLoadBalancer", "true or false"],
   ["private key missing on existing", existing({ ssh: { user: "root", port: 22 } }), "pandora-ha:ssh.privateKey", "required on platform existing"],
@@ -207,5 +216,67 @@ describe("dbNodes[].bindAddress", () => {
     expect(problems(existing({ dbNodes: [{ name: "db1", host: "10.0.0.11", bindAddress: "db1.example" }, { name: "db2", host: "10.0.0.12" }] }))).toEqual([
       "pandora-ha:dbNodes[0].bindAddress: expected an IPv4 address the node has (or 0.0.0.0), got 'db1.example'",
     ]);
+  });
+});
+
+describe("sharedStorage mounted: a shared filesystem the hosts mount themselves, at sharedPath", () => {
+  const mounted = { sharedStorage: "mounted", sharedPath: "/mnt/cephfs/pandora" };
+  const nfs = { sharedStorage: "nfs", nfsExport: "nas1:/export/pandora" };
+
+  test("accepted with an absolute sharedPath, on existing and on aws; sharedPath is only set with mounted", () => {
+    for (const c of [parseConfig(existing(mounted)), parseConfig(aws(mounted))]) {
+      expect(c.sharedStorage).toBe("mounted");
+      expect(c.sharedPath).toBe("/mnt/cephfs/pandora");
+      expect(c.nfsExport).toBeUndefined();
+    }
+    expect(parseConfig(existing(nfs)).sharedPath).toBeUndefined();
+    // Only the one problem: nothing else in the stack objects to mounted.
+    expect(problems(existing({ sharedStorage: "mounted" }))).toEqual([
+      "pandora-ha:sharedPath: required when sharedStorage is mounted: the absolute path where every server host mounts the shared filesystem, such as /mnt/cephfs/pandora (no spaces, not / nor ending in /)",
+    ]);
+  });
+
+  test("the plan: the shared-storage step bind-mounts from sharedPath, no NFS source, no NFS client; ordered as for nfs", async () => {
+    const { buildPlan, SHARED_MOUNT_ROOT } = await import("../../lib/plan");
+    // As the lab builds it: no sharedSource at all. mounted does not need one.
+    const plan = buildPlan(parseConfig(existing(mounted)), { binlogVolumes: false, sharedSource: undefined });
+    const nfsPlan = buildPlan(parseConfig(existing(nfs)), { binlogVolumes: false, sharedSource: "nas1:/export/pandora" });
+    const step = (p: typeof plan, id: string) => {
+      const s = p.find((x) => x.id === id);
+      expect(s, `no step ${id}`).toBeDefined();
+      return s!;
+    };
+    for (const srv of ["pfms1", "pfms2"]) {
+      const shared = step(plan, `servers/${srv}/shared-storage`);
+      expect(shared.script).toBe("server-shared-storage.sh");
+      expect(shared.env).toEqual({
+        SHARED_KIND: "mounted",
+        MOUNT_ROOT: "/mnt/cephfs/pandora",
+        INCOMING_DIR: "/var/spool/pandora/data_in",
+        SUBDIRS: "conf collections md5 netflow discovery",
+        ATTACHMENT_DIR: "/var/www/html/pandora_console/attachment",
+      });
+      expect(shared.secretEnv).toEqual({});
+      expect(shared.waitFor).toEqual([]);
+      expect(shared.description).toContain("/mnt/cephfs/pandora");
+      expect(step(plan, `servers/${srv}/install`).env.NFS_CLIENT).toBe("0");
+      // nfs, for comparison: the same directories, its source mounted on the fixed root, the client installed.
+      const nfsShared = step(nfsPlan, `servers/${srv}/shared-storage`);
+      expect(nfsShared.env).toEqual({ ...shared.env, SHARED_KIND: "nfs", SHARED_SOURCE: "nas1:/export/pandora", MOUNT_ROOT: SHARED_MOUNT_ROOT });
+      expect(step(nfsPlan, `servers/${srv}/install`).env.NFS_CLIENT).toBe("1");
+      expect(step(plan, `servers/${srv}/tentacle`).dependsOn).toContain(`servers/${srv}/shared-storage`);
+      expect(step(plan, `servers/${srv}/pandora-ha`).dependsOn).toContain(`servers/${srv}/shared-storage`);
+    }
+    // Every step and every dependency exactly as with nfs.
+    const graph = (p: typeof plan) => p.map((s) => [s.id, [...s.dependsOn].sort()]);
+    expect(graph(plan)).toEqual(graph(nfsPlan));
+  });
+
+  test("none gets no shared-storage step and no NFS client", async () => {
+    const { buildPlan } = await import("../../lib/plan");
+    const plan = buildPlan(parseConfig(existing()), { binlogVolumes: false, sharedSource: undefined });
+    expect(plan.filter((s) => s.id.endsWith("/shared-storage"))).toEqual([]);
+    expect(plan.find((s) => s.id === "servers/pfms1/install")!.env.NFS_CLIENT).toBe("0");
+    expect(plan.find((s) => s.id === "servers/pfms1/tentacle")!.dependsOn).toEqual(["servers/pfms1/install"]);
   });
 });

@@ -321,6 +321,35 @@ describe("existing ubuntu2204 mariadb1011 stack", async () => {
   });
 });
 
+describe("aws stack with sharedStorage mounted: the hosts mount the share themselves, no EFS", async () => {
+  const run = await runProgram({
+    adminCidrs: ["203.0.113.4/32"],
+    pandoraServerPackages: PKG_RPM,
+    sharedStorage: "mounted",
+    sharedPath: "/mnt/cephfs/pandora",
+  });
+
+  test("no EFS file system, mount target or EFS security group; the same host steps as with efs", () => {
+    expect(ofType(run, "aws:efs/fileSystem:FileSystem")).toEqual([]);
+    expect(ofType(run, "aws:efs/mountTarget:MountTarget")).toEqual([]);
+    expect(ofType(run, "aws:ec2/securityGroup:SecurityGroup")).toHaveLength(2);
+    expect(commands(run)).toHaveLength(27);
+  });
+
+  test("shared-storage bind-mounts from sharedPath, with no NFS source and no NFS client; Tentacle waits for it", () => {
+    for (const s of ["pfms1", "pfms2"]) {
+      const create = command(run, `servers/${s}/shared-storage`).inputs.create as string;
+      expect(create).toContain("SHARED_KIND='mounted'");
+      expect(create).toContain("MOUNT_ROOT='/mnt/cephfs/pandora'");
+      expect(create).toContain("SUBDIRS='conf collections md5 netflow discovery'");
+      expect(create).not.toContain("SHARED_SOURCE");
+      expect(command(run, `servers/${s}/install`).inputs.create).toContain("NFS_CLIENT='0'");
+      expect(run.deps.get(`servers-${s}-shared-storage`)).not.toContainEqual(expect.stringContaining("MountTarget"));
+      expect(run.deps.get(`servers-${s}-tentacle`)).toContainEqual(expect.stringContaining(`::servers-${s}-shared-storage`));
+    }
+  });
+});
+
 describe("invalid stack config registers nothing", () => {
   test("the program throws naming the key, before any resource", async () => {
     vi.resetModules();

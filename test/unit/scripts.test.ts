@@ -161,6 +161,17 @@ describe("plan ↔ scripts contract", () => {
         sharedSource: "nas1:/export/pandora",
       }),
     ],
+    [
+      "mounted shared storage",
+      buildPlan(
+        parseConfig({
+          ...Object.fromEntries(Object.entries(existing).filter(([k]) => k !== "pandora-ha:nfsExport")),
+          "pandora-ha:sharedStorage": "mounted",
+          "pandora-ha:sharedPath": "/mnt/cephfs/pandora",
+        }),
+        { binlogVolumes: true },
+      ),
+    ],
   ];
 
   test.each(plans)("%s: every step's script exists", (_name, steps) => {
@@ -859,5 +870,152 @@ describe("the resync tool", () => {
     const noEnv = resync([conf, "db1", "db2"], { PHA_CLUSTER_ENV: path.join(dir, "nope.env") });
     expect(lastLine(noEnv)).toMatch(/nope\.env is missing: this host was not deployed by pandora-ha/);
     for (const r of [noEnv]) expect(r.out).not.toMatch(/secret1|secret2/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// server-shared-storage.sh, for real: its refusals need nothing; the bind mounts run as root in
+// a private mount namespace (unshare --mount), so nothing stays mounted once the test is done.
+
+describe("server-shared-storage.sh", () => {
+  const SCRIPT = path.join(SCRIPTS, "server-shared-storage.sh");
+  const SUBS = ["conf", "collections", "md5", "netflow", "discovery"];
+  /** A server host in a temporary directory: Pandora's directories, an fstab, a temp dir, a share (not created). */
+  function host() {
+    const d = tmp();
+    const h = {
+      d,
+      share: path.join(d, "share"),
+      incoming: path.join(d, "data_in"),
+      attachment: path.join(d, "attachment"),
+      fstab: path.join(d, "fstab"),
+      tmpDir: path.join(d, "tmp"),
+    };
+    writeFileSync(h.fstab, "# static\n");
+    mkdirSync(h.tmpDir);
+    return h;
+  }
+  type Host = ReturnType<typeof host>;
+  const env = (h: Host, over: Record<string, string> = {}): Record<string, string> => ({
+    ...baseEnv(),
+    PHA_FSTAB: h.fstab,
+    PHA_STATE_DIR: path.join(h.d, "state"),
+    TMPDIR: h.tmpDir,
+    SHARED_KIND: "mounted",
+    MOUNT_ROOT: h.share,
+    INCOMING_DIR: h.incoming,
+    SUBDIRS: SUBS.join(" "),
+    ATTACHMENT_DIR: h.attachment,
+    ...over,
+  });
+  /** Runs bash `body` as root in a private mount namespace, the script as $SCRIPT. */
+  function inNamespace(body: string, e: Record<string, string>): Run {
+    const probe = spawnSync("unshare", ["--mount", "true"], { encoding: "utf8" });
+    if (probe.status !== 0) throw new Error(`these tests need root and unshare --mount (util-linux): ${probe.error ?? probe.stderr}`);
+    return run("unshare", ["--mount", "bash", "-c", `set -euo pipefail\n${body}`], { ...e, SCRIPT });
+  }
+  /** Nothing written: the host directory holds its fstab (unchanged) and an empty temp dir only. */
+  function expectUntouched(h: Host, r: Run): void {
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).not.toMatch(/changed:/);
+    expect(readdirSync(h.d).sort()).toEqual(["fstab", "tmp"]);
+    expect(readdirSync(h.tmpDir)).toEqual([]);
+    expect(readFileSync(h.fstab, "utf8")).toBe("# static\n");
+  }
+
+  test("mounted: a sharedPath that does not exist, or is a file, stops before changing anything, naming it", () => {
+    const h = host();
+    const missing = run("bash", [SCRIPT], env(h));
+    expect(missing.stderr).toContain(`ERROR: the shared directory ${h.share} (sharedPath) does not exist or is not a directory`);
+    expectUntouched(h, missing);
+    writeFileSync(h.share, "");
+    const file = run("bash", [SCRIPT], env(h));
+    expect(file.stderr).toContain(`the shared directory ${h.share} (sharedPath) does not exist or is not a directory`);
+    rmSync(h.share);
+    expectUntouched(h, file);
+  });
+
+  test("SHARED_KIND: another value is refused; without it (nfs, the default) SHARED_SOURCE is required", () => {
+    const h = host();
+    const other = run("bash", [SCRIPT], env(h, { SHARED_KIND: "cephfs" }));
+    expect(other.stderr).toContain("SHARED_KIND must be one of: nfs mounted (got 'cephfs')");
+    expectUntouched(h, other);
+    const e = env(h);
+    delete e.SHARED_KIND;
+    const nfs = run("bash", [SCRIPT], e);
+    expect(nfs.stderr).toContain("required environment variable SHARED_SOURCE is missing");
+    expectUntouched(h, nfs);
+  });
+
+  test("a share inside a directory it would replace, or holding one, is refused", () => {
+    const h = host();
+    for (const root of [path.join(h.incoming, "shared"), h.attachment, h.d]) {
+      const r = run("bash", [SCRIPT], env(h, { MOUNT_ROOT: root }));
+      expect(r.stderr, root).toMatch(new RegExp(`ERROR: MOUNT_ROOT ${root} and \\S+ overlap`));
+      expectUntouched(h, r);
+    }
+  });
+
+  test("mounted, as root: every directory bind-mounted from its twin under sharedPath, no file lost, bind lines only, a second run changes nothing", () => {
+    const h = host();
+    const put = (file: string, content: string) => {
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, content);
+    };
+    put(path.join(h.share, "data_in", "conf", "a.conf"), "shared\n");
+    put(path.join(h.incoming, "conf", "a.conf"), "local\n");
+    put(path.join(h.incoming, "conf", "b.conf"), "b\n");
+    put(path.join(h.incoming, "collections", "c.txt"), "c\n");
+    put(path.join(h.attachment, "att.txt"), "att\n");
+    put(path.join(h.incoming, "queued.data"), "own\n");
+    mkdirSync(path.join(h.incoming, "md5"));
+    const r = inNamespace(
+      [
+        'bash "$SCRIPT"',
+        "echo '=== again'",
+        'bash "$SCRIPT"',
+        "echo '=== view'",
+        'cat "$INCOMING_DIR/conf/a.conf" "$INCOMING_DIR/conf/b.conf" "$ATTACHMENT_DIR/att.txt"',
+        'echo through >"$INCOMING_DIR/netflow/new.txt"',
+      ].join("\n"),
+      env(h),
+    );
+    expect(r.status, r.out).toBe(0);
+    const [first, again, view] = r.stdout.split(/^=== \w+\n/m);
+    const pairs = [...SUBS.map((s) => [path.join(h.incoming, s), path.join(h.share, "data_in", s)]), [h.attachment, path.join(h.share, "attachment")]];
+    for (const [local, shared] of pairs) {
+      expect(first).toContain(`changed: bind-mounted ${shared} on ${local}`);
+      expect(again).toContain(`unchanged: ${local} is the shared ${shared}`);
+    }
+    expect(first.match(/its files copied onto the share first/g)).toHaveLength(3); // conf, collections, attachment
+    expect(again).not.toMatch(/ changed: /);
+    expect(r.stderr).toContain(`WARNING: ${h.share} is not a mount point (it lies on the `);
+    // Through the mounts: the share's a.conf won, the local b.conf was added.
+    expect(view).toBe("shared\nb\natt\n");
+    // Outside the namespace: nothing mounted, the share holds everything, the originals are intact.
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(h.d);
+    const shared = (...p: string[]) => readFileSync(path.join(h.share, ...p), "utf8");
+    expect([shared("data_in", "conf", "a.conf"), shared("data_in", "conf", "b.conf"), shared("data_in", "collections", "c.txt"), shared("attachment", "att.txt")]).toEqual(["shared\n", "b\n", "c\n", "att\n"]);
+    expect(shared("data_in", "netflow", "new.txt")).toBe("through\n");
+    expect(existsSync(path.join(h.incoming, "netflow", "new.txt"))).toBe(false);
+    expect(readFileSync(path.join(h.incoming, "conf", "a.conf"), "utf8")).toBe("local\n");
+    // data_in itself is never shared: its own files stay local.
+    expect(readFileSync(path.join(h.incoming, "queued.data"), "utf8")).toBe("own\n");
+    expect(existsSync(path.join(h.share, "data_in", "queued.data"))).toBe(false);
+    // No line for the share itself: one bind line per directory.
+    const opts = `bind,_netdev,nofail,x-systemd.requires-mounts-for=${h.share}`;
+    expect(readFileSync(h.fstab, "utf8")).toBe(["# static", ...pairs.map(([local, twin]) => `${twin} ${local} none ${opts} 0 0`), ""].join("\n"));
+  });
+
+  test("mounted, as root: a sharedPath that is a mount point is taken without a warning", () => {
+    const h = host();
+    mkdirSync(h.share);
+    const r = inNamespace('mount -t tmpfs pha-test "$MOUNT_ROOT"\nbash "$SCRIPT"', env(h));
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toContain(`unchanged: ${h.share} is a mount point (tmpfs), mounted by the host`);
+    expect(r.stdout.match(/changed: bind-mounted /g)).toHaveLength(SUBS.length + 1);
+    expect(r.stderr).not.toMatch(/WARNING/);
+    expect(readFileSync(h.fstab, "utf8")).not.toMatch(new RegExp(`^\\S+ ${h.share} `, "m"));
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(h.d);
   });
 });
