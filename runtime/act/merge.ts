@@ -360,7 +360,8 @@ export function mergeScript(start: string, binlogDir: string, files: string[], m
   // A transaction without its COMMIT (cut short by a crash; the restarted server rolled it back
   // and began a new file) is marked, so that the parser drops it.
   const fileStart = "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]Start: binlog v /";
-  const ends = ["/^COMMIT/ { open = 0; next }", `END { if (open) print "${CUT_SHORT_MARK}" }`];
+  // (Opened by its START TRANSACTION or BEGIN: a DDL's event group has neither, nor a COMMIT.)
+  const ends = ["/^(START TRANSACTION|BEGIN)/ { open = 1; next }", "/^COMMIT/ { open = 0; next }", `END { if (open) print "${CUT_SHORT_MARK}" }`];
   const filter =
     mode === "verbose"
       ? [
@@ -368,7 +369,7 @@ export function mergeScript(start: string, binlogDir: string, files: string[], m
           "/^###   @/ { if (keep) print; next }",
           `/^### (INSERT INTO|UPDATE|DELETE FROM) / { keep = ($NF ~ /\.\`(${tables})\`$/) }`,
           "/^###/ { if (keep) print; next }",
-          `${gtid} { keep = 0; open = 1; print; next }`,
+          `${gtid} { keep = 0; print; next }`,
           `${fileStart} { if (open) print "${CUT_SHORT_MARK}"; open = 0; next }`,
           ...ends,
           statement,
@@ -378,7 +379,7 @@ export function mergeScript(start: string, binlogDir: string, files: string[], m
           "blk { if (keep) print; if (substr($0, 1, 1) == \"'\") blk = 0; next }",
           `${fileStart} { if (open) print "${CUT_SHORT_MARK}"; open = 0; fde = 1; next }`,
           `/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]Table_map: \`[^\`]*\`\.\`(${tables})\` mapped to number / { want = 1; next }`,
-          `${gtid} { open = 1; print; next }`,
+          `${gtid} { print; next }`,
           ...ends,
           statement,
         ];

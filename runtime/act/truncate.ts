@@ -98,7 +98,9 @@ export const CUT_SHORT_AWK = [
   "/^# at [0-9]+$/ { at = $3; next }",
   "function cutHere() { if (cut) inside = 1; cut = file; pos = from }",
   "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]Start: binlog v / { if (open) cutHere(); file++; open = 0; next }",
-  "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]GTID [0-9]/ { if (cut) inside = 1; open = 1; from = at; next }",
+  "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]GTID [0-9]/ { if (cut) inside = 1; from = at; next }",
+  // A transaction opens with START TRANSACTION (BEGIN on older servers); a DDL has neither, nor a COMMIT.
+  "/^(START TRANSACTION|BEGIN)/ { open = 1 }",
   "/^COMMIT/ { open = 0 }",
   'END { if (open) cutHere(); if (inside) print "inside"; else if (cut) print cut, pos }',
 ].join("\n");

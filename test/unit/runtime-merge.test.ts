@@ -266,6 +266,19 @@ describe("mergeScript", () => {
     }
   });
 
+  test("a DDL ending the output (no START TRANSACTION, no COMMIT) is not taken for a transaction cut short", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pha-merge-"));
+    const ddl = ["# at 21218", "#261201 17:02:36 server id 1  end_log_pos 21260 CRC32 0x45e421d2 \tGTID 0-1-24 ddl", "ALTER TABLE tevento ADD COLUMN x INT", "/*!*/;"].join("\n");
+    writeFileSync(join(dir, "mariadb-binlog"), `#!/bin/sh\ncat ${join(DIR, "splitbrain.events.txt")} ${join(dir, "ddl.txt")}\n`);
+    writeFileSync(join(dir, "ddl.txt"), `${ddl}\n`);
+    chmodSync(join(dir, "mariadb-binlog"), 0o755);
+    const r = spawnSync("sh", ["-c", mergeScript(HISTORIES.start, dir, ["binlog.000001"], "events")], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: "utf8" });
+    expect(r.stdout).not.toContain(CUT_SHORT_MARK);
+    const txs = parseEvents(r.stdout);
+    expect(gtids(txs)).toEqual(["0-1-14", "0-1-15", "0-1-16", "0-1-17", "0-1-18", "0-1-19", "0-1-24"]);
+    expect(txs[6].statements).toEqual(["ALTER TABLE tevento ADD COLUMN x INT"]);
+  });
+
   test("verbose: its -v rows, filtered the same way", () => {
     const r = runWith("splitbrain.rows.txt", "verbose");
     expect(r.status).toBe(0);

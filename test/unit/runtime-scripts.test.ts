@@ -39,6 +39,8 @@ describe("scripts pandora_ha runs over SSH", () => {
     const tx = (at: number, seq: number, commit = true) => [`# at ${at}`, header(`GTID 0-2-${seq} cid=1 trans`), "START TRANSACTION", "### INSERT INTO `pandora`.`t`", ...(commit ? ["COMMIT/*!*/;"] : [])];
     const cut = (...lines: string[]) => spawnSync("awk", [CUT_SHORT_AWK], { input: lines.join("\n"), encoding: "utf8" }).stdout.trim();
     expect(cut(...file(...tx(100, 1), ...tx(200, 2)))).toBe("");
+    // A DDL's event group has no START TRANSACTION and no COMMIT: complete all the same.
+    expect(cut(...file(...tx(100, 1), "# at 200", header("GTID 0-2-2 ddl"), "CREATE TABLE t (a INT)"), ...file())).toBe("");
     // Cut short in the second file (measured: a full binlog volume, kill -9), the restart's file after it.
     expect(cut(...file(...tx(100, 1)), ...file(...tx(11758, 2), ...tx(12037, 3, false)), ...file())).toBe("2 12037");
     expect(cut(...file(...tx(100, 1), ...tx(200, 2, false)))).toBe("1 200");
