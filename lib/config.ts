@@ -539,8 +539,8 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
   // --- storage, load balancer
   const nfsExport = storageKey(r, "nfsExport", "nfs", sharedStorage, /^[A-Za-z0-9.-]+:\/[^\s]*$/, "an NFS export 'server:/path'");
   // As the host script accepts a path (require_abs_path): it goes into /etc/fstab bind lines.
-  const sharedPath = storageKey(r, "sharedPath", "mounted", sharedStorage, /^\/[A-Za-z0-9._/@+-]*[A-Za-z0-9._@+-]$/,
-    "the absolute path where every server host mounts the shared filesystem, such as /mnt/cephfs/pandora (no spaces, not / nor ending in /)");
+  const sharedPath = storageKey(r, "sharedPath", "mounted", sharedStorage, /^(?!.*(^|\/)\.\.?(\/|$))\/[A-Za-z0-9._/@+-]*[A-Za-z0-9._@+-]$/,
+    "the absolute path where every server host mounts the shared filesystem, such as /mnt/cephfs/pandora (no spaces, no . or .. parts, not / nor ending in /)");
   if (sharedStorage === "efs" && !onAws) r.problem("sharedStorage", "efs needs platform aws; use nfs, mounted or none on platform existing");
   const tentacleLoadBalancer = r.bool("tentacleLoadBalancer", false);
   if (tentacleLoadBalancer && !onAws)

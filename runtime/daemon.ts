@@ -108,8 +108,9 @@ export class Daemon {
       this.cameBack.set(host, Date.now());
       const s = this.sessions.get(host);
       if (s) s.lastAttempt = 0;
-      // Read-only at once, beside the loop's probe and full fence, which take longer.
-      void act.fenceOnReturn(this.ctx, host);
+      // Read-only at once, beside the loop's probe and full fence, which take longer (only the
+      // acting daemon: another one's view of who is fenced may be stale).
+      if (this.actor) void act.fenceOnReturn(this.ctx, host);
       this.wake?.();
     }, settings.bindAddress);
     const pauseAt = process.env.PANDORA_HA_PAUSE_AFTER;

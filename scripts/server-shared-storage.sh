@@ -6,7 +6,8 @@
 #   _netdev, nofail; /etc/fstab).
 # - mounted: the host mounts it itself (CephFS, GlusterFS, a SAN filesystem, ...) and MOUNT_ROOT
 #   is that path (sharedPath). Nothing is mounted there and fstab gets no line for it; MOUNT_ROOT
-#   must be an existing directory, and when it is not a mount point a warning says so.
+#   must be an existing directory on a filesystem other than the one holding INCOMING_DIR (its
+#   mount point, or a directory in it): a share not mounted is refused.
 # On MOUNT_ROOT, data_in/<sub> for each of SUBDIRS (e.g. "conf collections md5 netflow
 # discovery") and attachment/. Each local directory — INCOMING_DIR/<sub> and ATTACHMENT_DIR — is
 # then bind-mounted from its shared twin (fstab `bind` lines). INCOMING_DIR itself is never
@@ -66,17 +67,30 @@ nfs_share() {
   fi
 }
 
-# host_share: MOUNT_ROOT, which the host mounts itself, is there (ideally its own mount point).
+# mount_of PATH: the mount point of the filesystem holding PATH (or its nearest existing parent).
+mount_of() {
+  local p=$1
+  while [[ ! -e "$p" && "$p" != / ]]; do p=$(dirname "$p"); done
+  findmnt -n -r -o TARGET --target "$p"
+}
+
+# host_share: MOUNT_ROOT, which the host mounts itself, is there: a mount point, or a directory on
+# a filesystem other than the one holding Pandora's directories. A share not mounted (yet, or
+# after a boot where its mount failed) is an empty local directory: taking it would give each
+# server its own copies, hidden once the share is mounted over it.
 host_share() {
-  local on
+  local on local_on
   [[ -d "$MOUNT_ROOT" ]] ||
     die "the shared directory $MOUNT_ROOT (sharedPath) does not exist or is not a directory: mount the shared filesystem there first"
   if mountpoint -q "$MOUNT_ROOT"; then
     unchanged "$MOUNT_ROOT is a mount point ($(findmnt -n -o FSTYPE --mountpoint "$MOUNT_ROOT")), mounted by the host"
     return 0
   fi
-  on=$(findmnt -n -r -o FSTYPE,TARGET --target "$MOUNT_ROOT") || on="unknown ?"
-  warn "$MOUNT_ROOT is not a mount point (it lies on the ${on%% *} filesystem mounted on ${on#* }): every server host must see the same directory there"
+  on=$(mount_of "$MOUNT_ROOT")
+  local_on=$(mount_of "$INCOMING_DIR")
+  [[ "$on" != "$local_on" ]] ||
+    die "the shared directory $MOUNT_ROOT (sharedPath) lies on the filesystem mounted on $on, as $INCOMING_DIR does: the shared filesystem is not mounted there"
+  unchanged "$MOUNT_ROOT lies on the filesystem mounted on $on, mounted by the host"
 }
 
 # --- the share

@@ -120,10 +120,17 @@ const RETURN_FENCE_MS = 2000;
  */
 export async function fenceOnReturn(ctx: Ctx, host: string): Promise<number | undefined> {
   const s = session(ctx, host);
-  if (host === ctx.state.master || !ctx.state.fenced.includes(host)) return undefined;
+  const stillFenced = () => host !== ctx.state.master && ctx.state.fenced.includes(host);
+  if (!stillFenced()) return undefined;
   const t0 = Date.now();
   const c = new NodeConnection({ ...s.opts, timeoutMs: RETURN_FENCE_MS });
   try {
+    // Connected: still fenced, and no newer epoch on it (another daemon may have promoted it since).
+    const [e] = await c.query<{ epoch: string }>(`SELECT MAX(epoch) AS epoch FROM ${EPOCH_TABLE}`).catch(() => [{ epoch: "0" }]);
+    if (!stillFenced() || Number(e?.epoch ?? 0) > ctx.state.epoch) {
+      ctx.events.log({ fence_on_return: host, skipped: `epoch ${e?.epoch ?? 0} there, ${ctx.state.epoch} here` });
+      return undefined;
+    }
     for (const q of s.dialect?.fenceSql ?? ["SET GLOBAL read_only = ON"]) await c.query(q);
     const ms = Date.now() - t0;
     ctx.events.log({ fence_on_return: host, ms });
@@ -160,8 +167,11 @@ async function stopServer(ctx: Ctx, s: NodeSession, reason: string): Promise<voi
 export function killScript(pidFile: string, port: number, address = ""): string {
   const server = `grep -Eqx "(mariadbd|mysqld)" "/proc/$pid/comm" 2>/dev/null`;
   const p = Math.trunc(port);
-  // Several servers on the port (on several addresses): only the one on the node's own address.
-  const pick = `awk -v a=${shq(`${address}:${p}`)} '{ n++; if ($4 == a) mine = $0; any = $0 } END { l = (n == 1) ? any : mine; if (match(l, /pid=[0-9]+/)) print substr(l, RSTART + 4, RLENGTH - 4) }'`;
+  // One server on the port (with one or more listeners): that one. Several (on several
+  // addresses, as in the lab): only the one on the node's own address ([addr] for IPv6).
+  const pick =
+    `awk -v a=${shq(`${address}:${p}`)} -v b=${shq(`[${address}]:${p}`)} '{ if (!match($0, /pid=[0-9]+/)) next; pid = substr($0, RSTART + 4, RLENGTH - 4); ` +
+    "if (!(pid in seen)) { seen[pid] = 1; n++; any = pid } if ($4 == a || $4 == b) mine = pid } END { print (n == 1) ? any : mine }'";
   return [
     'if [ "$(id -u)" = 0 ]; then s=; else s="sudo -n"; fi',
     `pid=${pidFile.startsWith("/") ? `$($s cat ${shq(pidFile)} 2>/dev/null || true)` : ""}`,

@@ -529,7 +529,7 @@ clear_zombie_pid_file() {
   pidfile=$(cnf_value "$1" pid-file)
   [[ -n "$pidfile" && -r "$pidfile" ]] || return 0
   # The file may go between the test and the read (a server stopping removes it).
-  pid=$(tr -dc 0-9 <"$pidfile" 2>/dev/null) || return 0
+  pid=$(tr -dc 0-9 2>/dev/null <"$pidfile") || return 0
   [[ -n "$pid" ]] || return 0
   if [[ "$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c 1)" == Z ]]; then
     rm -f "$pidfile"

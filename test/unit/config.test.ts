@@ -111,6 +111,8 @@ const invalid: Array<[string, Record<string, string>, string, string]> = [
   ["relative sharedPath", existing({ sharedStorage: "mounted", sharedPath: "mnt/cephfs/pandora" }), "pandora-ha:sharedPath", "expected the absolute path where every server host mounts the shared filesystem"],
   ["sharedPath /", existing({ sharedStorage: "mounted", sharedPath: "/" }), "pandora-ha:sharedPath", "got '/'"],
   ["sharedPath ending in /", existing({ sharedStorage: "mounted", sharedPath: "/mnt/shared/" }), "pandora-ha:sharedPath", "not / nor ending in /"],
+  ["sharedPath with ..", existing({ sharedStorage: "mounted", sharedPath: "/mnt/x/../../var/spool/pandora" }), "pandora-ha:sharedPath", "no . or .. parts"],
+  ["sharedPath with .", existing({ sharedStorage: "mounted", sharedPath: "/mnt/./shared" }), "pandora-ha:sharedPath", "got '/mnt/./shared'"],
   ["sharedPath with a space", existing({ sharedStorage: "mounted", sharedPath: "/mnt/my share" }), "pandora-ha:sharedPath", "no spaces"],
   ["sharedPath with nfs", existing({ sharedStorage: "nfs", nfsExport: "nas1:/export", sharedPath: "/mnt/shared" }), "pandora-ha:sharedPath", "only used when sharedStorage is mounted (sharedStorage is nfs)"],
   ["sharedPath with none", existing({ sharedPath: "/mnt/shared" }), "pandora-ha:sharedPath", "only used when sharedStorage is mounted (sharedStorage is none)"],
@@ -232,7 +234,7 @@ describe("sharedStorage mounted: a shared filesystem the hosts mount themselves,
     expect(parseConfig(existing(nfs)).sharedPath).toBeUndefined();
     // Only the one problem: nothing else in the stack objects to mounted.
     expect(problems(existing({ sharedStorage: "mounted" }))).toEqual([
-      "pandora-ha:sharedPath: required when sharedStorage is mounted: the absolute path where every server host mounts the shared filesystem, such as /mnt/cephfs/pandora (no spaces, not / nor ending in /)",
+      "pandora-ha:sharedPath: required when sharedStorage is mounted: the absolute path where every server host mounts the shared filesystem, such as /mnt/cephfs/pandora (no spaces, no . or .. parts, not / nor ending in /)",
     ]);
   });
 

@@ -956,7 +956,7 @@ describe("server-shared-storage.sh", () => {
     }
   });
 
-  test("mounted, as root: every directory bind-mounted from its twin under sharedPath, no file lost, bind lines only, a second run changes nothing", () => {
+  test("mounted, as root: refused while the share is not mounted; then every directory bind-mounted from its twin under sharedPath, no file lost, bind lines only, a second run changes nothing", () => {
     const h = host();
     const put = (file: string, content: string) => {
       mkdirSync(path.dirname(file), { recursive: true });
@@ -969,8 +969,15 @@ describe("server-shared-storage.sh", () => {
     put(path.join(h.attachment, "att.txt"), "att\n");
     put(path.join(h.incoming, "queued.data"), "own\n");
     mkdirSync(path.join(h.incoming, "md5"));
+    const refused = run("bash", [SCRIPT], env(h));
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`ERROR: the shared directory ${h.share} (sharedPath) lies on the filesystem mounted on `);
+    expect(refused.stdout).not.toMatch(/changed:/);
+    expect(readFileSync(h.fstab, "utf8")).toBe("# static\n");
+    // The host mounts the share: here a bind mount of the directory on itself.
     const r = inNamespace(
       [
+        'mount --bind "$MOUNT_ROOT" "$MOUNT_ROOT"',
         'bash "$SCRIPT"',
         "echo '=== again'",
         'bash "$SCRIPT"',
@@ -989,7 +996,7 @@ describe("server-shared-storage.sh", () => {
     }
     expect(first.match(/its files copied onto the share first/g)).toHaveLength(3); // conf, collections, attachment
     expect(again).not.toMatch(/ changed: /);
-    expect(r.stderr).toContain(`WARNING: ${h.share} is not a mount point (it lies on the `);
+    expect(first).toContain(`unchanged: ${h.share} is a mount point`);
     // Through the mounts: the share's a.conf won, the local b.conf was added.
     expect(view).toBe("shared\nb\natt\n");
     // Outside the namespace: nothing mounted, the share holds everything, the originals are intact.
