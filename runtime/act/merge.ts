@@ -38,7 +38,7 @@ import { parseMariaGtids } from "../dialect";
 import type { SshSettings } from "../exec";
 import { shq, sshArgs } from "../exec";
 import { NodeConnection } from "../observe/probe";
-import { commonPosition } from "./truncate";
+import { BINLOG_LINES, commonPosition } from "./truncate";
 
 export const MERGED_TABLES = ["tagente_datos", "tagente_datos_string", "tevento"];
 /** On the master: which diverged transactions were merged (one row per GTID range and merge). */
@@ -359,9 +359,8 @@ export function mergeScript(start: string, binlogDir: string, files: string[], m
   const statement = `/^[^#]/ && tolower($0) ~ /(^|[^a-z_])(${tables})([^a-z_]|$)/ { print }`;
   // A transaction without its COMMIT (cut short by a crash; the restarted server rolled it back
   // and began a new file) is marked, so that the parser drops it.
-  const fileStart = "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]Start: binlog v /";
-  // (Opened by its START TRANSACTION or BEGIN: a DDL's event group has neither, nor a COMMIT.)
-  const ends = ["/^(START TRANSACTION|BEGIN)/ { open = 1; next }", "/^COMMIT/ { open = 0; next }", `END { if (open) print "${CUT_SHORT_MARK}" }`];
+  const { fileStart, txOpens, txEnds } = BINLOG_LINES;
+  const ends = [`${txOpens} { open = 1; next }`, `${txEnds} { open = 0; next }`, `END { if (open) print "${CUT_SHORT_MARK}" }`];
   const filter =
     mode === "verbose"
       ? [

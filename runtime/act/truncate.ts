@@ -88,6 +88,17 @@ export function truncateScript(start: string, binlogDir: string, files: string[]
 }
 
 /**
+ * Lines of mariadb-binlog's output (awk patterns) that tell where a transaction was cut short:
+ * each file's header, and a transaction's START TRANSACTION (BEGIN on older servers) and COMMIT.
+ * A DDL's event group has neither of the last two.
+ */
+export const BINLOG_LINES = {
+  fileStart: "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]Start: binlog v /",
+  txOpens: "/^(START TRANSACTION|BEGIN)/",
+  txEnds: "/^COMMIT/",
+};
+
+/**
  * Reads `mariadb-binlog -v` output of a node's files: a transaction a crash cut short (its events
  * written, not its Xid: a full disk, then kill -9) ends a file, and the restarted server begins
  * the next one. Prints nothing when every transaction ended (COMMIT); "K POS" when one was cut
@@ -97,11 +108,10 @@ export function truncateScript(start: string, binlogDir: string, files: string[]
 export const CUT_SHORT_AWK = [
   "/^# at [0-9]+$/ { at = $3; next }",
   "function cutHere() { if (cut) inside = 1; cut = file; pos = from }",
-  "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]Start: binlog v / { if (open) cutHere(); file++; open = 0; next }",
+  `${BINLOG_LINES.fileStart} { if (open) cutHere(); file++; open = 0; next }`,
   "/^#[0-9][0-9][0-9][0-9][0-9][0-9] .*[ \t]GTID [0-9]/ { if (cut) inside = 1; from = at; next }",
-  // A transaction opens with START TRANSACTION (BEGIN on older servers); a DDL has neither, nor a COMMIT.
-  "/^(START TRANSACTION|BEGIN)/ { open = 1 }",
-  "/^COMMIT/ { open = 0 }",
+  `${BINLOG_LINES.txOpens} { open = 1 }`,
+  `${BINLOG_LINES.txEnds} { open = 0 }`,
   'END { if (open) cutHere(); if (inside) print "inside"; else if (cut) print cut, pos }',
 ].join("\n");
 
