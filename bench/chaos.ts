@@ -424,11 +424,13 @@ async function oneFault(ctx: Ctx, fl: ChaosFault, n: number, st: { checker: Chec
   const convergedMs = why ? undefined : Date.now() - t0;
   if (why) {
     const said = daemonSays(ctx.lab, from);
-    if (ctx.keep) return { n, fault: fl.name, detail, converged: false, why: `${why}${said ? `; pandora_ha: ${said}` : ""}; the lab is left as it is (--keep)`, lost: 0, twoWritableMs: 0 };
+    why = `${why}${said ? `; pandora_ha: ${said}` : ""}`;
+    // --keep: left as it is to be looked at (its keys are counted once the run ends, if they can be).
+    if (ctx.keep) return { n, fault: fl.name, detail, converged: false, why: `${why}; the lab is left as it is (--keep)`, lost: 0, twoWritableMs: st.checker.twoWritableMs - two0 };
     // The daemon's whole log of the fault, kept past the lab's end (the lab takes its hosts down).
     const kept = join(tmpdir(), `pha-chaos-${process.pid}-${n}.log`);
     writeFileSync(kept, readHaLog(ctx.lab, from).lines.map((l) => JSON.stringify(l)).join("\n"));
-    why = `${why}${said ? `; pandora_ha: ${said}` : ""} (its log: ${kept})`;
+    why += ` (its log: ${kept})`;
     const forced = await forceConverge(ctx).catch((e: unknown) => `resync failed: ${(e as Error).message}`);
     const still = await waitConverged(ctx.lab, ctx.convergeMs);
     why += `; repaired by hand: ${forced}${still ? `; still not converged: ${still}` : ""}`;
@@ -501,9 +503,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const report = await campaign(lab, opts, log);
     kept = !!opts.keep && !!report.aborted;
     return report;
-  } catch (e) {
-    kept = false;
-    throw e;
   } finally {
     await faults.settled();
     if (!kept) await down(() => undefined);

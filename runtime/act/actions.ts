@@ -112,10 +112,11 @@ const RETURN_FENCE_MS = 2000;
 
 /**
  * A fenced node seen again (its server greeted the return watch): made read-only at once, on a
- * connection of its own, before the loop probes it and fences it fully (client connections
- * killed, a stale strict master stopped). A node that was cut off comes back as it was, writable
- * when it was the master; the loop's probe, analysis and fence took 1.4-1.6 s after a heal
- * (measured by the chaos bench's 100 ms sampler), during which two nodes were writable.
+ * connection of its own, beside the loop, which then probes it and fences it fully (client
+ * connections killed, a stale strict master stopped). A node that was cut off comes back as it
+ * was, writable when it was the master, until then. With commits waiting there for an
+ * acknowledgement, read_only waits behind them (at most RETURN_FENCE_MS here): the loop's kill
+ * over SSH ends that window (1.4-1.6 s after the heal on the lab), not this.
  * Returns how long it took; failures are logged, never thrown (the loop fences it anyway).
  */
 export async function fenceOnReturn(ctx: Ctx, host: string): Promise<number | undefined> {
