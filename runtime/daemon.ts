@@ -658,6 +658,7 @@ export class Daemon {
 
   private async adopt(c: Extract<Condition, { kind: "adopt_master" }>, actor: boolean): Promise<void> {
     const first = this.state.master === undefined;
+    const changed = !first && this.state.master !== c.master;
     this.state.master = c.master;
     this.state.epoch = c.epoch;
     this.ctx.saveState();
@@ -668,7 +669,7 @@ export class Daemon {
     this.events.emit("master_adopted", first ? "info" : "warning", `master is ${c.master} (epoch ${c.epoch}): ${c.reason}`, { key: "master" });
     // A daemon's first look decides (whatever an earlier cluster left there); after that only a
     // newer epoch than the file's may replace another host in it.
-    if (act.readPublished(this.ctx) !== c.master) await act.publish(this.ctx, c.master, undefined, first);
+    if (act.needsPublish(this.ctx, c.master, changed)) await act.publish(this.ctx, c.master, undefined, first);
   }
 
   /**
@@ -779,11 +780,12 @@ export class Daemon {
   /** The original's watchdogs: pandora_server (status-server → start-server) and Tentacle. */
   private async housekeeping(): Promise<void> {
     const s = this.settings;
-    if (!this.acting && this.state.master && act.readPublished(this.ctx) !== this.state.master) await act.publish(this.ctx, this.state.master);
+    if (!this.acting && this.state.master && act.needsPublish(this.ctx, this.state.master)) await act.publish(this.ctx, this.state.master);
     // A restart in progress (after a publish) is not a server that stopped.
     const st = act.serverRestarting() ? { code: 0 } : await runShell(`${s.pandoraServiceCmd} status-server`, 30_000);
     if (st.code !== 0 && !act.serverRestarting()) {
       const r = await runShell(`${s.pandoraServiceCmd} start-server`, 120_000);
+      if (r.code === 0) act.serverStartedFor(this.ctx, act.readPublished(this.ctx));
       this.events.emit("server_restarted", r.code === 0 ? "warning" : "critical", `pandora_server was not running: start-server ${r.code === 0 ? "succeeded" : `failed (${r.output})`}`, {
         key: `server:${s.serverName}`,
       });

@@ -116,6 +116,12 @@ export interface DaemonState {
    * --force`): their tail may hold acknowledged commits, so it is never undone, only kept.
    */
   unsafeTails: string[];
+  /**
+   * The master this host's pandora_server was last started or restarted against by pandora_ha
+   * (what pandora_ha_hosts.conf named then). Another server's daemon may write the shared file
+   * first: a server started against another host is restarted all the same.
+   */
+  serverMaster?: string;
   /** When the daemon last saw every node down at once (a total outage), until the master answers. */
   allDownSince?: number;
   /** When the first node answered again after that outage: the wait for the others runs from here. */

@@ -363,6 +363,26 @@ export async function publish(ctx: Ctx, master: string, phases?: Phase[], decide
   return { restarted: restartServer(ctx, master, phases) };
 }
 
+/**
+ * Must `master` be published (again) on this host: the hosts file names another host, or this
+ * host's pandora_server was last (re)started against another one — the file is shared by every
+ * server host, and another server's daemon may have written it already. When this daemon never
+ * (re)started the server, `changed` (the master changed since this daemon last looked) says so.
+ * Not while a restart is running or queued (it reads the file when it starts).
+ */
+export function needsPublish(ctx: Ctx, master: string, changed = false): boolean {
+  if (readPublished(ctx) !== master) return true;
+  if (serverRestarting()) return false;
+  return ctx.state.serverMaster !== undefined ? ctx.state.serverMaster !== master : changed;
+}
+
+/** This host's pandora_server was (re)started by pandora_ha while the hosts file named `master`. */
+export function serverStartedFor(ctx: Ctx, master: string | undefined): void {
+  if (master === undefined || ctx.state.serverMaster === master) return;
+  ctx.state.serverMaster = master;
+  ctx.saveState();
+}
+
 /** The restarts of pandora_server, one after the other (a publish during one restarts it again after it). */
 let restarts: Promise<unknown> = Promise.resolve();
 let restartsPending = 0;
@@ -384,6 +404,7 @@ function restartServer(ctx: Ctx, master: string, phases?: Phase[]): Promise<bool
       await phase(phases, "restart-server", async () => {
         const r = await runShell(`${s.pandoraServiceCmd} restart-server`, 120_000);
         if (r.code !== 0) throw new ActionError(`${s.pandoraServiceCmd} restart-server exited ${r.code}: ${r.output}`);
+        serverStartedFor(ctx, master);
         return "pandora_server restarted";
       });
       return true;

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import type { Ctx } from "../../runtime/act/actions";
-import { publish, readPublished, readPublishedMark, serverRestarted, serverRestarting } from "../../runtime/act/actions";
+import { needsPublish, publish, readPublished, readPublishedMark, serverRestarted, serverRestarting } from "../../runtime/act/actions";
 import type { HaSettings } from "../../runtime/conf";
 import { EventLog } from "../../runtime/publish/events";
 import type { Phase } from "../../runtime/state";
@@ -112,5 +112,31 @@ describe("publish", () => {
     await serverRestarted();
     expect(serverRestarting()).toBe(false);
     expect(readFileSync(calls, "utf8").split("\n").filter(Boolean)).toEqual(["start", "end restart-server", "start", "end restart-server"]);
+  });
+
+  test("a server host whose daemon finds the shared file already naming the new master still restarts its own pandora_server", async () => {
+    const file = shared();
+    const dir = mkdtempSync(join(tmpdir(), "pha-svc-"));
+    const calls = join(dir, "calls");
+    // pfms2's daemon: its server runs against 10.0.0.11.
+    const b = daemon(file, 1, `echo >> ${calls}`);
+    expect(await done(publish(b, "10.0.0.11", undefined, true))).toBe(true);
+    expect(b.state.serverMaster).toBe("10.0.0.11");
+    expect(needsPublish(b, "10.0.0.11")).toBe(false);
+    // pfms1's daemon fails over to 10.0.0.12 and writes the shared file first.
+    expect(await done(publish(daemon(file, 2), "10.0.0.12", []))).toBe(true);
+    // pfms2's daemon adopts epoch 2: the file is right, its server is not.
+    b.state.epoch = 2;
+    expect(needsPublish(b, "10.0.0.12")).toBe(true);
+    expect(await done(publish(b, "10.0.0.12"))).toBe(true);
+    expect(b.state.serverMaster).toBe("10.0.0.12");
+    expect(needsPublish(b, "10.0.0.12")).toBe(false);
+    expect(readFileSync(calls, "utf8")).toBe("restart-server\nrestart-server\n");
+    // A daemon that never started its server (it was running before) does not restart it for
+    // nothing, but does when the master changed since it last looked.
+    const c = daemon(file, 2);
+    expect(needsPublish(c, "10.0.0.12")).toBe(false);
+    expect(needsPublish(c, "10.0.0.12", true)).toBe(true);
+    expect(needsPublish(c, "10.0.0.11")).toBe(true);
   });
 });
