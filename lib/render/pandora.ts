@@ -89,6 +89,10 @@ export function pandoraServerTokens(cfg: ClusterConfig, server: ServerConfig): A
     ["ha_semisync", cfg.ha.semiSync ? "1" : "0"],
     ["ha_semisync_timeout", String(cfg.ha.semiSyncTimeoutMs / 1000)],
     ...(server.bindAddress !== undefined ? [["ha_bind_address", server.bindAddress] as [string, TokenValue]] : []),
+    // The daemon's HTTP endpoint (status, switchover) listens on loopback, 127.0.0.1 by default.
+    // A loopback bindAddress means server hosts that share one machine's network (the lab's):
+    // each endpoint then listens on its own host's address, still loopback only.
+    ...(server.bindAddress !== undefined && /^127\./.test(server.bindAddress) ? [["ha_http_address", server.bindAddress] as [string, TokenValue]] : []),
   ];
 }
 

@@ -219,7 +219,7 @@ describe("pandora_server.conf tokens", () => {
     expect(t1.get("ha_hosts")).toEqual({ join: [{ ref: "address:db1" }, { ref: "address:db2" }], sep: "," });
   });
 
-  test("pandora_ha's tokens: files, services, probing, failover budget; ha_bind_address only when set", () => {
+  test("pandora_ha's tokens: files, services, probing, failover budget; ha_bind_address only when set, ha_http_address only when that is loopback", () => {
     const t = new Map(pandoraServerTokens(cfg, cfg.servers[0]));
     expect(Object.fromEntries([...t].filter(([k]) => /^(ha_(hosts_file|pid_file|interval|sshkey|probe_|failover_|connect_delay)|pandora_service_cmd|tentacle_service)/.test(k)))).toEqual({
       ha_connect_delay: "0.5",
@@ -238,6 +238,12 @@ describe("pandora_server.conf tokens", () => {
     expect(t.has("ha_bind_address")).toBe(false);
     const bound = { ...cfg.servers[0], bindAddress: "10.0.0.21" };
     expect(new Map(pandoraServerTokens(cfg, bound)).get("ha_bind_address")).toBe("10.0.0.21");
+    // The HTTP endpoint stays on 127.0.0.1 (the daemon's default), unless the bind address is a
+    // loopback one itself: server hosts sharing one machine's network each get their own.
+    expect(t.has("ha_http_address")).toBe(false);
+    expect(new Map(pandoraServerTokens(cfg, bound)).has("ha_http_address")).toBe(false);
+    const lab = new Map(pandoraServerTokens(cfg, { ...cfg.servers[0], bindAddress: "127.0.1.101" }));
+    expect([lab.get("ha_bind_address"), lab.get("ha_http_address")]).toEqual(["127.0.1.101", "127.0.1.101"]);
     // Token names as server-pandora-conf.sh accepts them, each once.
     const names = pandoraServerTokens(cfg, bound).map(([k]) => k);
     expect(new Set(names).size).toBe(names.length);
