@@ -372,9 +372,14 @@ export async function publish(ctx: Ctx, master: string, phases?: Phase[], decide
  */
 export function needsPublish(ctx: Ctx, master: string, changed = false): boolean {
   if (readPublished(ctx) !== master) return true;
-  if (serverRestarting()) return false;
+  // A restart that failed is tried again after a minute, not every housekeeping round.
+  if (serverRestarting() || Date.now() - (restartFailures.get(ctx.settings.pandoraServiceCmd) ?? 0) < RESTART_RETRY_MS) return false;
   return ctx.state.serverMaster !== undefined ? ctx.state.serverMaster !== master : changed;
 }
+
+const RESTART_RETRY_MS = 60_000;
+/** When a restart of the server (by its service command) last failed. */
+const restartFailures = new Map<string, number>();
 
 /** This host's pandora_server was (re)started by pandora_ha while the hosts file named `master`. */
 export function serverStartedFor(ctx: Ctx, master: string | undefined): void {
@@ -402,13 +407,19 @@ function restartServer(ctx: Ctx, master: string, phases?: Phase[]): Promise<bool
   const done = restarts.then(async () => {
     try {
       await phase(phases, "restart-server", async () => {
+        // The server reads the file as it starts: what the file names now is what it will use.
+        const target = readPublished(ctx) ?? master;
         const r = await runShell(`${s.pandoraServiceCmd} restart-server`, 120_000);
         if (r.code !== 0) throw new ActionError(`${s.pandoraServiceCmd} restart-server exited ${r.code}: ${r.output}`);
-        serverStartedFor(ctx, master);
+        serverStartedFor(ctx, target);
+        restartFailures.delete(s.pandoraServiceCmd);
+        // Not in a failover's timeline (a watcher following the actor, the watchdog): in the log.
+        if (!phases) ctx.events.log({ info: `pandora_server restarted: it now uses ${target}` });
         return "pandora_server restarted";
       });
       return true;
     } catch (e) {
+      restartFailures.set(s.pandoraServiceCmd, Date.now());
       ctx.events.emit("failover_failure", "critical", `pandora_server did not restart after publishing ${master}: ${shortError(e)}`, { key: "restart-server" });
       return false;
     } finally {

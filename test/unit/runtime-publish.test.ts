@@ -95,6 +95,10 @@ describe("publish", () => {
     expect(await done(publish(a, "10.0.0.12", []))).toBe(false);
     expect(readFileSync(file, "utf8")).toBe("10.0.0.12");
     expect(events(a).map((e) => e.event)).toEqual(["failover_failure"]);
+    // Its server is not known to run against 10.0.0.12, but the restart is not tried again at
+    // once (every housekeeping round would raise the event again): after a minute.
+    a.state.serverMaster = "10.0.0.11";
+    expect(needsPublish(a, "10.0.0.12")).toBe(false);
   });
 
   test("the restart runs beside the caller, one at a time: publish returns before it ends; a second waits for the first", async () => {
@@ -132,6 +136,8 @@ describe("publish", () => {
     expect(b.state.serverMaster).toBe("10.0.0.12");
     expect(needsPublish(b, "10.0.0.12")).toBe(false);
     expect(readFileSync(calls, "utf8")).toBe("restart-server\nrestart-server\n");
+    // Said in the log: no failover timeline holds a watcher's restart.
+    expect(readFileSync(b.log, "utf8")).toMatch(/"info":"pandora_server restarted: it now uses 10\.0\.0\.12"/);
     // A daemon that never started its server (it was running before) does not restart it for
     // nothing, but does when the master changed since it last looked.
     const c = daemon(file, 2);
