@@ -1,8 +1,8 @@
 /**
- * npm run bench -- chaos --minutes N --seed S [--nodes 2|3] [--faults a,b,...] [--keep]
+ * npm run bench -- chaos --minutes N --seed S [--nodes 2|3] [--servers 1|2] [--faults a,b,...] [--keep]
  *
- * The fault campaign. Brings up its own lab with pandora_ha on pfms1 (failover budget raised for
- * the run), starts the keyed writer following pandora_ha_hosts.conf and a checker sampling every
+ * The fault campaign. Brings up its own lab with pandora_ha on pfms1 (and pfms2 with --servers 2;
+ * failover budgets raised for the run), starts the keyed writer following pandora_ha_hosts.conf and a checker sampling every
  * node's @@global.read_only every 100 ms, then until N minutes have passed: a seeded PRNG picks
  * the next fault from the list (a shuffled bag, so every fault comes up), injects it, holds it,
  * repairs everything (heal, resume, disk-free, restart, daemon started) and waits, bounded, for
@@ -17,7 +17,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PANDORA_PATHS } from "../lib/render/pandora";
 import * as faults from "../lab/faults";
-import { daemonPid, haCommand, readHaLog, startDaemon, stopDaemon } from "../lab/ha";
+import type { LogLine } from "../lab/ha";
+import { HA_LOG_FILE, haCommand, readHaLog, serverHosts, startDaemon } from "../lab/ha";
 import type { Lab } from "../lab/lab";
 import { down, fault, findHost, requireNoLiveLab, up } from "../lab/lab";
 import { paths } from "../lab/layout";
@@ -45,12 +46,22 @@ export function prng(seed: number): () => number {
   };
 }
 
-/** Raises pfms1's failover budget for a run where every fault may be a failover, and restarts the daemon. */
+/** Raises every server host's failover budget for a run where every fault may be a failover, and restarts the daemons. */
 export async function raiseFailoverBudget(lab: Lab): Promise<void> {
-  const conf = paths.inHost("pfms1", PANDORA_PATHS.serverConf);
-  writeFileSync(conf, readFileSync(conf, "utf8").replace(/^ha_failover_budget .*$/m, "ha_failover_budget 100"));
-  await stopDaemon(lab, "SIGTERM");
-  await startDaemon(lab);
+  for (const h of serverHosts(lab)) {
+    const conf = paths.inHost(h.name, PANDORA_PATHS.serverConf);
+    writeFileSync(conf, readFileSync(conf, "utf8").replace(/^ha_failover_budget .*$/m, "ha_failover_budget 100"));
+  }
+  await faults.daemonsRestart(lab);
+}
+
+/** Where each server host's daemon log ends now. */
+const logEnds = (lab: Lab) => new Map(serverHosts(lab).map((h) => [h.name, readHaLog(lab, Number.MAX_SAFE_INTEGER, HA_LOG_FILE, h.name).end]));
+
+/** Every server host's daemon log since `from` (logEnds), each line with its host when there are two. */
+function logsSince(lab: Lab, from: Map<string, number>): LogLine[] {
+  const servers = serverHosts(lab);
+  return servers.flatMap((h) => readHaLog(lab, from.get(h.name) ?? 0, HA_LOG_FILE, h.name).lines.map((l) => (servers.length > 1 ? { ...l, server: h.name } : l)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,10 +202,10 @@ function daemonKillAt(phase: PhaseName): ChaosFault {
       const m = ctx.master();
       await faults.crash(m);
       const hit = await killed;
-      await faults.daemonRestart(ctx.lab);
+      await faults.daemonsRestart(ctx.lab);
       ctx.armed = false;
       await faults.restart(m, ctx.lab.cfg.os);
-      return `${m} crashed; pandora_ha ${hit ? `killed -9 after ${phase}` : `never reached ${phase} in 30 s`}, restarted`;
+      return `${m} crashed; pandora_ha ${hit ? `on ${hit} killed -9 after ${phase}` : `never reached ${phase} in 30 s`}, restarted`;
     },
   };
 }
@@ -280,8 +291,8 @@ async function repair(ctx: Ctx): Promise<void> {
     if (await faults.diskIsFull(h.name)) await faults.diskFree(h.name, ctx.lab.cfg.os);
     if (!faults.dbPids(h.name).server.length) await faults.restart(h.name, ctx.lab.cfg.os);
   }
-  if (ctx.armed) await faults.daemonRestart(ctx.lab);
-  else if (!daemonPid(ctx.lab)) await startDaemon(ctx.lab);
+  if (ctx.armed) await faults.daemonsRestart(ctx.lab);
+  else await faults.daemonsEnsure(ctx.lab);
   ctx.armed = false;
 }
 
@@ -339,9 +350,9 @@ async function waitConverged(lab: Lab, ms: number): Promise<string | undefined> 
   return why;
 }
 
-/** The last warning or critical events of the daemon since byte `from` of its log (to say why). */
-function daemonSays(lab: Lab, from: number): string {
-  const lines = readHaLog(lab, from).lines;
+/** The last warning or critical events of the daemons since `from` (to say why). */
+function daemonSays(lab: Lab, from: Map<string, number>): string {
+  const lines = logsSince(lab, from);
   const ev = lines.filter((l) => l.event && (l.severity === "critical" || l.severity === "warning"));
   // Why a rejoin or a merge was refused is only in the log's detail lines, not in an event.
   const refused = lines.filter((l) => l.refused || l.failed).slice(-2).map((l) => `${String(l.truncate ?? l.merge ?? "")} ${String(l.refused ?? l.failed).slice(0, 200)}`);
@@ -380,6 +391,7 @@ export interface ChaosReport {
   seed: number;
   minutes: number;
   nodes: number;
+  servers: number;
   acked: number;
   lost: number;
   twoWritableMs: number;
@@ -392,6 +404,11 @@ export interface ChaosOptions {
   minutes: number;
   seed: number;
   nodes?: 2 | 3;
+  /**
+   * Server hosts, each with its daemon (default 1, pfms1: the runs recorded so far; 2 is the
+   * production layout, whose faults on the daemon hit pfms1's while pfms2's watches).
+   */
+  servers?: 1 | 2;
   /** Fault names to draw from (default: every one). */
   faults?: string[];
   writers?: number;
@@ -404,7 +421,7 @@ export interface ChaosOptions {
 
 /** One fault: inject, repair, wait for convergence, count what was lost meanwhile. */
 async function oneFault(ctx: Ctx, fl: ChaosFault, n: number, st: { checker: Checker; writer: Writer; lost: number }, log: Log): Promise<FaultResult> {
-  const from = readHaLog(ctx.lab, Number.MAX_SAFE_INTEGER).end;
+  const from = logEnds(ctx.lab);
   const two0 = st.checker.twoWritableMs;
   log(`#${n} ${fl.name} ...`);
   let detail: string;
@@ -429,7 +446,7 @@ async function oneFault(ctx: Ctx, fl: ChaosFault, n: number, st: { checker: Chec
     if (ctx.keep) return { n, fault: fl.name, detail, converged: false, why: `${why}; the lab is left as it is (--keep)`, lost: 0, twoWritableMs: st.checker.twoWritableMs - two0 };
     // The daemon's whole log of the fault, kept past the lab's end (the lab takes its hosts down).
     const kept = join(tmpdir(), `pha-chaos-${process.pid}-${n}.log`);
-    writeFileSync(kept, readHaLog(ctx.lab, from).lines.map((l) => JSON.stringify(l)).join("\n"));
+    writeFileSync(kept, logsSince(ctx.lab, from).map((l) => JSON.stringify(l)).join("\n"));
     why += ` (its log: ${kept})`;
     const forced = await forceConverge(ctx).catch((e: unknown) => `resync failed: ${(e as Error).message}`);
     const still = await waitConverged(ctx.lab, ctx.convergeMs);
@@ -453,7 +470,7 @@ async function campaign(lab: Lab, opts: ChaosOptions, log: Log): Promise<ChaosRe
     replicas: () => lab.state.hosts.filter((h) => h.kind === "db" && h.name !== ctx.master()).map((h) => h.name),
   };
   const st = { checker: new Checker(lab), writer: startPublishedWriter(lab, TABLE, opts.writers ?? 4), lost: 0 };
-  const report: ChaosReport = { seed: opts.seed, minutes: opts.minutes, nodes: lab.state.nodes, acked: 0, lost: 0, twoWritableMs: 0, results: [] };
+  const report: ChaosReport = { seed: opts.seed, minutes: opts.minutes, nodes: lab.state.nodes, servers: lab.state.servers, acked: 0, lost: 0, twoWritableMs: 0, results: [] };
   const end = Date.now() + opts.minutes * 60_000;
   let bag: ChaosFault[] = [];
   try {
@@ -496,7 +513,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   await requireNoLiveLab("the chaos benchmark");
   let kept = false;
   try {
-    const { lab } = await up(opts.nodes ?? 2, () => undefined);
+    const { lab } = await up(opts.nodes ?? 2, () => undefined, opts.servers ?? 1);
     await raiseFailoverBudget(lab);
     for (let i = 0; i < 100 && publishedMaster(lab) !== "127.0.1.1"; i++) await sleep(100);
     await adminQuery(lab, "127.0.1.1", writerTableSql(TABLE));
@@ -515,7 +532,7 @@ export function chaosTable(r: ChaosReport): string {
   const survived = r.results.filter((x) => x.converged && x.lost === 0 && x.twoWritableMs === 0).length;
   const bad = r.results.filter((x) => !x.converged);
   return [
-    `chaos: seed ${r.seed}, ${r.minutes} min, ${r.nodes} DB nodes`,
+    `chaos: seed ${r.seed}, ${r.minutes} min, ${r.nodes} DB nodes, ${r.servers} server host${r.servers > 1 ? "s" : ""}`,
     `| #  | ${"fault".padEnd(24)} | ${"converged".padEnd(14)} | two writable ms | lost | what happened |`,
     `|----|${"-".repeat(26)}|${"-".repeat(16)}|-----------------|------|---------------|`,
     ...rows,

@@ -5,7 +5,7 @@ import { benchMerge } from "./merge";
 import { benchSeed } from "./seed";
 
 const USAGE =
-  "usage: npm run bench -- seed [--size 1G] [--trials 3]\n       npm run bench -- failover [--trials 20] [--writers 16] [--fault crash|hang]\n       npm run bench -- merge [--rows 100000] [--history 1000000] [--trials 3]\n       npm run bench -- chaos [--minutes 10] [--seed 1] [--nodes 2|3] [--faults a,b,...] [--keep]";
+  "usage: npm run bench -- seed [--size 1G] [--trials 3]\n       npm run bench -- failover [--trials 20] [--writers 16] [--fault crash|hang]\n       npm run bench -- merge [--rows 100000] [--history 1000000] [--trials 3]\n       npm run bench -- chaos [--minutes 10] [--seed 1] [--nodes 2|3] [--servers 1|2] [--faults a,b,...] [--keep]";
 
 async function chaos(rest: string[]): Promise<number> {
   const opts: Parameters<typeof benchChaos>[0] = { minutes: 10, seed: 1 };
@@ -14,6 +14,7 @@ async function chaos(rest: string[]): Promise<number> {
     if (rest[i] === "--minutes" && /^[1-9]\d*$/.test(v) && Number(v) <= 1440) opts.minutes = Number(rest[++i]);
     else if (rest[i] === "--seed" && /^\d+$/.test(v)) opts.seed = Number(rest[++i]);
     else if (rest[i] === "--nodes" && (v === "2" || v === "3")) opts.nodes = Number(rest[++i]) as 2 | 3;
+    else if (rest[i] === "--servers" && (v === "1" || v === "2")) opts.servers = Number(rest[++i]) as 1 | 2;
     else if (rest[i] === "--faults" && v) opts.faults = rest[++i].split(",");
     else if (rest[i] === "--keep") opts.keep = true;
     else throw new Error(`unexpected argument '${rest[i]}'\n${USAGE}`);

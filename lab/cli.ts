@@ -1,9 +1,9 @@
 /**
- * npm run lab -- up [--nodes 2|3] [--stack FILE]
+ * npm run lab -- up [--nodes 2|3] [--servers 1|2] [--stack FILE]
  * npm run lab -- status [--json]
  * npm run lab -- fault <node> crash|hang|resume|restart|stop|isolate [--from <host>]|heal|blip --seconds S|disk-full|disk-free [--follow S]
  * npm run lab -- fault <host> partition|heal
- * npm run lab -- fault pfms1 daemon-kill [--phase P]|daemon-restart
+ * npm run lab -- fault pfms1|pfms2 daemon-kill [--phase P]|daemon-restart
  * npm run lab -- down
  */
 import { existsSync } from "node:fs";
@@ -13,20 +13,23 @@ import { LAB_STACK_ENV } from "./stack";
 import type { FaultKind } from "./lab";
 import { FAULTS, down, fault, loadLab, readState, status, statusExtras, up } from "./lab";
 import { PANDORA_PATHS } from "../lib/render/pandora";
-import { followHaLog, haCommand, haLogSize } from "./ha";
+import { HA_LOG_FILE, followHaLogs, haCommand, haLogSize, serverHosts } from "./ha";
+import { DEFAULT_SERVERS, paths } from "./layout";
 import { PAUSE_PHASES, settled } from "./faults";
 import { statusTable } from "./status";
 import type { PhaseName } from "../runtime/state";
 
 const USAGE = `usage:
   npm run lab -- up [--nodes 2|3]      create the lab hosts and deploy the cluster (again: changes nothing)
+         [--servers 1|2]             Pandora server hosts: pfms1 (site A) and pfms2 (site B), the default; 1: pfms1 alone
          [--stack FILE]              deploy this stack file instead of Pulumi.lab.yaml (a changed config, rolled out)
   npm run lab -- status [--json]       each node's role, read_only, server_id, GTID, replication
   npm run lab -- fault <node> crash|hang|resume|restart|stop|isolate [--from <host>]|heal [--follow S]
   npm run lab -- fault <node> blip --seconds S         cut off from everything for S s, healed by itself
   npm run lab -- fault <node> disk-full|disk-free      fill / free the binary log's filesystem
-  npm run lab -- fault <host> partition                site A (node1, node3, pfms1) cut from site B (node2); heal undoes it
-  npm run lab -- fault pfms1 daemon-kill [--phase ${PAUSE_PHASES.join("|")}]   kill -9 now, or when the next failover has done that phase
+  npm run lab -- fault <host> partition                site A (node1, node3, pfms1) cut from site B (node2, pfms2); heal undoes it
+  npm run lab -- fault pfms1 daemon-kill               kill -9 pfms1's pandora_ha now (pfms2: its own)
+  npm run lab -- fault pfms1 daemon-kill --phase ${PAUSE_PHASES.join("|")}   every daemon restarted; the one whose failover does that phase is killed -9 there
   npm run lab -- fault pfms1 daemon-restart
   npm run lab -- down                  stop everything the lab started, remove its rules and state`;
 
@@ -65,17 +68,20 @@ async function printStatus(json: boolean): Promise<void> {
   process.stdout.write(`${statusTable(nodes)}\n\n`);
   process.stdout.write(`admin (${extras.adminUser}): mariadb --defaults-extra-file=${extras.adminOptionFile} -h <address> pandora\n`);
   process.stdout.write(`pandora_server.conf: ${extras.pandoraServerConf}\n`);
-  process.stdout.write(`pandora_ha_hosts.conf: ${extras.haHostsFile}\n`);
+  process.stdout.write(`pandora_ha_hosts.conf: ${extras.haHostsFile}${serverHosts(lab).length > 1 ? ` (shared: ${extras.sharedDir})` : ""}\n`);
   process.stdout.write(`ssh into a host: ssh -i ${extras.sshKey} -p ${lab.state.sshPort} root@<address>\n`);
-  const ha = await haCommand(lab, `status ${PANDORA_PATHS.serverConf}`, 30_000);
-  process.stdout.write(`\npandora_ha on pfms1 (\`pandora_ha status\`; its log: ${extras.haLog}):\n${(ha.stdout || ha.stderr).trimEnd()}\n`);
+  for (const h of serverHosts(lab)) {
+    const ha = await haCommand(lab, `status ${PANDORA_PATHS.serverConf}`, 30_000, h.name);
+    const log = paths.inHost(h.name, HA_LOG_FILE);
+    process.stdout.write(`\npandora_ha on ${h.name} (\`pandora_ha status\`; its log: ${log}):\n${(ha.stdout || ha.stderr).trimEnd()}\n`);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   switch (cmd) {
     case "up": {
-      const { flags, rest } = parseFlags(args, { nodes: "value", stack: "value" });
+      const { flags, rest } = parseFlags(args, { nodes: "value", servers: "value", stack: "value" });
       if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`);
       if (typeof flags.stack === "string") {
         if (!existsSync(flags.stack)) throw new UsageError(`--stack: no such file ${flags.stack}`);
@@ -83,8 +89,10 @@ export async function main(argv: string[]): Promise<number> {
       }
       const nodes = flags.nodes === undefined ? (readState()?.nodes ?? 2) : Number(flags.nodes);
       if (nodes !== 2 && nodes !== 3) throw new UsageError(`--nodes must be 2 or 3 (got ${String(flags.nodes)})`);
+      const servers = flags.servers === undefined ? (readState()?.servers ?? DEFAULT_SERVERS) : Number(flags.servers);
+      if (servers !== 1 && servers !== 2) throw new UsageError(`--servers must be 1 or 2 (got ${String(flags.servers)})`);
       const t = Date.now();
-      const r = await up(nodes);
+      const r = await up(nodes, undefined, servers);
       const secs = ((Date.now() - t) / 1000).toFixed(1);
       process.stdout.write(
         r.changed === 0
@@ -112,12 +120,12 @@ export async function main(argv: string[]): Promise<number> {
       if (flags.phase !== undefined && !PAUSE_PHASES.includes(flags.phase as PhaseName)) throw new UsageError(`--phase is one of ${PAUSE_PHASES.join(", ")}`);
       const seconds = flags.seconds === undefined ? undefined : Number(flags.seconds);
       const lab = loadLab();
-      const from = haLogSize(lab);
+      const from = new Map(serverHosts(lab).map((h) => [h.name, haLogSize(lab, h.name)]));
       const opts = { seconds, phase: flags.phase as PhaseName | undefined };
       process.stdout.write(`${await fault(lab, node, kind as FaultKind, flags.from as string | undefined, opts)}\n`);
       // Show what pandora_ha makes of it, live, until a failover ends or 15 s pass (a blip: until it is over).
-      process.stdout.write(`\npandora_ha on pfms1:\n`);
-      await followHaLog(lab, from, Math.max(Number(flags.follow ?? 15), (seconds ?? 0) + 5) * 1000, (l) => process.stdout.write(`${l}\n`));
+      process.stdout.write(`\npandora_ha on ${serverHosts(lab).map((h) => h.name).join(" and ")}:\n`);
+      await followHaLogs(lab, from, Math.max(Number(flags.follow ?? 15), (seconds ?? 0) + 5) * 1000, (l) => process.stdout.write(`${l}\n`));
       if (kind === "blip" || opts.phase) process.stdout.write(`(waiting for the ${kind === "blip" ? "blip to heal" : "daemon to reach the phase"})\n`);
       await settled();
       return 0;

@@ -17,7 +17,7 @@ import type { OsName } from "../lib/config";
 import { withCommon } from "../lib/plan";
 import { defaultDbPaths, myCnfPath } from "../lib/render/mycnf";
 import type { PhaseName } from "../runtime/state";
-import { daemonPid, readHaLog, startDaemon, stopDaemon } from "./ha";
+import { HA_LOG_FILE, daemonPid, readHaLog, serverHosts, startDaemon, stopDaemon } from "./ha";
 import { hostPids, inHost, killQuiet } from "./hosts";
 import type { Lab } from "./lab";
 import type { LabHost } from "./layout";
@@ -299,34 +299,52 @@ export async function diskIsFull(h: string): Promise<boolean> {
 /** The phases at which the daemon can be stopped (PANDORA_HA_PAUSE_AFTER) to be killed there. */
 export const PAUSE_PHASES: PhaseName[] = ["fence", "drain", "promote", "epoch"];
 
-export async function daemonKill(lab: Lab): Promise<number | undefined> {
-  const pid = daemonPid(lab);
-  await stopDaemon(lab, "SIGKILL");
+export async function daemonKill(lab: Lab, server?: string): Promise<number | undefined> {
+  const pid = daemonPid(lab, server);
+  await stopDaemon(lab, "SIGKILL", server);
   return pid;
 }
 
-/** Restarts pandora_ha (SIGTERM, then started again; started when it was not running). */
-export async function daemonRestart(lab: Lab, env: Record<string, string> = {}): Promise<void> {
-  await stopDaemon(lab, "SIGTERM");
-  await startDaemon(lab, env);
+/** Restarts pandora_ha on a server host (SIGTERM, then started again; started when it was not running). */
+export async function daemonRestart(lab: Lab, env: Record<string, string> = {}, server?: string): Promise<void> {
+  await stopDaemon(lab, "SIGTERM", server);
+  await startDaemon(lab, env, server);
+}
+
+/** Restarts pandora_ha on every server host, one after the other (clears an armed PANDORA_HA_PAUSE_AFTER). */
+export async function daemonsRestart(lab: Lab): Promise<void> {
+  for (const h of serverHosts(lab)) await daemonRestart(lab, {}, h.name);
+}
+
+/** Starts pandora_ha on every server host where it does not run. */
+export async function daemonsEnsure(lab: Lab): Promise<void> {
+  for (const h of serverHosts(lab)) if (!daemonPid(lab, h.name)) await startDaemon(lab, {}, h.name);
 }
 
 /**
- * Restarts the daemon so that its next failover stops after `phase`, and kills it -9 right
- * there. Resolves once armed; `killed` says whether the phase was reached within `timeoutMs`.
+ * Restarts the daemons so that the next failover stops after `phase`, and kills -9 the one that
+ * gets there, right there: every server host's daemon is armed, since whichever holds the actor
+ * lock then runs the failover; the others are then restarted unarmed, to take over. Resolves
+ * once armed; `killed` names the server host whose daemon was killed (undefined when none
+ * reached the phase within `timeoutMs`: they stay armed).
  */
-export async function daemonKillAt(lab: Lab, phase: PhaseName, timeoutMs: number): Promise<{ killed: Promise<boolean> }> {
+export async function daemonKillAt(lab: Lab, phase: PhaseName, timeoutMs: number): Promise<{ killed: Promise<string | undefined> }> {
   if (!PAUSE_PHASES.includes(phase)) throw new Error(`the daemon pauses after ${PAUSE_PHASES.join(", ")} only (got ${phase})`);
-  await daemonRestart(lab, { PANDORA_HA_PAUSE_AFTER: phase });
-  const from = readHaLog(lab, Number.MAX_SAFE_INTEGER).end;
+  const servers = serverHosts(lab).map((h) => h.name);
+  for (const server of servers) await daemonRestart(lab, { PANDORA_HA_PAUSE_AFTER: phase }, server);
+  const from = new Map(servers.map((server) => [server, readHaLog(lab, Number.MAX_SAFE_INTEGER, HA_LOG_FILE, server).end]));
   const killed = (async () => {
     for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(50)) {
-      if (readHaLog(lab, from).lines.some((l) => String(l.test_hook ?? "").includes(`after ${phase}`))) {
-        await stopDaemon(lab, "SIGKILL");
-        return true;
+      for (const server of servers) {
+        if (readHaLog(lab, from.get(server), HA_LOG_FILE, server).lines.some((l) => String(l.test_hook ?? "").includes(`after ${phase}`))) {
+          await stopDaemon(lab, "SIGKILL", server);
+          // The others disarmed: the one that takes over must not stop at the same phase.
+          for (const o of servers) if (o !== server) await daemonRestart(lab, {}, o);
+          return server;
+        }
       }
     }
-    return false;
+    return undefined;
   })();
   pending.add(killed);
   void killed.finally(() => pending.delete(killed));

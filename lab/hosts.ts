@@ -1,7 +1,8 @@
 /**
  * Lab hosts: each one a persistent mount namespace in which /etc, /usr/bin and /usr/share are
- * overlays of the machine's and /root, /run, /tmp, /var/log, /var/lib/mysql, /var/lib/pandora-ha and
- * /var/spool/pandora are private directories, with its own sshd on its loopback address. A DB
+ * overlays of the machine's and /root, /run, /tmp, /var/log, /var/lib, /var/spool, /var/www and
+ * /mnt are private directories, with its own sshd on its loopback address; a server host also
+ * has the lab's shared directory mounted at the stack's sharedPath. A DB
  * host's `mysql` user has a uid of its own, so firewall rules can tell its replication
  * traffic apart; every host's ssh client binds to the host's address.
  */
@@ -10,7 +11,7 @@ import * as path from "node:path";
 import { SHARED_DATA_IN_SUBDIRS } from "../lib/render/pandora";
 import { buildDataServer } from "./dataserver/bundle";
 import type { LabHost } from "./layout";
-import { HOST_MOUNTS, OVERLAYS, SHARED_VAR_LIB, paths } from "./layout";
+import { HOST_MOUNTS, OVERLAYS, SHARED_DIR, SHARED_VAR_LIB, hostSshdPid, paths } from "./layout";
 import { run, runOk, sleep } from "./proc";
 
 const STUBS = path.join(__dirname, "stubs");
@@ -112,8 +113,19 @@ function withPandoraUser(file: string, field: "passwd" | "group"): string {
   return `${text.replace(/\n*$/, "\n")}${line}\n`;
 }
 
-/** Creates the host's directories, namespace, mounts and sshd. */
-export async function createHost(host: LabHost, sshPort: number, adminPublicKey: string): Promise<void> {
+/**
+ * Creates the host's directories, namespace, mounts and sshd. A server host given `sharedPath`
+ * gets the lab's shared directory (SHARED_DIR) bind-mounted there: the shared filesystem the
+ * host mounts itself (`sharedStorage: mounted`).
+ */
+export async function createHost(host: LabHost, sshPort: number, adminPublicKey: string, sharedPath?: string): Promise<void> {
+  // On a private mount (its mount point is made in the host, not on the machine), not /var/lib
+  // (mounted last: it covers the lab's own directory, the share's source).
+  const onPrivate = (p: string) => HOST_MOUNTS.some(([inside]) => inside !== "/var/lib" && !OVERLAYS.has(inside) && p.startsWith(`${inside}/`));
+  if (sharedPath !== undefined && (host.kind !== "server" || !onPrivate(sharedPath)))
+    throw new Error(
+      `lab host ${host.name}: sharedPath ${sharedPath}: the lab mounts a share on server hosts only, under one of ${HOST_MOUNTS.filter(([i]) => i !== "/var/lib" && !OVERLAYS.has(i)).map(([i]) => i).join(", ")}`,
+    );
   const dir = paths.hostDir(host.name);
   const d = (...p: string[]) => path.join(dir, ...p);
   for (const [, sub] of HOST_MOUNTS) mkdirSync(d(sub), { recursive: true });
@@ -168,11 +180,12 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
       }),
       // Before /var/lib is covered: the machine's package databases, bound into the private one.
       ...SHARED_VAR_LIB.map((sub) => `mount --bind /var/lib/${sub} ${d("var-lib", sub)}`),
+      ...HOST_MOUNTS.filter(([inside]) => !OVERLAYS.has(inside) && inside !== "/var/lib").map(([inside, sub]) => `mount --rbind ${d(sub)} ${inside}`),
+      ...(sharedPath === undefined ? [] : [`mkdir -p ${sharedPath}`, `mount --bind ${SHARED_DIR} ${sharedPath}`]),
       // /var/lib last: it covers the lab's own directory, where every source lives.
-      ...HOST_MOUNTS.filter(([inside]) => !OVERLAYS.has(inside))
-        .sort(([a], [b]) => Number(a === "/var/lib") - Number(b === "/var/lib"))
-        .map(([inside, sub]) => `mount --rbind ${d(sub)} ${inside}`),
+      `mount --rbind ${d("var-lib")} /var/lib`,
     ];
+    if (sharedPath !== undefined) mkdirSync(SHARED_DIR, { recursive: true, mode: 0o755 });
     const r = await inHost(host.name, "sh", ["-ec", mounts.join("\n")]);
     if (r.code !== 0) throw new Error(`lab host ${host.name}: mounting its directories failed: ${r.stderr.trim()}`);
   }
@@ -206,22 +219,12 @@ function installServerStandIns(host: LabHost, etc: string, usrBin: string, spool
   }
 }
 
-async function sshdPid(h: string): Promise<number | undefined> {
-  try {
-    const pid = Number(readFileSync(path.join(paths.hostDir(h), "run", "sshd.pid"), "utf8").trim());
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
-}
-
 export async function startSshd(host: LabHost): Promise<void> {
-  if (await sshdPid(host.name)) return;
+  if (hostSshdPid(host.name)) return;
   const r = await inHost(host.name, "/usr/sbin/sshd", ["-f", "/etc/ssh/sshd_config"]);
   if (r.code !== 0) throw new Error(`lab host ${host.name}: sshd did not start: ${(r.stderr || r.stdout).trim()}`);
-  for (let i = 0; i < 50 && !(await sshdPid(host.name)); i++) await sleep(100);
-  if (!(await sshdPid(host.name))) throw new Error(`lab host ${host.name}: sshd did not write /run/sshd.pid`);
+  for (let i = 0; i < 50 && !(hostSshdPid(host.name)); i++) await sleep(100);
+  if (!(hostSshdPid(host.name))) throw new Error(`lab host ${host.name}: sshd did not write /run/sshd.pid`);
 }
 
 export async function hostExists(h: string): Promise<boolean> {

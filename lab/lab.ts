@@ -1,5 +1,5 @@
 /** The lab's commands: up, status, fault, down. Used by the CLI and by the integration tests. */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { ClusterConfig } from "../lib/config";
 import { PANDORA_PATHS } from "../lib/render/pandora";
@@ -9,7 +9,7 @@ import * as faults from "./faults";
 import { HA_LOG_FILE, createPandoraSchema, onServer, serverHost } from "./ha";
 import { createHost, destroyHost, ensureNsDir, hostExists, hostPids, startSshd } from "./hosts";
 import type { LabHost, LabState } from "./layout";
-import { LAB_DIR, labHosts, paths } from "./layout";
+import { DEFAULT_SERVERS, HOST_MOUNTS, LAB_DIR, MAX_SERVERS, SHARED_DIR, labHosts, paths } from "./layout";
 import type { RunResult } from "./proc";
 import { run, runOk } from "./proc";
 import type { LabSecrets } from "./stack";
@@ -24,7 +24,16 @@ type Log = (line: string) => void;
 const stdoutLog: Log = (l) => process.stdout.write(`${l}\n`);
 
 export function readState(): LabState | undefined {
-  return existsSync(paths.state) ? (JSON.parse(readFileSync(paths.state, "utf8")) as LabState) : undefined;
+  if (!existsSync(paths.state)) return undefined;
+  const state = JSON.parse(readFileSync(paths.state, "utf8")) as LabState;
+  // A lab brought up before the two-server layout: its server hosts, counted (down and status work).
+  state.servers ??= state.hosts.filter((h) => h.kind === "server").length;
+  return state;
+}
+
+/** A lab of the one-server version: its hosts lack /mnt, /var/www and the shared directory. */
+function olderLab(): boolean {
+  return existsSync(paths.state) && (JSON.parse(readFileSync(paths.state, "utf8")) as Partial<LabState>).servers === undefined;
 }
 
 /**
@@ -87,7 +96,7 @@ export function loadLab(): Lab {
   const state = readState();
   if (!state) throw new Error(`no lab is up (no ${paths.state}): run \`npm run lab -- up\``);
   const secrets = JSON.parse(readFileSync(paths.secrets, "utf8")) as LabSecrets;
-  return { state, secrets, cfg: labClusterConfig(state.nodes, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8")) };
+  return { state, secrets, cfg: labClusterConfig(state.nodes, state.servers, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8")) };
 }
 
 export interface UpResult {
@@ -96,32 +105,50 @@ export interface UpResult {
   changed: number;
 }
 
-export async function up(nodes: number, log: Log = stdoutLog): Promise<UpResult> {
+/**
+ * Brings the lab up (or rolls the stack out again on a running one): `nodes` DB nodes and
+ * `serverHosts` Pandora server hosts (the production layout, by default: two, pfms1 on site A and
+ * pfms2 on site B; on a running lab, as many as it has).
+ */
+export async function up(nodes: number, log: Log = stdoutLog, serverHosts?: number): Promise<UpResult> {
   if (process.getuid?.() !== 0) throw new Error("the lab needs root (mount namespaces, sshd, iptables)");
+  if (olderLab()) throw new Error("the lab that is up was made by an earlier version of the lab (one server host, no shared directory): run `npm run lab -- down` first");
   const existing = readState();
-  if (existing && existing.nodes !== nodes)
-    throw new Error(`a lab with ${existing.nodes} nodes is up; run \`npm run lab -- down\` first to change it to ${nodes}`);
+  // Again on a running lab: its own number of server hosts, unless told otherwise.
+  const servers = serverHosts ?? existing?.servers ?? DEFAULT_SERVERS;
+  if (!Number.isInteger(servers) || servers < 1 || servers > MAX_SERVERS) throw new Error(`--servers: expected 1 to ${MAX_SERVERS}, got ${servers}`);
+  if (existing && (existing.nodes !== nodes || existing.servers !== servers))
+    throw new Error(
+      `a lab with ${existing.nodes} nodes and ${existing.servers} server hosts is up; run \`npm run lab -- down\` first to change it to ${nodes} and ${servers}`,
+    );
   await ensurePackages(log);
   mkdirSync(LAB_DIR, { recursive: true, mode: 0o700 });
   if (!existsSync(paths.adminKey)) await runOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "pandora-ha lab admin", "-f", paths.adminKey]);
   const secrets = await labSecrets();
   let state = existing;
   if (!state) {
-    state = { nodes, sshPort: await pickSshPort(), hosts: labHosts(nodes), createdAt: new Date().toISOString() };
+    state = { nodes, servers, sshPort: await pickSshPort(), hosts: labHosts(nodes, servers), createdAt: new Date().toISOString() };
+  }
+  // A private mount needs a directory to cover on the machine: made when missing, and recorded.
+  for (const [inside] of HOST_MOUNTS) {
+    if (existsSync(inside)) continue;
+    mkdirSync(inside, { mode: 0o755 });
+    state.madeDirs = [...(state.madeDirs ?? []), inside];
   }
   writeFileSync(paths.state, JSON.stringify(state, null, 2));
   await ensureNsDir();
   const adminPub = readFileSync(`${paths.adminKey}.pub`, "utf8");
+  const cfg = labClusterConfig(nodes, servers, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8"));
+  const sharedPath = cfg.sharedStorage === "mounted" ? cfg.sharedPath : undefined;
   for (const h of state.hosts) {
     const t = Date.now();
     if (await hostExists(h.name)) {
       await startSshd(h);
       continue;
     }
-    await createHost(h, state.sshPort, adminPub);
+    await createHost(h, state.sshPort, adminPub, h.kind === "server" ? sharedPath : undefined);
     log(`host ${h.name.padEnd(6)} ${h.address}:${state.sshPort} ready (${((Date.now() - t) / 1000).toFixed(1)} s)`);
   }
-  const cfg = labClusterConfig(nodes, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8"));
   const steps = await deploy({ cfg, hosts: state.hosts, sshPort: state.sshPort, secrets, log });
   const changed = steps.reduce((n, s) => n + s.changed.length, 0);
   const lab = { state, secrets, cfg };
@@ -153,6 +180,7 @@ export function statusExtras(lab: Lab): Record<string, string> {
     haHostsFile: paths.inHost(server.name, PANDORA_PATHS.haHostsFile),
     sshKey: paths.adminKey,
     haLog: paths.inHost(server.name, HA_LOG_FILE),
+    sharedDir: SHARED_DIR,
   };
 }
 
@@ -216,11 +244,11 @@ export async function fault(lab: Lab, node: string, kind: FaultKind, from?: stri
     case "daemon-kill":
       if (opts.phase) {
         await faults.daemonKillAt(lab, opts.phase, 120_000);
-        return `${node}: pandora_ha restarted to stop after ${opts.phase}; it is killed -9 there if a failover gets there within 2 min`;
+        return `pandora_ha restarted on every server host to stop after ${opts.phase}; the one that gets there in a failover within 2 min is killed -9 there`;
       }
-      return `${node}: pandora_ha killed (kill -9 of pid ${(await faults.daemonKill(lab)) ?? "none: it was not running"})`;
+      return `${node}: pandora_ha killed (kill -9 of pid ${(await faults.daemonKill(lab, node)) ?? "none: it was not running"})`;
     case "daemon-restart":
-      await faults.daemonRestart(lab);
+      await faults.daemonRestart(lab, {}, node);
       return `${node}: pandora_ha restarted`;
   }
 }
@@ -237,6 +265,13 @@ export async function down(log: Log = stdoutLog): Promise<void> {
     log(`host ${n}: ${count} processes ended, namespace released (${((Date.now() - t) / 1000).toFixed(1)} s)`);
   }
   if ((await run("mountpoint", ["-q", paths.nsDir])).code === 0) await runOk("umount", [paths.nsDir]);
+  for (const dir of [...(state?.madeDirs ?? [])].reverse()) {
+    try {
+      rmdirSync(dir);
+    } catch (e) {
+      log(`${dir} (made by the lab as a mount point) left in place: ${(e as Error).message}`);
+    }
+  }
   rmSync(LAB_DIR, { recursive: true, force: true });
   log(`lab removed (${LAB_DIR})`);
 }

@@ -3,6 +3,7 @@
  * host's private /etc, /root, /run, /tmp, /var/log, datadir and its mount namespace; `down`
  * removes it.
  */
+import { readFileSync, readlinkSync, statSync } from "node:fs";
 import * as path from "node:path";
 
 export const LAB_DIR = process.env.PANDORA_HA_LAB_DIR ?? "/var/lib/pandora-ha-lab";
@@ -20,15 +21,28 @@ export interface LabHost {
   uid?: number;
 }
 
-export const SERVER_HOST: LabHost = { name: "pfms1", address: "127.0.1.100", kind: "server" };
+/** The Pandora server hosts of the production layout: pfms1 = 127.0.1.100, pfms2 = 127.0.1.101. */
+export const DEFAULT_SERVERS = 2;
+export const MAX_SERVERS = 2;
+
+export function serverLabHost(n: number): LabHost {
+  return { name: `pfms${n}`, address: `127.0.1.${99 + n}`, kind: "server" };
+}
 
 export function dbHost(n: number): LabHost {
   return { name: `node${n}`, address: `127.0.1.${n}`, kind: "db", uid: 3300 + n };
 }
 
-export function labHosts(nodes: number): LabHost[] {
-  return [...Array.from({ length: nodes }, (_, i) => dbHost(i + 1)), SERVER_HOST];
+export function labHosts(nodes: number, servers: number): LabHost[] {
+  return [...Array.from({ length: nodes }, (_, i) => dbHost(i + 1)), ...Array.from({ length: servers }, (_, i) => serverLabHost(i + 1))];
 }
+
+/**
+ * The shared filesystem of the server hosts (standing in for NFS/EFS, which this kernel lacks):
+ * one directory of the lab's, bind-mounted into every server host at the stack's `sharedPath`
+ * (a mount point there, as a real shared mount is: `sharedStorage: mounted`).
+ */
+export const SHARED_DIR = path.join(LAB_DIR, "shared");
 
 export const paths = {
   state: path.join(LAB_DIR, "lab.json"),
@@ -42,14 +56,32 @@ export const paths = {
   stepsRan: path.join(LAB_DIR, "steps-ran.json"),
   hostDir: (h: string) => path.join(LAB_DIR, "hosts", h),
   nsFile: (h: string) => path.join(LAB_DIR, "ns", h),
-  /** A path inside a host, as seen from outside (for the host's private mounts). */
+  /**
+   * A path inside a host (on one of its private mounts), as seen from outside. While the host
+   * runs, through its sshd's /proc/PID/root: the path resolves in the host's own mount namespace,
+   * so what is mounted over a directory there (the shared data_in subdirectories) is what is
+   * read. Otherwise the directory under hosts/<name>/ that backs it. (An absolute symlink met on
+   * the way resolves against the machine's root, not the host's: /etc/mysql/my.cnf →
+   * /etc/alternatives/… would be the machine's. Read such files by their target.)
+   */
   inHost: (h: string, p: string) => {
-    for (const [inside, dir] of HOST_MOUNTS) {
-      if (p === inside || p.startsWith(`${inside}/`)) return path.join(LAB_DIR, "hosts", h, dir, p.slice(inside.length));
-    }
-    throw new Error(`${p} is not on a private mount of lab host ${h}`);
+    const mount = HOST_MOUNTS.find(([inside]) => p === inside || p.startsWith(`${inside}/`));
+    if (!mount) throw new Error(`${p} is not on a private mount of lab host ${h}`);
+    const pid = hostSshdPid(h);
+    return pid === undefined ? path.join(LAB_DIR, "hosts", h, mount[1], p.slice(mount[0].length)) : `/proc/${pid}/root${p}`;
   },
 };
+
+/** The pid of the host's sshd while it runs: a process in the host's mount namespace, never another one with a reused pid. */
+export function hostSshdPid(h: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path.join(LAB_DIR, "hosts", h, "run", "sshd.pid"), "utf8").trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    return readlinkSync(`/proc/${pid}/ns/mnt`) === `mnt:[${statSync(paths.nsFile(h)).ino}]` ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The host's private directories: path inside the host → directory under hosts/<name>/.
@@ -69,6 +101,8 @@ export const HOST_MOUNTS: Array<[inside: string, dir: string]> = [
   ["/var/log", "log"],
   ["/var/lib", "var-lib"],
   ["/var/spool", "spool"],
+  ["/mnt", "mnt"],
+  ["/var/www", "www"],
 ];
 export const OVERLAYS = new Set(["/etc", "/usr/bin", "/usr/share"]);
 /** Machine directories bound back into the host's private /var/lib. */
@@ -77,6 +111,13 @@ export const SHARED_VAR_LIB = ["dpkg", "apt"];
 /** Lab state saved by `up`. */
 export interface LabState {
   nodes: number;
+  /** Pandora server hosts (pfms1, pfms2), each with pandora_ha, a data server and Tentacle. */
+  servers: number;
+  /**
+   * Mount points the lab made on the machine because they were missing (e.g. /var/www on a
+   * machine without a web server): empty directories, removed again by `down`.
+   */
+  madeDirs?: string[];
   sshPort: number;
   hosts: LabHost[];
   createdAt: string;

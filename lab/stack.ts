@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { load } from "js-yaml";
 import type { ClusterConfig, PasswordName } from "../lib/config";
 import { SECRET_KEYS, parseConfig } from "../lib/config";
-import { dbHost, paths } from "./layout";
+import { dbHost, paths, serverLabHost } from "./layout";
 import { runOk } from "./proc";
 
 export const LAB_STACK_FILE = path.join(__dirname, "..", "Pulumi.lab.yaml");
@@ -37,9 +37,18 @@ export function labStackFile(): Record<string, string> {
   );
 }
 
-/** The stack config for a lab of `nodes` DB nodes with sshd on `sshPort`, secrets included. */
-export function labStackConfig(nodes: number, sshPort: number, secrets: LabSecrets, adminKey: string): Record<string, string> {
+/**
+ * The stack config for a lab of `nodes` DB nodes and the first `servers` server hosts of the
+ * stack file, with sshd on `sshPort`, secrets included.
+ */
+export function labStackConfig(nodes: number, servers: number, sshPort: number, secrets: LabSecrets, adminKey: string): Record<string, string> {
   const cfg = labStackFile();
+  const listed = JSON.parse(cfg["pandora-ha:servers"] ?? "[]") as Array<{ name: string }>;
+  if (listed.length < servers) throw new Error(`${labStackPath()}: pandora-ha:servers lists ${listed.length} server hosts; the lab was asked for ${servers}`);
+  listed.forEach((s, i) => {
+    if (s.name !== serverLabHost(i + 1).name) throw new Error(`${labStackPath()}: pandora-ha:servers[${i}] is ${s.name}; the lab's server hosts are pfms1, pfms2, in that order`);
+  });
+  cfg["pandora-ha:servers"] = JSON.stringify(listed.slice(0, servers));
   const dbNodes = JSON.parse(cfg["pandora-ha:dbNodes"]) as Array<{ name: string; host: string; bindAddress?: string }>;
   for (let n = dbNodes.length + 1; n <= nodes; n++) {
     const h = dbHost(n);
@@ -54,8 +63,8 @@ export function labStackConfig(nodes: number, sshPort: number, secrets: LabSecre
   return cfg;
 }
 
-export function labClusterConfig(nodes: number, sshPort: number, secrets: LabSecrets, adminKey: string): ClusterConfig {
-  return parseConfig(labStackConfig(nodes, sshPort, secrets, adminKey));
+export function labClusterConfig(nodes: number, servers: number, sshPort: number, secrets: LabSecrets, adminKey: string): ClusterConfig {
+  return parseConfig(labStackConfig(nodes, servers, sshPort, secrets, adminKey));
 }
 
 /** Letters and digits, like the program's RandomPassword (safe in SQL, shell and conf files). */

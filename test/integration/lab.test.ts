@@ -6,11 +6,11 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { haStatusJson, readHaLog, startDaemon, stopDaemon } from "../../lab/ha";
+import { actingStatus, readHaLog, serverHosts, startDaemon, stopDaemon } from "../../lab/ha";
 import { hostPids, inHost, killQuiet } from "../../lab/hosts";
 import type { Lab, UpResult } from "../../lab/lab";
 import { down, fault, findHost, labIsLive, runResyncTool, status, up } from "../../lab/lab";
-import { labHosts, paths, LAB_DIR } from "../../lab/layout";
+import { DEFAULT_SERVERS, labHosts, paths, LAB_DIR } from "../../lab/layout";
 import { alive, run } from "../../lab/proc";
 import { labStackConfig } from "../../lab/stack";
 import { sshArgs } from "../../lab/deploy";
@@ -58,7 +58,7 @@ describe("a 2-node lab", () => {
 
   test("the lab ran exactly the steps the Pulumi program registers for the same config", async () => {
     const ran = (JSON.parse(readFileSync(paths.stepsRan, "utf8")) as string[]).map((id) => id.replace(/\//g, "-")).sort();
-    const config = labStackConfig(2, lab.state.sshPort, lab.secrets, readFileSync(paths.adminKey, "utf8"));
+    const config = labStackConfig(2, lab.state.servers, lab.state.sshPort, lab.secrets, readFileSync(paths.adminKey, "utf8"));
     const registered = await programCommands(config);
     expect(ran.length).toBeGreaterThan(10);
     expect(ran).toEqual(registered);
@@ -128,8 +128,8 @@ describe("a 2-node lab", () => {
 
   test("a redeploy never reseeds a node that holds data of its own: the seed step refuses, nothing is moved", async () => {
     // pandora_ha would rejoin node2 at once (its history is still a prefix of node1's): this test
-    // is about the seed step alone.
-    await stopDaemon(lab, "SIGTERM");
+    // is about the seed step alone. Every server host's daemon is stopped.
+    for (const h of serverHosts(lab)) await stopDaemon(lab, "SIGTERM", h.name);
     // node2 leaves the cluster and gets a database that exists nowhere else.
     const r = await inHost("node2", "mariadb", ["-e",
       "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=OFF; CREATE DATABASE foreign_data; CREATE TABLE foreign_data.keep (id INT); SET GLOBAL read_only=ON"]);
@@ -144,7 +144,7 @@ describe("a 2-node lab", () => {
     expect(readdirSync(paths.inHost("node2", "/var/lib")).filter((d) => d.startsWith("mysql.pandora-ha.")).length).toBeGreaterThan(
       before.filter((d) => d.startsWith("mysql.pandora-ha.")).length,
     );
-    await startDaemon(lab);
+    for (const h of serverHosts(lab)) await startDaemon(lab, {}, h.name);
     expect((await up(2, quiet)).changed).toBe(0);
   }, 240_000);
 
@@ -175,7 +175,7 @@ describe("a 2-node lab", () => {
     // node2's crash in an earlier test may have let node1 go on asynchronously (its connection
     // refused: allowed); what follows holds once pandora_ha has it durable (strict) again.
     await eventually("pandora_ha seeing node1 durable", async () => {
-      const m = (await haStatusJson(lab)).durability.lastMaster;
+      const m = (await actingStatus(lab))?.durability.lastMaster;
       return m?.host === "127.0.1.1" && m.durable;
     }, 60_000);
     try {
@@ -240,7 +240,8 @@ describe("a 2-node lab", () => {
     expect(statSync(j.adminOptionFile).mode & 0o777).toBe(0o600);
     expect(j.nodes.map((n) => n.role)).toEqual(["master", "replica"]);
     expect(j.adminUser).toBe("pandora_ha");
-    expect(j.haHostsFile).toMatch(/pfms1.*pandora_ha_hosts\.conf$/);
+    // A host's file, read from outside through the host's own mounts (the shared data_in/conf).
+    expect(readFileSync(j.haHostsFile, "utf8")).toBe("127.0.1.1");
     for (const args of [["up", "--nodes", "4"], ["fault", "node1", "explode"], ["frobnicate"], ["status", "--jsn"]]) {
       const r = await run(tsx, [cli, ...args]);
       expect(r.code, args.join(" ")).toBe(2);
@@ -279,7 +280,7 @@ describe("a 3-node lab", () => {
   test("down leaves no process, no firewall rule and no state behind", async () => {
     await fault(lab, "node3", "isolate");
     await fault(lab, "node2", "hang");
-    const pids = labHosts(3).flatMap((h) => hostPids(h.name));
+    const pids = labHosts(3, lab.state.servers).flatMap((h) => hostPids(h.name));
     expect(pids.length).toBeGreaterThanOrEqual(3 * 3 + 1); // sshd + mariadbd-safe + mariadbd per node, sshd+ on pfms1
     await down(quiet);
     // Ended: gone, or a zombie waiting for PID 1 (this machine's init reaps lazily).
@@ -295,7 +296,7 @@ describe("a 3-node lab", () => {
     expect(labIsLive()).toBe(true);
     await expect(requireLabMachine()).rejects.toThrow(/a lab is already up/);
     // What a stopped machine leaves: every process gone, the state directory kept.
-    for (const p of labHosts(2).flatMap((h) => hostPids(h.name))) killQuiet(p, "SIGKILL");
+    for (const p of labHosts(2, DEFAULT_SERVERS).flatMap((h) => hostPids(h.name))) killQuiet(p, "SIGKILL");
     await eventually("the lab's processes to end", async () => !labIsLive());
     expect(existsSync(paths.state)).toBe(true);
     await requireLabMachine();

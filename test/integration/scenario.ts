@@ -153,13 +153,15 @@ export class Scenario {
 /**
  * Registers a fresh lab of `nodes` DB nodes for every test of the calling describe block, with
  * the writer's table created and the daemon publishing node1; a failed test prints the daemon's
- * log, so the CI log explains it.
+ * log, so the CI log explains it. One server host (pfms1): these scenarios drive its daemon by
+ * hand (stopped, killed, armed to stop at a phase), which a second daemon on pfms2 would take
+ * over behind their back; the two-server layout has tests of its own (servers.test.ts).
  */
 export function freshLabEachTest(nodes = 2): Scenario {
   const sc = new Scenario();
   beforeEach(async () => {
     await requireLabMachine();
-    sc.lab = (await up(nodes, quiet)).lab;
+    sc.lab = (await up(nodes, quiet, 1)).lab;
     await sc.adminQuery("node1", writerTableSql(TABLE));
     await eventually("the daemon publishing node1", async () => sc.published() === sc.addr("node1"));
     // Its first publication restarts pandora_server, and its loop waits for the init script (2–3 s
