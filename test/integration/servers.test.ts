@@ -104,14 +104,17 @@ describe("the production layout: pfms1 and pfms2", () => {
     await eventually("node2 the one writable node", async () => (await writable()).join() === "node2", 30_000);
     // node1 stays up (fenced: read-only, its clients' connections killed). What moves the
     // watcher's data server must be its daemon following the switchover (the info line), not
-    // its watchdog finding the server stopped (server_restarted). Without the follow, measured:
+    // its watchdog finding the server stopped (server_restarted): without the follow there is
     // no such line, and this test fails.
     for (const s of SERVERS) {
       await eventually(`${s}'s data server restarted against node2`, async () => serverLog(s, from.get(s)).includes(database("127.0.1.2")), 60_000);
     }
-    const said = readHaLog(lab, watcherLog, undefined, watcher).lines;
-    expect(said.filter((l) => l.event === "server_restarted")).toEqual([]);
-    expect(said.some((l) => l.info === "pandora_server restarted: it now uses 127.0.1.2")).toBe(true);
+    // The line comes once the init script's restart-server returns, after the server's own
+    // start-up line.
+    const said = () => readHaLog(lab, watcherLog, undefined, watcher).lines;
+    await eventually(`${watcher}'s daemon saying it restarted its server`, async () =>
+      said().some((l) => l.info === "pandora_server restarted: it now uses 127.0.1.2"), 30_000);
+    expect(said().filter((l) => l.event === "server_restarted")).toEqual([]);
     expect(await writable()).toEqual(["node2"]);
   }, 180_000);
 
