@@ -113,18 +113,20 @@ function withPandoraUser(file: string, field: "passwd" | "group"): string {
   return `${text.replace(/\n*$/, "\n")}${line}\n`;
 }
 
+/** The private directories bound in before /var/lib, which covers the lab's own directory. */
+const BOUND_FIRST = HOST_MOUNTS.filter(([inside]) => !OVERLAYS.has(inside) && inside !== "/var/lib");
+
 /**
  * Creates the host's directories, namespace, mounts and sshd. A server host given `sharedPath`
  * gets the lab's shared directory (SHARED_DIR) bind-mounted there: the shared filesystem the
  * host mounts itself (`sharedStorage: mounted`).
  */
 export async function createHost(host: LabHost, sshPort: number, adminPublicKey: string, sharedPath?: string): Promise<void> {
-  // On a private mount (its mount point is made in the host, not on the machine), not /var/lib
-  // (mounted last: it covers the lab's own directory, the share's source).
-  const onPrivate = (p: string) => HOST_MOUNTS.some(([inside]) => inside !== "/var/lib" && !OVERLAYS.has(inside) && p.startsWith(`${inside}/`));
-  if (sharedPath !== undefined && (host.kind !== "server" || !onPrivate(sharedPath)))
+  // On a private bind mount (its mount point is made in the host, not on the machine), not
+  // /var/lib (mounted last: it covers the lab's own directory, the share's source).
+  if (sharedPath !== undefined && (host.kind !== "server" || !BOUND_FIRST.some(([inside]) => sharedPath.startsWith(`${inside}/`))))
     throw new Error(
-      `lab host ${host.name}: sharedPath ${sharedPath}: the lab mounts a share on server hosts only, under one of ${HOST_MOUNTS.filter(([i]) => i !== "/var/lib" && !OVERLAYS.has(i)).map(([i]) => i).join(", ")}`,
+      `lab host ${host.name}: sharedPath ${sharedPath}: the lab mounts a share on server hosts only, under one of ${BOUND_FIRST.map(([i]) => i).join(", ")}`,
     );
   const dir = paths.hostDir(host.name);
   const d = (...p: string[]) => path.join(dir, ...p);
@@ -180,7 +182,7 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
       }),
       // Before /var/lib is covered: the machine's package databases, bound into the private one.
       ...SHARED_VAR_LIB.map((sub) => `mount --bind /var/lib/${sub} ${d("var-lib", sub)}`),
-      ...HOST_MOUNTS.filter(([inside]) => !OVERLAYS.has(inside) && inside !== "/var/lib").map(([inside, sub]) => `mount --rbind ${d(sub)} ${inside}`),
+      ...BOUND_FIRST.map(([inside, sub]) => `mount --rbind ${d(sub)} ${inside}`),
       ...(sharedPath === undefined ? [] : [`mkdir -p ${sharedPath}`, `mount --bind ${SHARED_DIR} ${sharedPath}`]),
       // /var/lib last: it covers the lab's own directory, where every source lives.
       `mount --rbind ${d("var-lib")} /var/lib`,

@@ -6,7 +6,7 @@
  * NFS/EFS). What an administrator must get from it: one daemon acting, and after a failover —
  * whichever daemon ran it — both data servers writing to the new master.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { SHARED_DATA_IN_SUBDIRS, PANDORA_PATHS } from "../../lib/render/pandora";
 import { confTokens } from "../../lab/dataserver/conf";
@@ -26,7 +26,7 @@ const TABLE = "servers_rows";
 describe("the production layout: pfms1 and pfms2", () => {
   let lab: Lab;
   const serverLog = (s: string, from = 0) => readFileSync(paths.inHost(s, SERVER_LOG)).subarray(from).toString("utf8");
-  const serverLogSize = (s: string) => readFileSync(paths.inHost(s, SERVER_LOG)).length;
+  const serverLogSize = (s: string) => statSync(paths.inHost(s, SERVER_LOG)).size;
   const database = (address: string) => `database ${address}:${lab.cfg.dbPort}/${lab.cfg.dbName}`;
   /** Which server host's daemon holds the actor lock (undefined: none, or both). */
   const actor = async () => (await actingStatus(lab))?.server;
