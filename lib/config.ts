@@ -97,6 +97,11 @@ export interface HaConfig {
   failoverBudget: number;
   /** pandora_ha: the window (whole seconds) failoverBudget counts over. */
   failoverWindow: number;
+  /**
+   * Seconds a strict master cut off from every other DB node waits before its guard stops it
+   * (pandora_ha_guard on every DB host; 0: no guard). pandora_ha waits for it before promoting.
+   */
+  guardTimeout: number;
 }
 
 export interface AwsConfig {
@@ -612,6 +617,7 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
     probeTimeout: 1,
     failoverBudget: 1,
     failoverWindow: 3600,
+    guardTimeout: 4,
   };
   const haRaw = r.json("ha");
   if (haRaw !== undefined) {
@@ -629,6 +635,7 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
         "probeTimeout",
         "failoverBudget",
         "failoverWindow",
+        "guardTimeout",
       ];
       checkUnknownFields(r, "ha", haRaw, fields);
       const num = (f: string, min: number, max: number): number | undefined => {
@@ -654,6 +661,9 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
       ha.failoverBudget = num("failoverBudget", 0, 100) ?? ha.failoverBudget;
       ha.failoverWindow = num("failoverWindow", 1, 604800) ?? ha.failoverWindow;
       ha.semiSyncTimeoutMs = num("semiSyncTimeoutMs", 100, 3600000) ?? ha.semiSyncTimeoutMs;
+      const gt = dec("guardTimeout", 0, 60);
+      if (gt !== undefined && gt !== 0 && gt < 1) r.problem("ha.guardTimeout", `expected 0 (no guard) or a number of seconds from 1 to 60, got ${gt}`);
+      else ha.guardTimeout = gt ?? ha.guardTimeout;
       ha.sshPort = num("sshPort", 1, 65535) ?? ha.sshPort;
       ha.splitbrainAutofix = (objectField(r, "ha", haRaw, "splitbrainAutofix", "boolean") as boolean | undefined) ?? false;
       ha.semiSync = (objectField(r, "ha", haRaw, "semiSync", "boolean") as boolean | undefined) ?? true;

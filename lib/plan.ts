@@ -11,7 +11,7 @@ import { gzipSync } from "node:zlib";
 import { buildDaemonBundle } from "./bundle";
 import type { ClusterConfig, DbNodeConfig } from "./config";
 import { myCnfPath, renderMyCnf, defaultDbPaths } from "./render/mycnf";
-import { PANDORA_PATHS, SHARED_DATA_IN_SUBDIRS, pandoraServerTokens, renderPandoraHaUnit, renderTentacleConf } from "./render/pandora";
+import { GUARD_PATHS, PANDORA_PATHS, SHARED_DATA_IN_SUBDIRS, pandoraServerTokens, renderGuardUnit, renderPandoraHaUnit, renderTentacleConf } from "./render/pandora";
 import type { TokenValue } from "./render/pandora";
 
 /**
@@ -176,6 +176,29 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
         PANDORA_DB_PASSWORD: ref("secret:pandoraDbPassword"),
       },
       dependsOn: [`${pre}/configure`],
+    });
+    add({
+      id: `${pre}/guard`,
+      group: "db",
+      host: node.name,
+      script: "db-guard.sh",
+      description: cfg.ha.guardTimeout
+        ? `run pandora_ha_guard: this server stops itself when, as a strict master, it hears from no other DB node for ${cfg.ha.guardTimeout} s`
+        : "pandora_ha_guard off (ha.guardTimeout 0)",
+      env: {
+        GUARD_BIN: GUARD_PATHS.bin,
+        GUARD_CONF: GUARD_PATHS.conf,
+        UNIT_PATH: GUARD_PATHS.unit,
+        UNIT_B64: b64(renderGuardUnit()),
+        PID_FILE: GUARD_PATHS.pidFile,
+        LOG_FILE: GUARD_PATHS.logFile,
+        PEERS: { join: cfg.dbNodes.filter((n) => n !== node).map((n) => ({ join: [ref(`address:${n.name}`), String(cfg.dbPort)], sep: ":" })), sep: " " },
+        DB_FLAVOR: cfg.dbFlavor,
+        FENCE_AFTER_MS: String(Math.round(cfg.ha.guardTimeout * 1000)),
+      },
+      files: { GUARD_B64: "pandora_ha_guard.sh" },
+      // It reads the server's state as root (the root password of the bootstrap).
+      dependsOn: [`${pre}/bootstrap`],
     });
   }
 

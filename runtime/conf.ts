@@ -54,6 +54,8 @@ export interface HaSettings {
   semiSyncTimeout: number;
   /** Seconds a master that only times out (never refuses) must stay silent before it counts as dead. */
   silenceTimeout: number;
+  /** Seconds a cut-off strict master takes to stop itself (pandora_ha_guard on its host; 0: no guard): a silent master's successor waits for it. */
+  guardTimeout: number;
   /** Seconds a timed write (the heartbeat row) may wait on a master whose reads answer before its writes count as stalled. */
   writeTimeout: number;
   /** Seconds to wait, after every node was down, for all of them before promoting any. */
@@ -244,6 +246,7 @@ const SPECS: Spec[] = [
   T("ha_semisync", "1", bool, "1 = pandora_ha keeps the master semi-synchronous and alone decides when it goes asynchronous.", true),
   T("ha_semisync_timeout", "5", seconds(0.5, 3600), "Seconds without a replica acknowledging before pandora_ha switches the master to asynchronous.", true),
   T("ha_silence_timeout", "4", seconds(0.5, 600), "Seconds a master that only times out (no refusal) must stay silent before it counts as dead.", true),
+  T("ha_guard_timeout", "4", (v) => (v === "0" ? ok(0) : seconds(1, 60)(v)), "Seconds a strict master cut off from every other DB node waits before pandora_ha_guard on its host stops it (0: no guard). A silent master is replaced only after that, plus 2 s.", true),
   T("ha_write_timeout", "5", seconds(1, 600), "Seconds a timed write may wait on a master whose reads answer before its writes count as stalled.", true),
   T("ha_outage_wait", "60", seconds(0, 3600), "Seconds to wait, after every node was down, for all of them before promoting any.", true),
   T("ha_http_address", "127.0.0.1", ipLiteral, "Address of the status HTTP endpoint.", true),
@@ -385,6 +388,7 @@ export function parseHaConf(
     semiSync: get("ha_semisync", true),
     semiSyncTimeout: get("ha_semisync_timeout", 5),
     silenceTimeout: get("ha_silence_timeout", 4),
+    guardTimeout: get("ha_guard_timeout", 4),
     writeTimeout: get("ha_write_timeout", 5),
     outageWait: get("ha_outage_wait", 60),
     httpAddress: get("ha_http_address", "127.0.0.1"),

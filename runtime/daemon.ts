@@ -218,6 +218,7 @@ export class Daemon {
       try {
         this.heartbeat();
         await this.runActions(conds);
+        await this.keepLease();
         await this.keepDurable();
       } catch (e) {
         this.events.emit("warning", "warning", `durability: ${shortError(e)}`, { key: "action:durability" });
@@ -320,6 +321,8 @@ export class Daemon {
       .replicaReachesMaster(this.ctx, replica, master)
       .then((value) => {
         this.secondary.set(replica, { at: Date.now(), value });
+        const m = this.sessions.get(master);
+        if (value === true && m) m.seenByReplicaAt = Date.now();
         this.events.log({ check: "secondary", replica, master, reaches: value ?? "unknown" });
       })
       .finally(() => this.checking.delete(replica));
@@ -455,6 +458,19 @@ export class Daemon {
         return;
       }
     }
+  }
+
+  /**
+   * The guard's lease on the master (scripts/pandora_ha_guard.sh): granted while this daemon acts
+   * and no other pandora_ha can promote (the condition for going asynchronous), so that a master
+   * whose replicas are only cut from it does not stop itself; released everywhere else. A master
+   * cut off from this daemon too gets no ping, and its guard stops it.
+   */
+  private async keepLease(): Promise<void> {
+    const master = this.state.master;
+    const m = master ? this.sessions.get(master)?.last : undefined;
+    const grant = this.actor && this.settings.guardTimeout > 0 && !!m?.reachable && m.readOnly === false && !this.mayNotGoAsync(m.host);
+    await Promise.all([...this.sessions.values()].map((s) => s.setLease(grant && s.host === master)));
   }
 
   /**

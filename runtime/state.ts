@@ -8,7 +8,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import * as path from "node:path";
 
-export type PhaseName = "detect" | "decide" | "fence" | "drain" | "promote" | "epoch" | "repoint" | "publish" | "restart-server" | "repair";
+export type PhaseName = "detect" | "decide" | "fence" | "drain" | "guard" | "promote" | "epoch" | "repoint" | "publish" | "restart-server" | "repair";
 
 export interface Phase {
   phase: PhaseName;

@@ -41,6 +41,15 @@ export const PANDORA_PATHS = {
   nodeDir: "/opt/pandora-ha/node",
 } as const;
 
+/** Ours, on every DB host: pandora_ha_guard, the fence a cut-off master runs on itself. */
+export const GUARD_PATHS = {
+  bin: `${TOOLS_DIR}/bin/pandora_ha_guard`,
+  conf: "/etc/pandora-ha/guard.conf",
+  unit: "/etc/systemd/system/pandora_ha_guard.service",
+  pidFile: "/run/pandora_ha_guard.pid",
+  logFile: "/var/log/pandora_ha_guard.log",
+} as const;
+
 
 /** The data_in subdirectories shared between data servers and consoles (never data_in itself). */
 export const SHARED_DATA_IN_SUBDIRS = ["conf", "collections", "md5", "netflow", "discovery"] as const;
@@ -88,6 +97,8 @@ export function pandoraServerTokens(cfg: ClusterConfig, server: ServerConfig): A
     // Ours: the master's durability (semi-sync), which pandora_ha alone relaxes.
     ["ha_semisync", cfg.ha.semiSync ? "1" : "0"],
     ["ha_semisync_timeout", String(cfg.ha.semiSyncTimeoutMs / 1000)],
+    // Ours: how long a cut-off master takes to stop itself (the guard on every DB host).
+    ["ha_guard_timeout", String(cfg.ha.guardTimeout)],
     ...(server.bindAddress !== undefined ? [["ha_bind_address", server.bindAddress] as [string, TokenValue]] : []),
     // The daemon's HTTP endpoint (status, switchover) listens on loopback, 127.0.0.1 by default.
     // A loopback bindAddress means server hosts that share one machine's network (the lab's):
@@ -122,6 +133,27 @@ export function renderPandoraHaUnit(u: PandoraHaUnitInput): string {
     "[Service]",
     "Type=simple",
     `ExecStart=${bin} -p ${u.pidFile} ${u.conf}`,
+    "Restart=always",
+    "RestartSec=1",
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "",
+  ].join("\n");
+}
+
+/** pandora_ha_guard.service: as root (it reads the server's state and stops it), always restarted. */
+export function renderGuardUnit(): string {
+  return [
+    "# Managed by pandora-ha. Changes here are replaced on the next `pulumi up`.",
+    "[Unit]",
+    "Description=pandora_ha_guard: a database master cut off from every other DB node stops itself",
+    "After=network-online.target mariadb.service mysql.service mysqld.service",
+    "StartLimitIntervalSec=0",
+    "",
+    "[Service]",
+    "Type=simple",
+    `ExecStart=${GUARD_PATHS.bin} ${GUARD_PATHS.conf}`,
     "Restart=always",
     "RestartSec=1",
     "",

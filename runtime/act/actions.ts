@@ -197,12 +197,42 @@ async function killOverSsh(ctx: Ctx, s: NodeSession, pidFile: string, timeoutMs:
  * and makes it writable again (master_read_only). A host that does not answer (cut off, powered
  * off) is fenced the moment it is seen again.
  */
-function stopSilentServer(ctx: Ctx, host: string, reason: string): void {
+function stopSilentServer(ctx: Ctx, host: string, reason: string): Promise<boolean> {
   const s = session(ctx, host);
-  killOverSsh(ctx, s, s.pidFile ?? "", 5_000).then(
-    () => ctx.events.emit("fenced", "warning", `${host} fenced: its server, silent, was stopped (kill -9 over SSH): ${reason}; it starts again read-only and rejoins`, { node: host, key: `fence:${host}` }),
-    (e) => ctx.events.emit("fenced", "warning", `${host} (silent) could not be stopped over SSH (${shortError(e)}): it is made read-only the moment it is seen again`, { node: host, key: `fence:${host}` }),
+  return killOverSsh(ctx, s, s.pidFile ?? "", 5_000).then(
+    () => {
+      ctx.events.emit("fenced", "warning", `${host} fenced: its server, silent, was stopped (kill -9 over SSH): ${reason}; it starts again read-only and rejoins`, { node: host, key: `fence:${host}` });
+      return true;
+    },
+    (e) => {
+      ctx.events.emit("fenced", "warning", `${host} (silent) could not be stopped over SSH (${shortError(e)}): it is made read-only the moment it is seen again`, { node: host, key: `fence:${host}` });
+      return false;
+    },
   );
+}
+
+/**
+ * A silent master that could not be stopped over SSH (cut off, or its host dead) stops itself:
+ * its guard (scripts/pandora_ha_guard.sh) kills its server once it has heard from no other DB
+ * node and held no lease for ha_guard_timeout, checking every half second. Every contact it had
+ * came before the daemon's first failed probe of it, or before a replica last reached it:
+ * nothing is promoted before that moment plus ha_guard_timeout plus 2 s, unless the stop over
+ * SSH succeeded first. Resolves with what it waited for ("" when nothing).
+ */
+async function guardWait(ctx: Ctx, host: string, stopped: Promise<boolean>): Promise<string> {
+  const g = ctx.settings.guardTimeout;
+  const s = session(ctx, host);
+  if (!g) return "";
+  const since = Math.max(s.last?.failingSince ?? Date.now(), s.seenByReplicaAt ?? 0);
+  const until = since + (g + 2) * 1000;
+  const t0 = Date.now();
+  if (until <= t0) return "";
+  const won = await Promise.race([stopped.then((ok) => (ok ? "stopped" : undefined)), sleep(until - t0).then(() => "guard")]);
+  const again = won ?? (await sleep(Math.max(0, until - Date.now())).then(() => "guard"));
+  const ms = Date.now() - t0;
+  return again === "stopped"
+    ? `${host} stopped over SSH after ${ms} ms: no wait for its guard`
+    : `waited ${ms} ms: ${host}'s guard has stopped it if it is cut off (no contact since ${new Date(since).toISOString()}, guard ${g} s + 2 s)`;
 }
 
 async function killClients(ctx: Ctx, s: NodeSession, via: NodeConnection): Promise<number> {
@@ -555,6 +585,7 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
   });
   const finish = (ok: boolean): Timeline => endTimeline(ctx, t, detectedAt, ok);
   let promoted = false;
+  let guarded: Promise<string> = Promise.resolve("");
   try {
     await stillDeciding(ctx, candidate, epoch);
     await phase(t.phases, "fence", async () => {
@@ -564,13 +595,16 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
       }
       markFenced(ctx, oldMaster);
       if (session(ctx, oldMaster).last?.refused) return `${oldMaster} refuses connections: marked fenced; it is made read-only the moment it is seen again`;
-      stopSilentServer(ctx, oldMaster, `failover to ${candidate}`);
+      guarded = guardWait(ctx, oldMaster, stopSilentServer(ctx, oldMaster, `failover to ${candidate}`));
       return `${oldMaster} silent: marked fenced, its server being stopped over SSH (if its host answers); it is made read-only the moment it is seen again`;
     });
     await ctx.pauseAfter("fence");
     await stillDeciding(ctx, candidate, epoch);
     await phase(t.phases, "drain", async () => `${await drain(ctx, candidate)}${await detachOthers(ctx, oldMaster, candidate)}`);
     await ctx.pauseAfter("drain");
+    const guardStart = Date.now();
+    const waited = await guarded;
+    if (waited) t.phases.push({ phase: "guard", start: guardStart, end: Date.now(), ok: true, detail: waited });
     await stillDeciding(ctx, candidate, epoch);
     promoted = true;
     await phase(t.phases, "promote", () => promote(ctx, candidate));

@@ -14,6 +14,12 @@ import { dialectFor, parseSemiSyncDetail } from "../dialect";
 import type { Dialect, NodeObservation } from "../types";
 
 export const ACTOR_LOCK = "pandora_ha.actor";
+/**
+ * The guard's lease (scripts/pandora_ha_guard.sh): held by the actor on the master's lock
+ * connection (pinged every second) while no other pandora_ha can promote; the master's guard
+ * counts its last ping as contact.
+ */
+export const LEASE_LOCK = "pandora_ha.lease";
 export const EPOCH_TABLE = "pandora_ha_epoch";
 /** One row per daemon, rewritten by the acting daemon on the master: a write that stalls shows a master that cannot commit. */
 export const HEARTBEAT_TABLE = "pandora_ha_heartbeat";
@@ -299,7 +305,30 @@ export class NodeSession {
     this.holdsLock = Number(r?.v) === 1;
   }
 
+  /** When a replica last reached this node (a secondary check): the node was in contact then. */
+  seenByReplicaAt?: number;
+
+  /** Whether this daemon grants the guard's lease on this node (taken on the lock's connection). */
+  holdsLease = false;
+
+  /** Takes (or confirms) or releases the guard's lease here; taken only with the actor lock. */
+  async setLease(want: boolean): Promise<void> {
+    if (!want && !this.holdsLease) return;
+    try {
+      if (want && this.holdsLock) {
+        const [r] = await this.lockConn.query<{ v: string | null }>("SELECT IF(IS_USED_LOCK(?) = CONNECTION_ID(), 1, GET_LOCK(?, 0)) AS v", [LEASE_LOCK, LEASE_LOCK]);
+        this.holdsLease = Number(r?.v) === 1;
+      } else if (this.holdsLease) {
+        this.holdsLease = false;
+        await this.lockConn.query("SELECT RELEASE_LOCK(?) AS v", [LEASE_LOCK]);
+      }
+    } catch {
+      this.holdsLease = false;
+    }
+  }
+
   async releaseLock(): Promise<void> {
+    await this.setLease(false);
     if (!this.holdsLock) return;
     this.holdsLock = false;
     try {

@@ -109,9 +109,39 @@ describe("pandora_ha on a 2-node lab", () => {
     expect(s).toBeDefined();
   }, 120_000);
 
+  test("master isolated under writes: its guard stops it before node2 is promoted, so it is read-only the moment the cut heals", async () => {
+    const w = sc.startWriter();
+    await sleep(1500);
+    await fault(sc.lab, "node1", "isolate");
+    await sc.waitForEvent("failover_end");
+    const tl = sc.log().find((l) => l.timeline)!.timeline as { phases: Array<{ phase: string; start: number; detail: string }> };
+    const promoted = tl.phases.find((p) => p.phase === "promote")!.start;
+    expect(tl.phases.find((p) => p.phase === "guard")?.detail).toMatch(/127\.0\.1\.1's guard has stopped it if it is cut off/);
+    // The guard's line, with its time: node1's server was killed before node2 became writable.
+    const guardLog = readFileSync(paths.inHost("node1", "/var/log/pandora_ha_guard.log"), "utf8");
+    const line = guardLog.split("\n").find((l) => / fenced: killed the server \(pid \d+\): a writable, strictly semi-synchronous master/.test(l));
+    expect(line, guardLog).toBeDefined();
+    expect(Date.parse(line!.split(" ")[0])).toBeLessThan(promoted);
+    // Healed: every answer node1 gives says read-only, from the first one on.
+    await fault(sc.lab, "node1", "heal");
+    const seen: number[] = [];
+    await eventually("node1 rejoined as a replica of node2", async () => {
+      const [ro] = await sc.adminQuery<{ v: number }>("node1", "SELECT @@global.read_only AS v", 1000).catch(() => []);
+      if (ro) seen.push(Number(ro.v));
+      const [x] = await sc.adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS", 1000).catch(() => []);
+      return x?.Master_Host === addr("node2") && x?.Slave_IO_Running === "Yes";
+    }, 60_000);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((v) => v === 0)).toEqual([]);
+    await sc.expectOneMasterNothingLost(await w.stop(), "node2");
+  }, 120_000);
+
   test("master isolated, no commit waiting there: made read-only on its own connection the moment it greets again, then rejoins", async () => {
     // No writer: nothing waits for an acknowledgement on node1, so read_only takes at once. (With
-    // commits waiting, read_only waits behind them and the fence is the kill over SSH: the test above.)
+    // commits waiting, read_only waits behind them and the fence is the kill over SSH.) node1's
+    // guard is stopped first, as with ha.guardTimeout 0: otherwise it has stopped node1's server
+    // by the time the cut heals (the test above), and the fence on return is what remains.
+    process.kill(Number(readFileSync(paths.inHost("node1", "/run/pandora_ha_guard.pid"), "utf8").trim()), "SIGTERM");
     await fault(sc.lab, "node1", "isolate");
     await sc.waitForEvent("failover_end");
     const from = haLogSize(sc.lab);

@@ -132,6 +132,8 @@ const invalid: Array<[string, Record<string, string>, string, string]> = [
   ["failover window negative", aws({ ha: { failoverWindow: -1 } }), "pandora-ha:ha.failoverWindow", "from 1 to 604800"],
   ["connect delay above 60", aws({ ha: { connectDelay: 60.5 } }), "pandora-ha:ha.connectDelay", "from 0 to 60"],
   ["connect delay not a number", aws({ ha: { connectDelay: "soon" } }), "pandora-ha:ha.connectDelay", "decimals allowed"],
+  ["guard timeout below a second", aws({ ha: { guardTimeout: 0.5 } }), "pandora-ha:ha.guardTimeout", "0 (no guard) or a number of seconds from 1 to 60"],
+  ["guard timeout above 60", aws({ ha: { guardTimeout: 61 } }), "pandora-ha:ha.guardTimeout", "from 0 to 60"],
   ["server bindAddress not an address", existing({ servers: [{ name: "pfms1", host: "10.0.0.21", bindAddress: "pfms1.example" }] }), "pandora-ha:servers[0].bindAddress", "IPv4 address"],
   ["misspelt key", aws({ dbnodes: [] }), "pandora-ha:dbnodes", "did you mean pandora-ha:dbNodes"],
   ["short password", aws({ dbRootPassword: "short" }), "pandora-ha:dbRootPassword", "at least 12 characters"],
@@ -197,6 +199,10 @@ describe("ha: the daemon's settings", () => {
     expect(c.ha).toMatchObject({ connectDelay: 0.25, probeInterval: 0.2, probeTimeout: 1.5, failoverBudget: 3, failoverWindow: 7200 });
     // A budget of 0: the daemon never fails over by itself.
     expect(parseConfig(aws({ ha: { failoverBudget: 0 } })).ha.failoverBudget).toBe(0);
+    // The guard: 4 s by default, 0 turns it off.
+    expect(parseConfig(aws()).ha.guardTimeout).toBe(4);
+    expect(parseConfig(aws({ ha: { guardTimeout: 0 } })).ha.guardTimeout).toBe(0);
+    expect(parseConfig(aws({ ha: { guardTimeout: "2.5" } })).ha.guardTimeout).toBe(2.5);
   });
 
   test("servers[].bindAddress is kept per server", () => {

@@ -88,9 +88,9 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
     expect(ofType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(4); // dbRootPassword was given
     expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(2);
     expect(ofType(run, "aws:ec2/keyPair:KeyPair")).toHaveLength(1);
-    // 2 DB nodes × (binlog volume, install, keys, my.cnf, accounts) + 1 seed
+    // 2 DB nodes × (binlog volume, install, keys, my.cnf, accounts, guard) + 1 seed
     // + 2 servers × (install, keys, shared storage, tentacle, ha-tools, pandora-conf, pandora-ha, rolling-restart).
-    expect(commands(run)).toHaveLength(27);
+    expect(commands(run)).toHaveLength(29);
   });
 
   test("instances: official Rocky 9 image, gp3 encrypted root, DB nodes in two AZs", () => {
@@ -189,7 +189,7 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
     expect(run.outputs.agentConfig).toMatch(/^secondary_mode on_error$/m);
     expect(run.outputs.consoleConfig).toBe('$config["remote_config"] = "/var/spool/pandora/data_in";');
     expect(Object.keys(run.outputs.sshCommands as object)).toEqual(["db1", "db2", "pfms1", "pfms2"]);
-    expect((run.outputs.hostSteps as string[]).length).toBe(27);
+    expect((run.outputs.hostSteps as string[]).length).toBe(29);
   });
 });
 
@@ -221,7 +221,7 @@ describe("3-node rocky8 percona80 stack with an NLB", async () => {
       expect(create).not.toMatch(/MASTER_HOST=/);
       for (const n of ["db1", "db2", "db3"]) expect(run.deps.get(`replication-${r}-seed`)).toContainEqual(expect.stringContaining(`::db-${n}-bootstrap`));
     }
-    expect(commands(run)).toHaveLength(3 * 5 + 2 + 2 * 8);
+    expect(commands(run)).toHaveLength(3 * 6 + 2 + 2 * 8);
   });
 
   test("NLB on 41121 in front of both servers; agents reach only the NLB", () => {
@@ -273,8 +273,8 @@ describe("existing ubuntu2204 mariadb1011 stack", async () => {
     expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(1); // cluster key only
     // No binlog volume step on existing hosts.
     expect(commands(run).map((c) => c.name).filter((n) => n.includes("binlog"))).toEqual([]);
-    // 2 DB nodes × 4 + 1 seed + 2 servers × (install, keys, nfs, tentacle, ha-tools, pandora-conf, pandora-ha, rolling-restart).
-    expect(commands(run)).toHaveLength(2 * 4 + 1 + 2 * 8);
+    // 2 DB nodes × 5 (with the guard) + 1 seed + 2 servers × (install, keys, nfs, tentacle, ha-tools, pandora-conf, pandora-ha, rolling-restart).
+    expect(commands(run)).toHaveLength(2 * 5 + 1 + 2 * 8);
   });
 
   test("connections use the given user, port and key (secret), with sudo for a non-root user", () => {
@@ -333,7 +333,7 @@ describe("aws stack with sharedStorage mounted: the hosts mount the share themse
     expect(ofType(run, "aws:efs/fileSystem:FileSystem")).toEqual([]);
     expect(ofType(run, "aws:efs/mountTarget:MountTarget")).toEqual([]);
     expect(ofType(run, "aws:ec2/securityGroup:SecurityGroup")).toHaveLength(2);
-    expect(commands(run)).toHaveLength(27);
+    expect(commands(run)).toHaveLength(29);
   });
 
   test("shared-storage bind-mounts from sharedPath, with no NFS source and no NFS client; Tentacle waits for it", () => {

@@ -235,6 +235,7 @@ describe("pandora_server.conf tokens", () => {
       ha_failover_budget: "1",
       ha_failover_window: "3600",
     });
+    expect(t.get("ha_guard_timeout")).toBe("4");
     expect(t.has("ha_bind_address")).toBe(false);
     const bound = { ...cfg.servers[0], bindAddress: "10.0.0.21" };
     expect(new Map(pandoraServerTokens(cfg, bound)).get("ha_bind_address")).toBe("10.0.0.21");

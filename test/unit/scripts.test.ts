@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { parseConfig } from "../../lib/config";
-import { buildPlan, scriptBundle } from "../../lib/plan";
+import { buildPlan, resolveValue, scriptBundle } from "../../lib/plan";
 import type { HostStep } from "../../lib/plan";
 
 const ROOT = path.join(__dirname, "..", "..");
@@ -18,7 +18,7 @@ const SCRIPTS = path.join(ROOT, "scripts");
 const FIXTURE = path.join(ROOT, "test", "fixtures", "pandora_server.conf");
 
 /** Tools with positional arguments (the original's interface), installed by a step, not run as one. */
-const TOOL_SCRIPTS = ["pandora_ha_resync_slave.sh"];
+const TOOL_SCRIPTS = ["pandora_ha_resync_slave.sh", "pandora_ha_guard.sh"];
 const allScripts = readdirSync(SCRIPTS).filter((f) => f.endsWith(".sh")).sort();
 /** Step scripts: parameters from the environment. */
 const scriptNames = allScripts.filter((f) => !TOOL_SCRIPTS.includes(f));
@@ -179,6 +179,20 @@ describe("plan ↔ scripts contract", () => {
     for (const s of steps) expect(existsSync(path.join(SCRIPTS, s.script)), `${s.id}: scripts/${s.script}`).toBe(true);
     // Every script is used by the plan: run as a step, or installed by one.
     expect(new Set(steps.flatMap((s) => [s.script, ...Object.values(s.files)]))).toEqual(new Set(allScripts));
+  });
+
+  test.each(plans)("%s: a guard step per DB node, after its bootstrap, watching every other node's address and port", (_name, steps) => {
+    const db = [...new Set(steps.filter((s) => s.group === "db").map((s) => s.host))];
+    expect(db.length).toBeGreaterThanOrEqual(2);
+    for (const n of db) {
+      const g = steps.find((s) => s.id === `db/${n}/guard`)!;
+      expect(g.script).toBe("db-guard.sh");
+      expect(g.dependsOn).toEqual([`db/${n}/bootstrap`]);
+      expect(g.files).toEqual({ GUARD_B64: "pandora_ha_guard.sh" });
+      expect(g.env.FENCE_AFTER_MS).toBe("4000");
+      const peers = resolveValue(g.env.PEERS, (r) => r.replace(/^address:/, "@"));
+      expect(peers).toBe(db.filter((o) => o !== n).map((o) => `@${o}:3306`).join(" "));
+    }
   });
 
   test.each(plans)("%s: every parameter a step passes is read by its script", (_name, steps) => {
@@ -1024,5 +1038,106 @@ describe("server-shared-storage.sh", () => {
     expect(r.stderr).not.toMatch(/WARNING/);
     expect(readFileSync(h.fstab, "utf8")).not.toMatch(new RegExp(`^\\S+ ${h.share} `, "m"));
     expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(h.d);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// pandora_ha_guard.sh and db-guard.sh, for real (what needs no database: with no server to
+// ask, the guard never finds a master, so it stops nothing)
+
+describe("the guard on a DB host", () => {
+  const guard = path.join(SCRIPTS, "pandora_ha_guard.sh");
+  const check = (conf: string): Run => {
+    const dir = tmp();
+    writeFileSync(path.join(dir, "guard.conf"), conf);
+    return run("bash", [guard, "--check", path.join(dir, "guard.conf")], baseEnv());
+  };
+  const good = "# managed\nPEERS=127.0.1.2:3306 [::1]:3307 db3.example.com:3306\nDB_FLAVOR=mariadb1011\nFENCE_AFTER_MS=4000\n";
+
+  test("--check accepts a conf with peers, flavor and fence time", () => {
+    const r = check(good);
+    expect(r.out).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  test.each([
+    ["FENCE_AFTER_MS=4000\nDB_FLAVOR=mariadb1011\nPEERS=db2\n", /PEERS entry 'db2' is not host:port/],
+    ["PEERS=db2:3306\nDB_FLAVOR=mysql57\nFENCE_AFTER_MS=4000\n", /DB_FLAVOR must be one of/],
+    ["PEERS=db2:3306\nDB_FLAVOR=mariadb1011\nFENCE_AFTER_MS=500\n", /FENCE_AFTER_MS must be a whole number of milliseconds from 1000 to 60000 \(got '500'\)/],
+    ["PEERS=db2:3306\nDB_FLAVOR=mariadb1011\nFENCE_AFTER_MS=4000\nfence=1\n", /line 4: expected KEY=VALUE, got 'fence=1'/],
+    ["PEERS=db2:3306\nDB_FLAVOR=mariadb1011\nFENCE_AFTER_MS=4000\nTIMEOUT=3\n", /line 4: unknown key TIMEOUT/],
+    ["PEERS=\nDB_FLAVOR=mariadb1011\nFENCE_AFTER_MS=4000\n", /PEERS names no peer/],
+    ["PEERS=db2:99999\nDB_FLAVOR=mariadb1011\nFENCE_AFTER_MS=4000\n", /PEERS entry 'db2:99999' has no valid port/],
+  ])("--check refuses %j, naming what is wrong", (conf, msg) => {
+    const r = check(conf);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(msg);
+  });
+
+  function step(dir: string, env: Record<string, string> = {}): Run {
+    return run("bash", [path.join(SCRIPTS, "db-guard.sh")], {
+      ...baseEnv(),
+      PHA_STATE_DIR: path.join(dir, "state"),
+      PHA_SYSTEMD_DIR: path.join(dir, "no-systemd"),
+      GUARD_BIN: path.join(dir, "bin", "pandora_ha_guard"),
+      GUARD_B64: Buffer.from(scriptBundle("pandora_ha_guard.sh")).toString("base64"),
+      GUARD_CONF: path.join(dir, "etc", "guard.conf"),
+      UNIT_PATH: path.join(dir, "pandora_ha_guard.service"),
+      UNIT_B64: Buffer.from("[Service]\nExecStart=/bin/true\n").toString("base64"),
+      PID_FILE: path.join(dir, "run", "guard.pid"),
+      LOG_FILE: path.join(dir, "log", "guard.log"),
+      // Port 1 on loopback refuses: contact, so nothing would be stopped even with a master.
+      PEERS: "127.0.0.1:1",
+      DB_FLAVOR: "mariadb1011",
+      FENCE_AFTER_MS: "4000",
+      ...env,
+    });
+  }
+  const livePid = (dir: string): number | undefined => {
+    try {
+      const pid = Number(readFileSync(path.join(dir, "run", "guard.pid"), "utf8"));
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  };
+
+  test("db-guard.sh without systemd: installs and starts it; again: unchanged; a new fence time restarts it; 0 stops it", async () => {
+    const dir = tmp();
+    try {
+      const first = step(dir);
+      expect(first.status, first.out).toBe(0);
+      expect(first.stdout).toMatch(/changed: started pandora_ha_guard without a service manager \(pid \d+\)/);
+      const pid = livePid(dir);
+      expect(pid).toBeDefined();
+      expect(readFileSync(path.join(dir, "etc", "guard.conf"), "utf8")).toContain("PEERS=127.0.0.1:1\nDB_FLAVOR=mariadb1011\nFENCE_AFTER_MS=4000\n");
+      expect(statSync(path.join(dir, "bin", "pandora_ha_guard")).mode & 0o777).toBe(0o755);
+      await new Promise((r) => setTimeout(r, 700));
+      expect(readFileSync(path.join(dir, "log", "guard.log"), "utf8")).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[pandora_ha_guard\] guarding: peers 127\.0\.0\.1:1; a strict master silent for 4000 ms is stopped$/m);
+      const second = step(dir);
+      expect(second.status, second.out).toBe(0);
+      expect(second.stdout).not.toMatch(/ changed: /);
+      expect(livePid(dir)).toBe(pid);
+      const third = step(dir, { FENCE_AFTER_MS: "5000" });
+      expect(third.status, third.out).toBe(0);
+      expect(livePid(dir)).not.toBe(pid);
+      const off = step(dir, { FENCE_AFTER_MS: "0" });
+      expect(off.status, off.out).toBe(0);
+      expect(off.stdout).toMatch(/changed: stopped pandora_ha_guard/);
+      expect(livePid(dir)).toBeUndefined();
+    } finally {
+      const pid = livePid(dir);
+      if (pid) process.kill(pid, "SIGTERM");
+    }
+  });
+
+  test("db-guard.sh with a bad PEERS entry: refused, naming it, nothing installed or started", () => {
+    const dir = tmp();
+    const r = step(dir, { PEERS: "127.0.0.1:1 db2" });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/PEERS entry 'db2' is not host:port/);
+    expect(existsSync(path.join(dir, "bin"))).toBe(false);
+    expect(existsSync(path.join(dir, "run", "guard.pid"))).toBe(false);
   });
 });
