@@ -649,8 +649,14 @@ export class Daemon {
         this.ctx.saveState();
         return;
       }
-      case "master_read_only":
+      case "master_read_only": {
+        // A node that only times out may have been promoted on the far side of a partition
+        // (the master's own guard may have stopped it for that very reason): the master stays
+        // read-only until every other node answers this daemon or refuses.
+        const blocker = this.mayNotGoAsync(c.master);
+        if (blocker) throw new act.ActionError(`${c.master} stays read-only (${c.reason}): ${blocker}`);
         return act.restoreMaster(this.ctx, c.master, c.reason);
+      }
       case "restart_replication": {
         // At most every 30 s per replica: one that stops again at once (a fatal error) is left to the warning.
         if (Date.now() - (this.restarted.get(c.replica) ?? 0) < 30_000) return;
