@@ -18,6 +18,7 @@ import { DEFAULT_SERVERS, paths } from "./layout";
 import { PAUSE_PHASES, settled } from "./faults";
 import { statusTable } from "./status";
 import type { PhaseName } from "../runtime/state";
+import { AGENTS_DIR, setAgents } from "./agents";
 
 const USAGE = `usage:
   npm run lab -- up [--nodes 2|3]      create the lab hosts and deploy the cluster (again: changes nothing)
@@ -31,6 +32,7 @@ const USAGE = `usage:
   npm run lab -- fault pfms1 daemon-kill               kill -9 pfms1's pandora_ha now (pfms2: its own)
   npm run lab -- fault pfms1 daemon-kill --phase ${PAUSE_PHASES.join("|")}   every daemon restarted; the one whose failover does that phase is killed -9 there
   npm run lab -- fault pfms1 daemon-restart
+  npm run lab -- agents N              N real Pandora agents (Debian's pandora_agent) sending every second to pfms1, pfms2 on error; 0 stops them
   npm run lab -- down                  stop everything the lab started, remove its rules and state`;
 
 class UsageError extends Error {}
@@ -128,6 +130,14 @@ export async function main(argv: string[]): Promise<number> {
       await followHaLogs(lab, from, Math.max(Number(flags.follow ?? 15), (seconds ?? 0) + 5) * 1000, (l) => process.stdout.write(`${l}\n`));
       if (kind === "blip" || opts.phase) process.stdout.write(`(waiting for the ${kind === "blip" ? "blip to heal" : "daemon to reach the phase"})\n`);
       await settled();
+      return 0;
+    }
+    case "agents": {
+      const { rest } = parseFlags(args, {});
+      if (rest.length !== 1 || !/^\d+$/.test(rest[0])) throw new UsageError("agents takes one whole number (0 stops them)");
+      const agents = await setAgents(loadLab(), Number(rest[0]));
+      for (const a of agents) process.stdout.write(`${a.name}  pid ${a.pid}  uid ${a.uid}  ${AGENTS_DIR}/${a.name}/pandora_agent.log\n`);
+      process.stdout.write(`${agents.length} agent${agents.length === 1 ? "" : "s"} running\n`);
       return 0;
     }
     case "down": {

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writ
 import { createServer } from "node:net";
 import type { ClusterConfig } from "../lib/config";
 import { PANDORA_PATHS } from "../lib/render/pandora";
+import { removeAgents } from "./agents";
 import type { StepResult } from "./deploy";
 import { deploy } from "./deploy";
 import * as faults from "./faults";
@@ -256,6 +257,7 @@ export async function fault(lab: Lab, node: string, kind: FaultKind, from?: stri
 /** Stops every process the lab started (by PID), removes its firewall rules and its state. */
 export async function down(log: Log = stdoutLog): Promise<void> {
   const state = readState();
+  await removeAgents();
   await faults.removeChain();
   const names = state?.hosts.map((h) => h.name) ?? [];
   for (const n of names) {

@@ -1,0 +1,150 @@
+/**
+ * Real Pandora FMS agents on the lab: Debian's `pandorafms-agent` (/usr/sbin/pandora_agent 4.1,
+ * sending through the real /usr/bin/tentacle_client), one process per agent, each as a uid of its
+ * own (3400 + n, so firewall rules can tell its traffic apart; it has no passwd entry, none is
+ * needed) with its own configuration directory under AGENTS_DIR/<name>. Their
+ * pandora_agent.conf is the program's own `agentConfig` stack output (renderAgentSnippet: primary
+ * pfms1, secondary pfms2, `secondary_mode on_error`) with the Tentacle password filled in, as an
+ * administrator pastes it, plus what every agent has of its own: agent_name, `interval 1`, its
+ * temporal directory and log, and one module, `seq`, whose value counts up by one per
+ * interval (module_exec on a counter file), so that a value lost or stored twice can be told.
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { spawn } from "node:child_process";
+import { renderAgentSnippet } from "../lib/render/pandora";
+import type { Lab } from "./lab";
+import { LAB_DIR } from "./layout";
+import { sleep } from "./proc";
+
+export const AGENT_BIN = "/usr/sbin/pandora_agent";
+/** Beside LAB_DIR, not in it: LAB_DIR is root's alone (0700), and each agent runs as a uid of its own. */
+export const AGENTS_DIR = `${LAB_DIR}-agents`;
+export const MAX_AGENTS = 50;
+export const SEQ_MODULE = "seq";
+
+export interface LabAgent {
+  name: string;
+  uid: number;
+  pid: number;
+}
+
+export function agentName(n: number): string {
+  return `agent${n}`;
+}
+
+const agentDir = (name: string) => path.join(AGENTS_DIR, name);
+const stateFile = path.join(AGENTS_DIR, "agents.json");
+
+/** pandora_agent.conf of one agent: the program's fragment, the password, and the agent's own lines. */
+export function agentConf(lab: Lab, name: string): string {
+  const servers = lab.state.hosts.filter((h) => h.kind === "server");
+  const fragment = renderAgentSnippet({ primary: servers[0].address, secondary: servers[1]?.address, port: lab.cfg.tentaclePort, passwordProtected: true });
+  const password = lab.secrets.passwords.tentaclePassword;
+  const dir = agentDir(name);
+  const counter = path.join(dir, "seq.count");
+  return [
+    fragment
+      .replace(/^# server_pwd <.*>$/m, `server_pwd ${password}`)
+      .replace(/^# secondary_server_pwd <.*>$/m, `secondary_server_pwd ${password}`)
+      .trimEnd(),
+    `# The lab's own: ${name}, sending every second.`,
+    `agent_name ${name}`,
+    "interval 1",
+    `temporal ${path.join(dir, "tmp")}`,
+    `logfile ${path.join(dir, "pandora_agent.log")}`,
+    "debug 0",
+    "module_begin",
+    `module_name ${SEQ_MODULE}`,
+    "module_type generic_data",
+    `module_exec n=$(( $(cat ${counter} 2>/dev/null || echo 0) + 1 )); echo $n > ${counter}; echo $n`,
+    "module_end",
+    "",
+  ].join("\n");
+}
+
+function readAgents(): LabAgent[] {
+  try {
+    return JSON.parse(readFileSync(stateFile, "utf8")) as LabAgent[];
+  } catch {
+    return [];
+  }
+}
+
+function alive(a: LabAgent): boolean {
+  try {
+    return readFileSync(`/proc/${a.pid}/cmdline`, "utf8").includes(AGENT_BIN) && readFileSync(`/proc/${a.pid}/status`, "utf8").includes(`\nUid:\t${a.uid}\t`);
+  } catch {
+    return false;
+  }
+}
+
+/** The agents running now (started by the lab, still alive). */
+export function labAgents(): LabAgent[] {
+  return readAgents().filter(alive);
+}
+
+/**
+ * Exactly `count` agents running (agent1 … agentN): missing ones started, extra ones stopped.
+ * Each starts with its counter file as it is (a restarted agent continues its sequence).
+ */
+export async function setAgents(lab: Lab, count: number): Promise<LabAgent[]> {
+  if (!Number.isInteger(count) || count < 0 || count > MAX_AGENTS) throw new Error(`agents: expected 0 to ${MAX_AGENTS}, got ${count}`);
+  if (lab.state.hosts.filter((h) => h.kind === "server").length < 1) throw new Error("agents: the lab has no server host");
+  mkdirSync(AGENTS_DIR, { recursive: true, mode: 0o755 });
+  chmodSync(AGENTS_DIR, 0o755);
+  const running = labAgents();
+  const keep = running.filter((a) => Number(a.name.slice("agent".length)) <= count);
+  for (const a of running.filter((x) => !keep.includes(x))) await stopAgent(a);
+  const out = [...keep];
+  for (let n = 1; n <= count; n++) {
+    const name = agentName(n);
+    if (keep.some((a) => a.name === name)) continue;
+    out.push(startAgent(lab, name, 3400 + n));
+  }
+  writeFileSync(stateFile, JSON.stringify(out, null, 2));
+  return out;
+}
+
+function startAgent(lab: Lab, name: string, uid: number): LabAgent {
+  const dir = agentDir(name);
+  for (const d of [dir, path.join(dir, "tmp")]) {
+    mkdirSync(d, { recursive: true });
+    chownSync(d, uid, uid);
+  }
+  // The password is in it: readable by the agent alone.
+  const conf = path.join(dir, "pandora_agent.conf");
+  writeFileSync(conf, agentConf(lab, name), { mode: 0o600 });
+  chownSync(conf, uid, uid);
+  const child = spawn("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--", AGENT_BIN, dir], {
+    cwd: dir,
+    detached: true,
+    stdio: "ignore",
+    env: { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: dir, LANG: "C" },
+  });
+  child.unref();
+  if (!child.pid) throw new Error(`${name}: ${AGENT_BIN} did not start`);
+  return { name, uid, pid: child.pid };
+}
+
+async function stopAgent(a: LabAgent): Promise<void> {
+  if (!alive(a)) return;
+  process.kill(a.pid, "SIGTERM");
+  for (let i = 0; i < 50 && alive(a); i++) await sleep(100);
+  if (alive(a)) process.kill(a.pid, "SIGKILL");
+}
+
+/** Every agent stopped and their directories removed (`down`). */
+export async function removeAgents(): Promise<void> {
+  for (const a of readAgents()) await stopAgent(a);
+  if (existsSync(AGENTS_DIR)) rmSync(AGENTS_DIR, { recursive: true, force: true });
+}
+
+/** The agent's log (its errors: a server it could not send to). */
+export function agentLog(name: string): string {
+  try {
+    return readFileSync(path.join(agentDir(name), "pandora_agent.log"), "utf8");
+  } catch {
+    return "";
+  }
+}
