@@ -246,7 +246,7 @@ const SPECS: Spec[] = [
   T("ha_semisync", "1", bool, "1 = pandora_ha keeps the master semi-synchronous and alone decides when it goes asynchronous.", true),
   T("ha_semisync_timeout", "5", seconds(0.5, 3600), "Seconds without a replica acknowledging before pandora_ha switches the master to asynchronous.", true),
   T("ha_silence_timeout", "4", seconds(0.5, 600), "Seconds a master that only times out (no refusal) must stay silent before it counts as dead.", true),
-  T("ha_guard_timeout", "4", (v) => (v === "0" ? ok(0) : seconds(1, 60)(v)), "Seconds a strict master cut off from every other DB node waits before pandora_ha_guard on its host stops it (0: no guard). A silent master is replaced only after that, plus 2 s.", true),
+  T("ha_guard_timeout", "4", (v) => (v === "0" ? ok(0) : seconds(1, 60)(v)), "Seconds a strict master cut off from every other DB node waits before pandora_ha_guard on its host stops it (0: no guard). A silent master is replaced only after that, plus 3 s.", true),
   T("ha_write_timeout", "5", seconds(1, 600), "Seconds a timed write may wait on a master whose reads answer before its writes count as stalled.", true),
   T("ha_outage_wait", "60", seconds(0, 3600), "Seconds to wait, after every node was down, for all of them before promoting any.", true),
   T("ha_http_address", "127.0.0.1", ipLiteral, "Address of the status HTTP endpoint.", true),

@@ -47,6 +47,9 @@ export interface StatusReport {
   recentEvents: HaEvent[];
 }
 
+/** The guard's lease is renewed only on observations of every other node younger than this (see actions.ts guardWait). */
+export const LEASE_FRESH_MS = 1000;
+
 export class Daemon {
   readonly sessions = new Map<string, NodeSession>();
   readonly state: DaemonState;
@@ -469,7 +472,9 @@ export class Daemon {
   private async keepLease(): Promise<void> {
     const master = this.state.master;
     const m = master ? this.sessions.get(master)?.last : undefined;
-    const grant = this.actor && this.settings.guardTimeout > 0 && !!m?.reachable && m.readOnly === false && !this.mayNotGoAsync(m.host);
+    // Every other node seen within LEASE_FRESH_MS: a renewal never outlives the contact it rests on by more.
+    const fresh = [...this.sessions.values()].every((s) => s.host === master || (!!s.last && Date.now() - s.last.at < LEASE_FRESH_MS));
+    const grant = this.actor && this.settings.semiSync && this.settings.guardTimeout > 0 && !!m?.reachable && m.readOnly === false && fresh && !this.mayNotGoAsync(m.host);
     await Promise.all([...this.sessions.values()].map((s) => s.setLease(grant && s.host === master)));
   }
 

@@ -50,7 +50,7 @@ stop_detached() {
 }
 
 if ((10#$FENCE_AFTER_MS == 0)); then
-  if have_systemd && systemctl is-enabled --quiet "$SERVICE" 2>/dev/null; then
+  if have_systemd && { systemctl is-enabled --quiet "$SERVICE" 2>/dev/null || systemctl is-active --quiet "$SERVICE" 2>/dev/null; }; then
     systemctl disable --now "$SERVICE" || die "systemctl disable --now $SERVICE failed"
     changed "pandora_ha_guard turned off (FENCE_AFTER_MS=0)"
   fi

@@ -6,22 +6,23 @@
 # heals, an SSH kill costs about a second). Its commits wait for an acknowledgement (strict
 # semi-sync), so it acknowledges nothing, but it is writable. This guard stops it from inside,
 # before pandora_ha may promote: when the local server is a writable, strictly semi-synchronous
-# master and for FENCE_AFTER_MS it has heard from no other DB host (PEERS) and held no
-# pandora_ha lease, it kills the server (kill -9, as pandora_ha's own fence does); its service
+# master and for FENCE_AFTER_MS it has heard from fewer than half (rounded up) of the other DB
+# hosts (PEERS) and had no renewed pandora_ha lease, it kills the server (kill -9, as pandora_ha's own fence does); its service
 # manager (or mysqld_safe) starts it again read-only, and pandora_ha rejoins it.
 #
 # Contact, each round (every ROUND_MS, at most PROBE_MS per probe):
 #  - a TCP connect to each peer's port, as PROBE_USER (the server's own user, so that the
 #    traffic is the replication's own). A connection or a refusal (RST: the host is there, its
 #    server down) is contact; silence is not.
-#  - the lease: the named lock `pandora_ha.lease` on this server, which the acting pandora_ha
-#    holds (and pings every second) only while every other node is down or held by it: then no
-#    other pandora_ha can promote, and a master whose replicas are merely cut from it may go on
-#    (pandora_ha then makes it asynchronous). Its last ping is the contact.
+#  - the lease: the named lock `pandora_ha.lease` on this server, on a connection of its own that
+#    the acting pandora_ha renews every loop only while every other node is down or held by it
+#    (seen within the last second): then no other pandora_ha can promote, and a master whose
+#    replicas are merely cut from it may go on (pandora_ha then makes it asynchronous). Its last
+#    renewal (the connection's idle time) is the contact.
 # Nothing here depends on pandora_ha running: with every daemon dead, the peers still answer.
 # A master made asynchronous (semi-sync off: by pandora_ha, whose failover is then held, or by
-# the administrator's choice) is never killed. pandora_ha waits FENCE_AFTER_MS plus two rounds
-# and a margin after its last contact with a silent master before it promotes another node.
+# the administrator's choice) is never killed. pandora_ha waits FENCE_AFTER_MS + 3 s after its
+# last contact with a silent master before it promotes another node (runtime/act/actions.ts).
 #
 # CONF holds KEY=VALUE lines: PEERS (host:port, space-separated), DB_FLAVOR (mariadb1011 |
 # percona80), FENCE_AFTER_MS (1000-60000), and optionally PROBE_USER (default mysql),
@@ -62,7 +63,7 @@ while IFS= read -r line || [[ -n "$line" ]]; do
 done <"$CONF"
 
 ms_in() { # KEY MIN MAX
-  [[ "${!1}" =~ ^[0-9]{1,6}$ ]] || die "$CONF: $1 must be a whole number of milliseconds (got '${!1}')"
+  [[ "${!1}" =~ ^[1-9][0-9]{0,5}$ ]] || die "$CONF: $1 must be a whole number of milliseconds (got '${!1}')"
   ((10#${!1} >= $2 && 10#${!1} <= $3)) || die "$CONF: $1 must be a whole number of milliseconds from $2 to $3 (got '${!1}')"
 }
 require_one_of DB_FLAVOR mariadb1011 percona80
@@ -73,6 +74,9 @@ require_match PROBE_USER '^[a-z_][a-z0-9_-]{0,31}$' "a Unix user name"
 id -u "$PROBE_USER" >/dev/null 2>&1 || die "$CONF: PROBE_USER $PROBE_USER does not exist"
 read -r -a PEER_LIST <<<"$PEERS"
 ((${#PEER_LIST[@]})) || die "$CONF: PEERS names no peer (host:port, space-separated)"
+# Contact is hearing from at least half the peers (rounded up): pandora_ha promotes only with a
+# majority of the replicas reachable, and any majority includes one of those.
+NEEDED=$(((${#PEER_LIST[@]} + 1) / 2))
 for p in "${PEER_LIST[@]}"; do
   [[ "$p" =~ ^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$ ]] || die "$CONF: PEERS entry '$p' is not host:port"
   ((10#${BASH_REMATCH[2]} >= 1 && 10#${BASH_REMATCH[2]} <= 65535)) || die "$CONF: PEERS entry '$p' has no valid port"
@@ -89,12 +93,13 @@ now_ms() {
   fi
 }
 
-# probe_round: "contact" when any peer answered (connected or refused), as PROBE_USER.
+# probe_round: true when at least NEEDED peers answered (connected or refused), as PROBE_USER.
+# LC_ALL=C: a refusal is told by its message.
 probe_round() {
   local secs out
   secs=$(printf '%d.%03d' "$((PROBE_MS / 1000))" "$((PROBE_MS % 1000))")
   # shellcheck disable=SC2016 # expanded by the inner shells
-  out=$(setpriv --reuid="$PROBE_USER" --regid="$(id -g "$PROBE_USER")" --clear-groups -- bash -c '
+  out=$(LC_ALL=C setpriv --reuid="$PROBE_USER" --regid="$(id -g "$PROBE_USER")" --clear-groups -- bash -c '
     secs=$1
     shift
     for p in "$@"; do
@@ -106,10 +111,10 @@ probe_round() {
       ) &
     done
     wait' _ "$secs" "${PEER_LIST[@]}" 2>/dev/null || true)
-  [[ "$out" == *contact* ]]
+  (($(grep -c '^contact$' <<<"$out") >= NEEDED))
 }
 
-# server_state: "READ_ONLY SEMISYNC LEASE_IDLE_MS PID_FILE PORT" of the local server as root
+# server_state: "READ_ONLY SEMISYNC LEASE_IDLE_MS PORT BIND_ADDRESS PID_FILE" (tab-separated) of the local server as root
 # (LEASE_IDLE_MS -1 when no lease is held), or nothing when it does not answer within a second.
 server_state() {
   local vars idle opts=()
@@ -118,19 +123,22 @@ server_state() {
     idle="(SELECT ROUND(TIME_MS) FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK('$LEASE_LOCK'))"
   else
     vars=performance_schema.global_variables
-    idle="(SELECT TIME * 1000 FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK('$LEASE_LOCK'))"
+    # Whole seconds: counted as the most it may be.
+    idle="(SELECT TIME * 1000 + 999 FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK('$LEASE_LOCK'))"
   fi
   [[ -r /root/.my.cnf ]] && opts=(--defaults-extra-file=/root/.my.cnf)
   HOME=/root timeout 1 "$(db_client_bin)" "${opts[@]}" -N -B --connect-timeout=1 -e \
-    "SELECT @@global.read_only, IFNULL((SELECT VARIABLE_VALUE FROM $vars WHERE VARIABLE_NAME IN ('rpl_semi_sync_master_enabled', 'rpl_semi_sync_source_enabled') LIMIT 1), 'OFF'), IFNULL($idle, -1), @@global.pid_file, @@global.port" 2>/dev/null || true
+    "SELECT @@global.read_only, IFNULL((SELECT VARIABLE_VALUE FROM $vars WHERE VARIABLE_NAME IN ('rpl_semi_sync_master_enabled', 'rpl_semi_sync_source_enabled') LIMIT 1), 'OFF'), IFNULL($idle, -1), @@global.port, IFNULL(@@global.bind_address, '*'), @@global.pid_file" 2>/dev/null || true
 }
 
-# stop_server PID_FILE PORT: kill -9 of the server in PID_FILE, or of the one listening on PORT.
+# stop_server PID_FILE PORT BIND_ADDRESS: kill -9 of the server in PID_FILE, or of the one
+# listening on PORT (on BIND_ADDRESS when it names one: servers on several addresses share a port).
 stop_server() {
-  local pid
+  local pid filter="sport = :$2"
   pid=$(cat -- "$1" 2>/dev/null || true)
   if [[ ! "$pid" =~ ^[0-9]+$ ]] || ! grep -Eqx "(mariadbd|mysqld)" "/proc/$pid/comm" 2>/dev/null; then
-    pid=$(ss -Hltnp "sport = :$2" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 || true)
+    [[ "$3" =~ ^[0-9.]+$ && "$3" != 0.0.0.0 ]] && filter="src $3:$2"
+    pid=$(ss -Hltnp "$filter" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 || true)
   fi
   [[ -n "$pid" ]] && grep -Eqx "(mariadbd|mysqld)" "/proc/$pid/comm" 2>/dev/null || return 1
   kill -9 "$pid" || return 1
@@ -141,7 +149,7 @@ pha_tmp_init
 PROBED=$PHA_TMP/probed
 glog "guarding: peers ${PEER_LIST[*]}; a strict master silent for ${FENCE_AFTER_MS} ms is stopped"
 last_contact=$(now_ms)
-strict=0 pid_file="" port="" silent_logged=0
+strict=0 pid_file="" port="" bind="" silent_logged=0 unread=0
 while :; do
   started=$(now_ms)
   rm -f -- "$PROBED"
@@ -150,24 +158,28 @@ while :; do
   state=$(server_state)
   wait "$prober" || true
   now=$(now_ms)
-  [[ -e "$PROBED" ]] && last_contact=$now
+  # Each contact counted from the round's start (never later than it was).
+  [[ -e "$PROBED" ]] && last_contact=$started
   if [[ -n "$state" ]]; then
-    read -r ro semi idle pid_file port <<<"$state"
+    IFS=$'\t' read -r ro semi idle port bind pid_file <<<"$state"
     if [[ "$ro" == 0 && "$semi" =~ ^(ON|1)$ ]]; then strict=1; else strict=0; fi
-    if [[ "$idle" =~ ^[0-9]+$ ]] && ((now - idle > last_contact)); then last_contact=$((now - idle)); fi
+    if [[ "$idle" =~ ^[0-9]+$ ]] && ((started - idle > last_contact)); then last_contact=$((started - idle)); fi
+    unread=0
+  elif ((++unread == 20)); then
+    glog "WARNING: its server has not answered for 20 rounds (down, hung, or no root access through /root/.my.cnf): it keeps what it last knew ($( ((strict)) && echo "a strict master" || echo "not a strict master"))"
   fi
   # A server that does not answer keeps what it was: a hung master is still one.
   silent=$((now - last_contact))
   if ((silent >= FENCE_AFTER_MS && strict)); then
-    if pid=$(stop_server "$pid_file" "$port"); then
-      glog "fenced: killed the server (pid $pid): a writable, strictly semi-synchronous master that heard from no other DB host (${PEER_LIST[*]}) and held no pandora_ha lease for $silent ms; it starts again read-only"
+    if pid=$(stop_server "$pid_file" "$port" "$bind"); then
+      glog "fenced: killed the server (pid $pid): a writable, strictly semi-synchronous master that heard from fewer than $NEEDED of the other DB hosts (${PEER_LIST[*]}) and had no pandora_ha lease for $silent ms; it starts again read-only"
     else
       glog "WARNING: a strict master silent for $silent ms, but no server process found to stop (pid file ${pid_file:-unknown}, port ${port:-unknown})"
     fi
     strict=0 silent_logged=0
     last_contact=$now
   elif ((silent >= FENCE_AFTER_MS / 2 && !silent_logged)); then
-    glog "no contact for $silent ms (no peer answers, no lease held); the server is $( ((strict)) && echo "a strict master: stopped at ${FENCE_AFTER_MS} ms" || echo "no strict master: left alone")"
+    glog "no contact for $silent ms (fewer than $NEEDED peers answer, no lease renewed); the server is $( ((strict)) && echo "a strict master: stopped at ${FENCE_AFTER_MS} ms" || echo "no strict master: left alone")"
     silent_logged=1
   elif ((silent < 2 * ROUND_MS && silent_logged)); then
     glog "contact again"

@@ -213,18 +213,22 @@ function stopSilentServer(ctx: Ctx, host: string, reason: string): Promise<boole
 
 /**
  * A silent master that could not be stopped over SSH (cut off, or its host dead) stops itself:
- * its guard (scripts/pandora_ha_guard.sh) kills its server once it has heard from no other DB
- * node and held no lease for ha_guard_timeout, checking every half second. Every contact it had
- * came before the daemon's first failed probe of it, or before a replica last reached it:
- * nothing is promoted before that moment plus ha_guard_timeout plus 2 s, unless the stop over
- * SSH succeeded first. Resolves with what it waited for ("" when nothing).
+ * its guard (scripts/pandora_ha_guard.sh) kills its server once it has heard from too few other
+ * DB nodes and had no renewed lease for ha_guard_timeout, checking every round (about half a
+ * second, each contact counted from the round's start). Its last contact came before this
+ * daemon's first failed probe of it ended (failingSince + the probe timeout), or when a replica
+ * last reached it; a lease renewed by a daemon on its side of a cut rests on observations at
+ * most LEASE_FRESH_MS old. So nothing is promoted before that moment + ha_guard_timeout + 3 s
+ * (1 s of lease, a round, a margin), unless the stop over SSH succeeded first. Resolves with
+ * what it waited for ("" when nothing).
  */
 async function guardWait(ctx: Ctx, host: string, stopped: Promise<boolean>): Promise<string> {
   const g = ctx.settings.guardTimeout;
   const s = session(ctx, host);
-  if (!g) return "";
-  const since = Math.max(s.last?.failingSince ?? Date.now(), s.seenByReplicaAt ?? 0);
-  const until = since + (g + 2) * 1000;
+  // Without semi-sync the guard never stops a master: nothing to wait for.
+  if (!g || !ctx.settings.semiSync) return "";
+  const since = Math.max((s.last?.failingSince ?? Date.now()) + ctx.settings.probeTimeout * 1000, s.seenByReplicaAt ?? 0);
+  const until = since + (g + 3) * 1000;
   const t0 = Date.now();
   if (until <= t0) return "";
   const won = await Promise.race([stopped.then((ok) => (ok ? "stopped" : undefined)), sleep(until - t0).then(() => "guard")]);
@@ -232,7 +236,7 @@ async function guardWait(ctx: Ctx, host: string, stopped: Promise<boolean>): Pro
   const ms = Date.now() - t0;
   return again === "stopped"
     ? `${host} stopped over SSH after ${ms} ms: no wait for its guard`
-    : `waited ${ms} ms: ${host}'s guard has stopped it if it is cut off (no contact since ${new Date(since).toISOString()}, guard ${g} s + 2 s)`;
+    : `waited ${ms} ms: ${host}'s guard has stopped it if it is cut off (no contact after ${new Date(since).toISOString()}, guard ${g} s + 3 s)`;
 }
 
 async function killClients(ctx: Ctx, s: NodeSession, via: NodeConnection): Promise<number> {

@@ -148,6 +148,8 @@ export class NodeConnection {
 export class NodeSession {
   readonly conn: NodeConnection;
   private readonly lockConn: NodeConnection;
+  /** The guard's lease, on a connection of its own: only setLease touches it, so its idle time is the lease's age. */
+  private readonly leaseConn: NodeConnection;
   dialect?: Dialect;
   version?: string;
   serverId?: number;
@@ -169,6 +171,7 @@ export class NodeSession {
   constructor(readonly opts: SessionOptions) {
     this.conn = new NodeConnection(opts);
     this.lockConn = new NodeConnection({ ...opts, initSql: [`SET SESSION wait_timeout = ${LOCK_IDLE_TIMEOUT_S}`] });
+    this.leaseConn = new NodeConnection({ ...opts, timeoutMs: Math.min(opts.timeoutMs ?? 1000, 1000), initSql: [`SET SESSION wait_timeout = ${LOCK_IDLE_TIMEOUT_S}`] });
   }
 
   /** Pings the lock's connection while the lock is held (it would be dropped when idle). */
@@ -311,19 +314,25 @@ export class NodeSession {
   /** Whether this daemon grants the guard's lease on this node (taken on the lock's connection). */
   holdsLease = false;
 
-  /** Takes (or confirms) or releases the guard's lease here; taken only with the actor lock. */
+  /**
+   * Renews (takes, or confirms: either way its connection's idle time starts again) or releases
+   * the guard's lease here; renewed only with the actor lock, and only by the daemon's loop when
+   * it has just checked the lease's condition: nothing pings it in between, so a lease the loop
+   * stops renewing goes stale on the server.
+   */
   async setLease(want: boolean): Promise<void> {
     if (!want && !this.holdsLease) return;
     try {
       if (want && this.holdsLock) {
-        const [r] = await this.lockConn.query<{ v: string | null }>("SELECT IF(IS_USED_LOCK(?) = CONNECTION_ID(), 1, GET_LOCK(?, 0)) AS v", [LEASE_LOCK, LEASE_LOCK]);
+        const [r] = await this.leaseConn.query<{ v: string | null }>("SELECT IF(IS_USED_LOCK(?) = CONNECTION_ID(), 1, GET_LOCK(?, 0)) AS v", [LEASE_LOCK, LEASE_LOCK]);
         this.holdsLease = Number(r?.v) === 1;
-      } else if (this.holdsLease) {
+      } else {
         this.holdsLease = false;
-        await this.lockConn.query("SELECT RELEASE_LOCK(?) AS v", [LEASE_LOCK]);
+        this.leaseConn.close();
       }
     } catch {
       this.holdsLease = false;
+      this.leaseConn.close();
     }
   }
 
@@ -340,7 +349,7 @@ export class NodeSession {
 
   /** This daemon's own connections to the node (never killed when it is fenced). */
   ownThreadIds(): number[] {
-    return [this.conn.threadId, this.lockConn.threadId].filter((x): x is number => x !== undefined);
+    return [this.conn.threadId, this.lockConn.threadId, this.leaseConn.threadId].filter((x): x is number => x !== undefined);
   }
 
   /** Drops the timed write's connection (a node fenced or no longer the master). */
@@ -363,6 +372,7 @@ export class NodeSession {
     this.keepalive = undefined;
     this.conn.close();
     this.lockConn.close();
+    this.leaseConn.close();
     this.stopHeartbeat();
     this.holdsLock = false;
   }
