@@ -15,9 +15,9 @@ import type { Dialect, NodeObservation } from "../types";
 
 export const ACTOR_LOCK = "pandora_ha.actor";
 /**
- * The guard's lease (scripts/pandora_ha_guard.sh): held by the actor on the master's lock
- * connection (pinged every second) while no other pandora_ha can promote; the master's guard
- * counts its last ping as contact.
+ * The guard's lease (scripts/pandora_ha_guard.sh): held by the actor on the master, on a
+ * connection of its own renewed by each loop while no other pandora_ha can promote; the
+ * master's guard counts its last renewal (that connection's idle time) as contact.
  */
 export const LEASE_LOCK = "pandora_ha.lease";
 export const EPOCH_TABLE = "pandora_ha_epoch";
@@ -311,7 +311,7 @@ export class NodeSession {
   /** When a replica last reached this node (a secondary check): the node was in contact then. */
   seenByReplicaAt?: number;
 
-  /** Whether this daemon grants the guard's lease on this node (taken on the lock's connection). */
+  /** Whether this daemon grants the guard's lease on this node (on the lease's own connection). */
   holdsLease = false;
 
   /**
