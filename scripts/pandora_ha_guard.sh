@@ -128,7 +128,7 @@ server_state() {
   fi
   [[ -r /root/.my.cnf ]] && opts=(--defaults-extra-file=/root/.my.cnf)
   HOME=/root timeout 1 "$(db_client_bin)" "${opts[@]}" -N -B --connect-timeout=1 -e \
-    "SELECT @@global.read_only, IFNULL((SELECT VARIABLE_VALUE FROM $vars WHERE VARIABLE_NAME IN ('rpl_semi_sync_master_enabled', 'rpl_semi_sync_source_enabled') LIMIT 1), 'OFF'), IFNULL($idle, -1), @@global.port, IFNULL(@@global.bind_address, '*'), @@global.pid_file" 2>/dev/null || true
+    "SELECT @@global.read_only, IFNULL((SELECT VARIABLE_VALUE FROM $vars WHERE VARIABLE_NAME IN ('rpl_semi_sync_master_enabled', 'rpl_semi_sync_source_enabled') LIMIT 1), 'OFF'), IFNULL($idle, -1), @@global.port, IFNULL(NULLIF(@@global.bind_address, ''), '*'), @@global.pid_file" 2>/dev/null || true
 }
 
 # stop_server PID_FILE PORT BIND_ADDRESS: kill -9 of the server in PID_FILE, or of the one
