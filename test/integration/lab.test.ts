@@ -183,24 +183,20 @@ describe("a 2-node lab", () => {
       expect((await status(lab))[1].role).toBe("down"); // not even the lab's own probe gets through
       expect(await sql(lab, "node2", "SELECT 1").catch((e: Error) => e.message)).toMatch(/connect|timeout|ETIMEDOUT/i);
       // No replica acknowledges, and the silent one may be promoted by a pandora_ha this one
-      // cannot see: the commit waits (strict semi-sync); it is not acknowledged asynchronously.
-      let done = false;
-      insert = sql(lab, "node1", "INSERT INTO lab_rows (v) VALUES (44)", [], 60_000).catch((e: Error) => e).finally(() => (done = true));
-      await new Promise((r) => setTimeout(r, 2000));
-      expect(done).toBe(false);
-      // With two DB nodes the master hears from no peer and gets no lease (its replica only
-      // times out): after ha_guard_timeout its guard stops it, and the waiting commit gets an
-      // error, never an acknowledgement.
+      // cannot see: the commit waits (strict semi-sync), never acknowledged asynchronously. With
+      // two DB nodes the master hears from no peer and gets no lease (its replica only times
+      // out): after ha_guard_timeout its guard stops it, and the waiting commit gets an error.
+      insert = sql(lab, "node1", "INSERT INTO lab_rows (v) VALUES (44)", [], 60_000).catch((e: Error) => e);
       await eventually("node1's guard stopping it", async () => / fenced: killed the server \(pid \d+\)/.test(readFileSync(paths.inHost("node1", "/var/log/pandora_ha_guard.log"), "utf8")), 20_000);
       expect(await insert).toBeInstanceOf(Error);
     } finally {
       expect(await fault(lab, "node2", "heal")).toMatch(/3 isolation rules removed/);
+      // Healed: node1 (restarted read-only) is the master again once both answer, node2 follows it.
+      await eventually("node1 writable again and node2 replicating from it", async () => {
+        const [a, b] = await status(lab);
+        return a.role === "master" && a.readOnly === false && b.role === "replica";
+      }, 60_000);
     }
-    // Healed: node1 (restarted read-only) is the master again once both answer, node2 follows it.
-    await eventually("node1 writable again and node2 replicating from it", async () => {
-      const [a, b] = await status(lab);
-      return a.role === "master" && a.readOnly === false && b.role === "replica";
-    }, 60_000);
   }, 120_000);
 
   test("fault isolate --from cuts only that pair: replication stops, the lab still reaches both", async () => {
