@@ -13,6 +13,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writ
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { renderAgentSnippet } from "../lib/render/pandora";
+import { serverHosts } from "./ha";
 import type { Lab } from "./lab";
 import { LAB_DIR } from "./layout";
 import { sleep } from "./proc";
@@ -38,7 +39,7 @@ const stateFile = path.join(AGENTS_DIR, "agents.json");
 
 /** pandora_agent.conf of one agent: the program's fragment, the password, and the agent's own lines. */
 export function agentConf(lab: Lab, name: string): string {
-  const servers = lab.state.hosts.filter((h) => h.kind === "server");
+  const servers = serverHosts(lab);
   const fragment = renderAgentSnippet({ primary: servers[0].address, secondary: servers[1]?.address, port: lab.cfg.tentaclePort, passwordProtected: true });
   const password = lab.secrets.passwords.tentaclePassword;
   const dir = agentDir(name);
@@ -90,7 +91,7 @@ export function labAgents(): LabAgent[] {
  */
 export async function setAgents(lab: Lab, count: number): Promise<LabAgent[]> {
   if (!Number.isInteger(count) || count < 0 || count > MAX_AGENTS) throw new Error(`agents: expected 0 to ${MAX_AGENTS}, got ${count}`);
-  if (lab.state.hosts.filter((h) => h.kind === "server").length < 1) throw new Error("agents: the lab has no server host");
+  if (serverHosts(lab).length < 1) throw new Error("agents: the lab has no server host");
   mkdirSync(AGENTS_DIR, { recursive: true, mode: 0o755 });
   chmodSync(AGENTS_DIR, 0o755);
   const running = labAgents();

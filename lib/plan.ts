@@ -183,7 +183,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       host: node.name,
       script: "db-guard.sh",
       description: cfg.ha.guardTimeout
-        ? `run pandora_ha_guard: this server stops itself when, as a strict master, it hears from no other DB node for ${cfg.ha.guardTimeout} s`
+        ? `run pandora_ha_guard: this server stops itself when, as a strict master, it hears from fewer than half the other DB nodes and gets no lease for ${cfg.ha.guardTimeout} s`
         : "pandora_ha_guard off (ha.guardTimeout 0)",
       env: {
         GUARD_BIN: GUARD_PATHS.bin,

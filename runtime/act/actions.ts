@@ -231,10 +231,11 @@ async function guardWait(ctx: Ctx, host: string, stopped: Promise<boolean>): Pro
   const until = since + (g + 3) * 1000;
   const t0 = Date.now();
   if (until <= t0) return "";
-  const won = await Promise.race([stopped.then((ok) => (ok ? "stopped" : undefined)), sleep(until - t0).then(() => "guard")]);
-  const again = won ?? (await sleep(Math.max(0, until - Date.now())).then(() => "guard"));
+  // The stop over SSH ends the wait only when it succeeded; a failed one leaves it to the guard.
+  const stoppedFirst = await Promise.race([stopped, sleep(until - t0).then(() => false)]);
+  if (!stoppedFirst) await sleep(Math.max(0, until - Date.now()));
   const ms = Date.now() - t0;
-  return again === "stopped"
+  return stoppedFirst
     ? `${host} stopped over SSH after ${ms} ms: no wait for its guard`
     : `waited ${ms} ms: ${host}'s guard has stopped it if it is cut off (no contact after ${new Date(since).toISOString()}, guard ${g} s + 3 s)`;
 }

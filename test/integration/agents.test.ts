@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { SEQ_MODULE, agentConf, agentLog, labAgents, setAgents } from "../../lab/agents";
-import { onServer } from "../../lab/ha";
+import { onServer, serverHosts } from "../../lab/ha";
 import type { Lab } from "../../lab/lab";
 import { down, status, up } from "../../lab/lab";
 import { eventually, requireLabMachine, sql } from "./helpers";
@@ -46,7 +46,7 @@ describe("real agents on the two-server lab", () => {
 
   test("each agent's pandora_agent.conf is the program's fragment with the password filled in, sending every second", () => {
     const conf = agentConf(lab, "agent1");
-    const pfms = lab.state.hosts.filter((h) => h.kind === "server").map((h) => h.address);
+    const pfms = serverHosts(lab).map((h) => h.address);
     for (const line of [`server_ip ${pfms[0]}`, "server_port 41121", "transfer_mode tentacle", "secondary_mode on_error", `secondary_server_ip ${pfms[1]}`, "interval 1", "agent_name agent1"])
       expect(conf.split("\n")).toContain(line);
     expect(conf).toContain(`server_pwd ${lab.secrets.passwords.tentaclePassword}`);
