@@ -256,6 +256,9 @@ describe("the stand-in Tentacle started as Pandora's init script starts it", () 
     expect(ppid).not.toBe(process.pid);
     expect(await answers("127.0.0.1", b.port)).toBe(true);
     expect(readFileSync(b.logFile, "utf8")).toMatch(new RegExp(`Server listening on 127\\.0\\.0\\.1 port ${b.port} \\(daemon, pid ${pid}\\)`));
+    // answers() made a connection, served by a child of its own; the init script's status
+    // names the newest matching process (`tail -n 1`, as Pandora's does), so let that child end.
+    await eventually("the connection's child gone", async () => standInPids(b).length === 1, 10_000);
     const status = await run(b.init, ["status"]);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain(`running with PID ${pid}`);
