@@ -56,6 +56,14 @@ export interface HaSettings {
   silenceTimeout: number;
   /** Seconds a cut-off strict master takes to stop itself (pandora_ha_guard on its host; 0: no guard): a silent master's successor waits for it. */
   guardTimeout: number;
+  /** The Pandora server's pid file (its stop before following a new master is a kill -9). */
+  serverPidFile: string;
+  /** Seconds an agent file taken by the data server stays kept until its values are seen stored (0: none kept). */
+  keepFiles: number;
+  /** Pandora's incomingdir. */
+  incomingDir: string;
+  /** Pandora's use_xml_timestamp. */
+  useXmlTimestamp: boolean;
   /** Seconds a timed write (the heartbeat row) may wait on a master whose reads answer before its writes count as stalled. */
   writeTimeout: number;
   /** Seconds to wait, after every node was down, for all of them before promoting any. */
@@ -255,6 +263,11 @@ const SPECS: Spec[] = [
   T("ha_bind_address", "", ipLiteral, "Local source address for database probes (optional).", true),
   T("ha_state_dir", "/var/lib/pandora-ha", absPath, "Directory of the daemon's state.", true),
   T("ha_log_file", "/var/log/pandora/pandora_ha.log", absPath, "Log file of pandora_ha.", true),
+  T("ha_server_pid_file", "/var/run/pandora_server.pid", absPath, "PID file of the Pandora server: to follow a new master pandora_ha stops it at once (kill -9) instead of waiting seconds for its threads.", true),
+  T("ha_keep_files", "600", seconds(0, 86400), "Seconds pandora_ha keeps a link to an agent file after the data server took it, until its values are seen on the master (not there: handed back once). 0 = keep nothing.", true),
+  // Pandora's own tokens that pandora_ha reads.
+  T("incomingdir", "/var/spool/pandora/data_in", absPath, "Pandora's incoming directory, where Tentacle puts the agents' files (pandora_ha reads it)."),
+  T("use_xml_timestamp", "0", bool, "Pandora's: 1 = an agent value's time is the XML's timestamp, not the file's mtime (pandora_ha reads it)."),
   // The original's tokens that we accept and ignore (still checked when given).
   T("ha_max_splitbrain_retries", "2", count, "Original pandora_ha only; ignored."),
   T("ha_max_resync_wait_retries", "3", count, "Original pandora_ha only; ignored."),
@@ -396,6 +409,10 @@ export function parseHaConf(
     bindAddress: get<string | undefined>("ha_bind_address", undefined),
     stateDir: get("ha_state_dir", "/var/lib/pandora-ha"),
     logFile: get("ha_log_file", "/var/log/pandora/pandora_ha.log"),
+    serverPidFile: get("ha_server_pid_file", "/var/run/pandora_server.pid"),
+    keepFiles: get("ha_keep_files", 600),
+    incomingDir: get("incomingdir", "/var/spool/pandora/data_in"),
+    useXmlTimestamp: get("use_xml_timestamp", false),
   };
   return { settings, problems };
 }

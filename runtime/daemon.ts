@@ -9,6 +9,8 @@ import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { Ctx } from "./act/actions";
 import * as act from "./act/actions";
+import { AgentFileKeeper, VERIFY_AFTER_MS } from "./act/agent-files";
+import { handBackAgentFiles, startPandoraServer } from "./act/server";
 import type { Condition } from "./decide/analysis";
 import type { ConsoleRequest, ConsoleView } from "./publish/console";
 import { ACTION, ACTION_NAMES, consoleView, setConsoleDisabled, syncConsoleTable, takeConsoleRequest } from "./publish/console";
@@ -141,6 +143,7 @@ export class Daemon {
       key: `daemon:${this.settings.serverName}`,
     });
     for (const w of confWarnings(this.settings)) this.events.emit("warning", "warning", `${this.settings.confPath}: ${w}`, { key: "conf" });
+    this.keepAgentFiles();
     await this.startHttp();
     while (this.running) {
       const t0 = Date.now();
@@ -165,8 +168,23 @@ export class Daemon {
     }
   }
 
+  /** The agent files kept for the data server (agent-files.ts), unless ha_keep_files is 0. */
+  private keepAgentFiles(): void {
+    const s = this.settings;
+    if (s.keepFiles <= 0) return;
+    const warn = (msg: string) => this.events.emit("warning", "warning", `agent files: ${msg}`, { key: "agent-files" });
+    try {
+      const k = new AgentFileKeeper(s.incomingDir, s.keepFiles * 1000, s.useXmlTimestamp, warn);
+      k.start();
+      this.ctx.keeper = k;
+    } catch (e) {
+      warn(`${s.incomingDir} cannot be watched (${shortError(e)}): the files the data server takes while no master is writable can be lost`);
+    }
+  }
+
   async stop(): Promise<void> {
     this.running = false;
+    this.ctx.keeper?.stop();
     this.wake?.();
     this.http?.close();
     for (const s of this.sessions.values()) s.close();
@@ -804,6 +822,21 @@ export class Daemon {
     }
   }
 
+  /**
+   * Agent files the running server took a while ago whose values are not on the master it uses
+   * (a write that failed: the master died, was fenced or replaced): handed back, with an event.
+   */
+  private async verifyAgentFiles(): Promise<void> {
+    const master = this.state.serverMaster;
+    if (!this.ctx.keeper || !master || !this.sessions.get(master)?.last?.reachable || act.serverRestarting()) return;
+    const h = await handBackAgentFiles(this.ctx, master, VERIFY_AFTER_MS);
+    if (!h.handedBack.length) return;
+    this.events.emit("agent_files_handed_back", "warning", `${h.handedBack.length} agent files the data server took were not stored on ${master}: handed back to it`, {
+      key: `agent-files:${this.settings.serverName}`,
+      data: { files: h.handedBack.slice(0, 20) },
+    });
+  }
+
   /** The original's watchdogs: pandora_server (status-server → start-server) and Tentacle. */
   private async housekeeping(): Promise<void> {
     const s = this.settings;
@@ -811,12 +844,13 @@ export class Daemon {
     // A restart in progress (after a publish) is not a server that stopped.
     const st = act.serverRestarting() ? { code: 0 } : await runShell(`${s.pandoraServiceCmd} status-server`, 30_000);
     if (st.code !== 0 && !act.serverRestarting()) {
-      const r = await runShell(`${s.pandoraServiceCmd} start-server`, 120_000);
-      if (r.code === 0) act.serverStartedFor(this.ctx, act.readPublished(this.ctx));
-      this.events.emit("server_restarted", r.code === 0 ? "warning" : "critical", `pandora_server was not running: start-server ${r.code === 0 ? "succeeded" : `failed (${r.output})`}`, {
+      const target = act.readPublished(this.ctx);
+      const r = await startPandoraServer(this.ctx, target).then((note) => ({ ok: true, note }), (e: unknown) => ({ ok: false, note: shortError(e) }));
+      if (r.ok) act.serverStartedFor(this.ctx, target);
+      this.events.emit("server_restarted", r.ok ? "warning" : "critical", `pandora_server was not running: start-server ${r.ok ? `succeeded (${r.note})` : `failed (${r.note})`}`, {
         key: `server:${s.serverName}`,
       });
-    }
+    } else await this.verifyAgentFiles();
     if (s.tentacleWatchdog) {
       const t = await runShell(`${s.tentacleServiceCmd} status`, 30_000);
       if (t.code !== 0) {

@@ -14,6 +14,7 @@ import { isStrict } from "../decide/durability";
 import type { Ctx } from "./context";
 import { ActionError, session } from "./context";
 import { mergeDivergedWrites } from "./merge";
+import { startPandoraServer, stopPandoraServer } from "./server";
 import type { OwnHistory } from "./truncate";
 import { commonPosition, ownHistory, resetHistory, TailKept, undoTail } from "./truncate";
 import type { HistoryComparison, NodeObservation, ReplicaStatus } from "../types";
@@ -443,14 +444,14 @@ function restartServer(ctx: Ctx, master: string, phases?: Phase[]): Promise<bool
     try {
       await phase(phases, "restart-server", async () => {
         // The server reads the file as it starts: what the file names now is what it will use.
+        const stopped = await stopPandoraServer(ctx);
         const target = readPublished(ctx) ?? master;
-        const r = await runShell(`${s.pandoraServiceCmd} restart-server`, 120_000);
-        if (r.code !== 0) throw new ActionError(`${s.pandoraServiceCmd} restart-server exited ${r.code}: ${r.output}`);
+        const started = await startPandoraServer(ctx, target);
         serverStartedFor(ctx, target);
         restartFailures.delete(s.pandoraServiceCmd);
         // Not in a failover's timeline (a watcher following the actor, the watchdog): in the log.
         if (!phases) ctx.events.log({ info: `pandora_server restarted: it now uses ${target}` });
-        return "pandora_server restarted";
+        return `pandora_server ${stopped}, ${started}`;
       });
       return true;
     } catch (e) {

@@ -3,6 +3,7 @@
  * its events (the daemon builds it; the actions and the tail undo take it).
  */
 import type { HaSettings } from "../conf";
+import type { AgentFileKeeper } from "./agent-files";
 import type { NodeSession } from "../observe/probe";
 import type { EventLog } from "../publish/events";
 import type { DaemonState, PhaseName } from "../state";
@@ -12,6 +13,8 @@ export interface Ctx {
   sessions: Map<string, NodeSession>;
   state: DaemonState;
   events: EventLog;
+  /** The agent files kept for the data server (agent-files.ts); absent with `ha_keep_files 0`. */
+  keeper?: AgentFileKeeper;
   saveState(): void;
   /**
    * This daemon still holds the actor lock on `host`, asked of the server (a daemon frozen past

@@ -83,7 +83,7 @@ export function truncateScript(start: string, binlogDir: string, files: string[]
     // 4. Applied: from here a failure may leave it half undone (not retried; the archive stays).
     "trap - ERR",
     '"$cli" --init-command="SET SESSION sql_log_bin=0" < "$dir/$name.flashback.sql"',
-    'echo "undone $n transactions; archived in $dir/$name.binlog.sql and $dir/$name.rows.txt"',
+    'echo "undone $n transactions${stop:+ (the last one, cut short by a crash, had been rolled back by the server)}; archived in $dir/$name.binlog.sql and $dir/$name.rows.txt"',
   ].join("\n");
 }
 

@@ -124,6 +124,10 @@ describe("valid files", () => {
       bindAddress: "10.0.0.100",
       stateDir: "/srv/pandora-ha/state",
       logFile: "/srv/pandora-ha/pandora_ha.log",
+      serverPidFile: "/run/pandora/pandora_server.pid",
+      keepFiles: 120,
+      incomingDir: "/var/spool/pandora/data_in",
+      useXmlTimestamp: true,
     });
   });
 
@@ -177,13 +181,13 @@ describe("valid files", () => {
   test("HA_TOKENS lists every token once, marks ours, and explains each", () => {
     const names = HA_TOKENS.map((t) => t.token);
     expect(new Set(names).size).toBe(names.length);
-    expect(names).toHaveLength(47); // 43 settings (all but confPath) + 4 ignored tokens of the original
+    expect(names).toHaveLength(51); // 47 settings (all but confPath) + 4 ignored tokens of the original
     for (const t of HA_TOKENS) expect(t.meaning.length, t.token).toBeGreaterThan(10);
     expect(HA_TOKENS.filter((t) => t.ours).map((t) => t.token)).toEqual([
       "ha_sshkey", "ha_probe_interval", "ha_probe_timeout", "ha_failover_budget", "ha_failover_window",
       "ha_drain_timeout", "ha_lag_warning", "ha_semisync", "ha_semisync_timeout", "ha_silence_timeout", "ha_guard_timeout", "ha_write_timeout",
       "ha_outage_wait", "ha_http_address", "ha_http_port", "ha_bind_address",
-      "ha_state_dir", "ha_log_file",
+      "ha_state_dir", "ha_log_file", "ha_server_pid_file", "ha_keep_files",
     ]);
     expect(HA_TOKENS.find((t) => t.token === "ha_resync")!.default).toBe("/usr/share/pandora_server/util/pandora_ha_resync_slave.sh");
   });

@@ -3,7 +3,8 @@
  * its epoch mark beside it, on real files. Several servers' daemons share the file (data_in/conf
  * on shared storage): one cut off from the new master must not put the old one back.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -18,7 +19,7 @@ function daemon(hostsFile: string, epoch: number, serviceCmd = "true"): Ctx & { 
   const dir = mkdtempSync(join(tmpdir(), "pha-publish-"));
   const log = join(dir, "ha.log");
   return {
-    settings: { hostsFile, pandoraServiceCmd: serviceCmd } as HaSettings,
+    settings: { hostsFile, pandoraServiceCmd: serviceCmd, serverPidFile: join(dir, "pandora_server.pid") } as HaSettings,
     sessions: new Map(),
     state: { ...emptyState(), epoch },
     events: new EventLog(log),
@@ -49,7 +50,9 @@ describe("publish", () => {
     expect(readFileSync(file, "utf8")).toBe("10.0.0.12");
     expect(readPublishedMark(a)).toEqual({ epoch: 2, host: "10.0.0.12" });
     expect(phases.map((p) => p.phase)).toEqual(["publish", "restart-server"]);
-    expect(readFileSync(join(dir, "calls"), "utf8")).toBe("restart-server\n");
+    // No pid file naming a running server: stopped by its own command, then started.
+    expect(readFileSync(join(dir, "calls"), "utf8")).toBe("stop-server\nstart-server\n");
+    expect(phases[1].detail).toBe("pandora_server stopped (stop-server), started");
   });
 
   test("a daemon cut off from the new master (older epoch) does not put the old master back", async () => {
@@ -115,7 +118,33 @@ describe("publish", () => {
     expect(await second!.restarted).toBe(true);
     await serverRestarted();
     expect(serverRestarting()).toBe(false);
-    expect(readFileSync(calls, "utf8").split("\n").filter(Boolean)).toEqual(["start", "end restart-server", "start", "end restart-server"]);
+    expect(readFileSync(calls, "utf8").split("\n").filter(Boolean)).toEqual(["start", "end stop-server", "start", "end start-server", "start", "end stop-server", "start", "end start-server"]);
+  });
+
+  test("a server its pid file names is stopped at once (kill -9), not by stop-server; a stale pid file is not trusted", async () => {
+    const file = shared();
+    const dir = mkdtempSync(join(tmpdir(), "pha-svc-"));
+    const calls = join(dir, "calls");
+    const a = daemon(file, 2, `echo >> ${calls}`);
+    // A process whose command line names pandora_server, as the real one's does.
+    const bin = join(dir, "pandora_server");
+    copyFileSync("/bin/sleep", bin);
+    const server = spawn(bin, ["60"], { stdio: "ignore" });
+    const exited = new Promise((r) => server.on("exit", (_code, signal) => r(signal)));
+    writeFileSync(a.settings.serverPidFile, `${server.pid}\n`);
+    const phases: Phase[] = [];
+    expect(await done(publish(a, "10.0.0.12", phases))).toBe(true);
+    expect(await exited).toBe("SIGKILL");
+    expect(phases[1].detail).toBe(`pandora_server killed (pid ${server.pid}), started`);
+    expect(readFileSync(calls, "utf8")).toBe("start-server\n");
+    // The file now names a dead process, then one that is not the server: stop-server both times.
+    expect(await done(publish(a, "10.0.0.11", []))).toBe(true);
+    const other = spawn("/bin/sleep", ["60"], { stdio: "ignore" });
+    writeFileSync(a.settings.serverPidFile, `${other.pid}\n`);
+    expect(await done(publish(a, "10.0.0.12", []))).toBe(true);
+    expect(other.exitCode).toBeNull();
+    other.kill();
+    expect(readFileSync(calls, "utf8")).toBe("start-server\n" + "stop-server\nstart-server\n".repeat(2));
   });
 
   test("a server host whose daemon finds the shared file already naming the new master still restarts its own pandora_server", async () => {
@@ -135,7 +164,7 @@ describe("publish", () => {
     expect(await done(publish(b, "10.0.0.12"))).toBe(true);
     expect(b.state.serverMaster).toBe("10.0.0.12");
     expect(needsPublish(b, "10.0.0.12")).toBe(false);
-    expect(readFileSync(calls, "utf8")).toBe("restart-server\nrestart-server\n");
+    expect(readFileSync(calls, "utf8")).toBe("stop-server\nstart-server\n".repeat(2));
     // Said in the log: no failover timeline holds a watcher's restart.
     expect(readFileSync(b.log, "utf8")).toMatch(/"info":"pandora_server restarted: it now uses 10\.0\.0\.12"/);
     // A daemon that never started its server (it was running before) does not restart it for

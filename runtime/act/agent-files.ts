@@ -1,0 +1,282 @@
+/**
+ * The agents' files, kept until their values are stored.
+ *
+ * Pandora's data server takes a `*.data` file from its incoming directory, deletes it, and only
+ * then writes its values to the database, swallowing every error: a file it takes while the
+ * master is dead, fenced or being replaced is gone, silently (pandora-server-facts.md). So
+ * pandora_ha keeps a hard link to every agent file as it arrives (in `<incomingdir>/.pandora_ha_kept`,
+ * the same filesystem, so no copy and the file's mtime — the data's time — unchanged). When the
+ * server has taken a file, its values are looked for on the master; a file whose values are not
+ * there is handed back (linked into the incoming directory again, once) for the server to take
+ * again. Done before every start of the server by pandora_ha (the old one stopped, so nothing is
+ * in flight) and, for files taken more than VERIFY_AFTER_MS ago, every housekeeping round.
+ * Files whose values are there, and files older than the keep time, are dropped.
+ */
+import { linkSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, watch } from "node:fs";
+import type { FSWatcher } from "node:fs";
+import * as path from "node:path";
+
+export const KEPT_DIR = ".pandora_ha_kept";
+/** A file taken this long ago whose values are not on the master was lost by the server (its writes take milliseconds). */
+export const VERIFY_AFTER_MS = 20_000;
+const SCAN_MS = 200;
+const BATCH = 200;
+
+// ---- what a file says ------------------------------------------------------------------------
+
+export interface AgentValue {
+  module: string;
+  table: "tagente_datos" | "tagente_datos_string";
+  /** Undefined where the server stores a value derived from it (incremental types): only the row's time is compared. */
+  data: string | undefined;
+}
+
+export interface AgentFile {
+  agent: string;
+  /** The XML's own timestamp (epoch seconds, local time), when it has one: the data's time under `use_xml_timestamp 1`. */
+  xmlTime?: number;
+  values: AgentValue[];
+}
+
+const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
+const decode = (s: string) =>
+  s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g, (_, e: string) =>
+    e.startsWith("#x") ? String.fromCodePoint(parseInt(e.slice(2), 16)) : e.startsWith("#") ? String.fromCodePoint(Number(e.slice(1))) : ENTITIES[e],
+  );
+/** The text of `<tag>` in `xml` (CDATA or escaped text), trimmed; undefined when absent. */
+function element(xml: string, tag: string): string | undefined {
+  const m = new RegExp(`<${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</${tag}>`).exec(xml);
+  if (!m) return undefined;
+  const cdata = /^\s*<!\[CDATA\[([\s\S]*?)\]\]>\s*$/.exec(m[1]);
+  return (cdata ? cdata[1] : decode(m[1])).trim();
+}
+
+const STRING_TYPES = new Set(["generic_data_string", "async_string"]);
+const NUMERIC_TYPES = new Set(["generic_data", "generic_proc", "async_data", "async_proc"]);
+const DERIVED_TYPES = new Set(["generic_data_inc", "generic_data_inc_abs"]);
+
+/** The agent and the values an agent file carries (those the data server stores in tagente_datos / _string); undefined when it is not agent data. */
+export function readAgentFile(xml: string): AgentFile | undefined {
+  const root = /<agent_data\b([^>]*)>/.exec(xml);
+  if (!root) return undefined;
+  const attr = (name: string) => {
+    const m = new RegExp(`\\s${name}\\s*=\\s*(["'])([^"']*)\\1`).exec(root[1]);
+    return m ? decode(m[2]) : undefined;
+  };
+  const agent = attr("agent_name");
+  if (!agent) return undefined;
+  const values: AgentValue[] = [];
+  for (const [, body] of xml.matchAll(/<module>([\s\S]*?)<\/module>/g)) {
+    const module = element(body, "name");
+    const type = element(body, "type") ?? "";
+    // A datalist carries several values with times of their own: not compared.
+    if (!module || /<datalist>/.test(body)) continue;
+    const data = element(body, "data");
+    if (data === undefined) continue;
+    if (STRING_TYPES.has(type)) values.push({ module, table: "tagente_datos_string", data });
+    else if (NUMERIC_TYPES.has(type)) values.push({ module, table: "tagente_datos", data });
+    else if (DERIVED_TYPES.has(type)) values.push({ module, table: "tagente_datos", data: undefined });
+  }
+  const ts = /^\s*(\d{4})[/-](\d{1,2})[/-](\d{1,2})[ T](\d{1,2}):(\d{2}):(\d{2})\s*$/.exec(attr("timestamp") ?? "");
+  const xmlTime = ts ? Math.floor(new Date(+ts[1], +ts[2] - 1, +ts[3], +ts[4], +ts[5], +ts[6]).getTime() / 1000) : undefined;
+  return { agent, values, ...(xmlTime !== undefined && !Number.isNaN(xmlTime) ? { xmlTime } : {}) };
+}
+
+// ---- are its values stored -------------------------------------------------------------------
+
+export type Query = (sql: string, values: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+export interface KeptFile {
+  name: string;
+  /** The data's time, as the server takes it: the file's mtime in whole seconds, or the XML's timestamp under `use_xml_timestamp 1`. */
+  time: number;
+  file: AgentFile | undefined;
+}
+
+const rowKey = (agent: string, module: string, time: number) => `${agent}\0${module}\0${time}`;
+
+/** Which of `files` have every value on the database `query` reaches (a row of the module at the data's time, with the value). */
+export async function storedFiles(query: Query, files: KeptFile[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  const checkable = files.filter((f) => f.file && f.file.values.length > 0);
+  for (const f of files) if (!checkable.includes(f)) out.add(f.name);
+  for (let i = 0; i < checkable.length; i += BATCH) {
+    const batch = checkable.slice(i, i + BATCH);
+    const times = batch.map((f) => f.time);
+    const agents = [...new Set(batch.map((f) => f.file!.agent))];
+    const from = Math.min(...times);
+    const to = Math.max(...times);
+    const seen = new Map<string, Set<string>>();
+    for (const table of ["tagente_datos", "tagente_datos_string"]) {
+      const rows = await query(
+        `SELECT a.nombre AS agent, m.nombre AS module, d.utimestamp AS t, d.datos AS v FROM tagente a ` +
+          `JOIN tagente_modulo m ON m.id_agente = a.id_agente JOIN ${table} d ON d.id_agente_modulo = m.id_agente_modulo ` +
+          `WHERE a.nombre IN (?) AND d.utimestamp BETWEEN ? AND ?`,
+        [agents, from, to],
+      );
+      for (const r of rows) {
+        const k = rowKey(String(r.agent), String(r.module), Number(r.t));
+        seen.set(k, (seen.get(k) ?? new Set()).add(table === "tagente_datos" ? String(Number(r.v)) : String(r.v)));
+      }
+    }
+    for (const f of batch) {
+      const found = (v: AgentValue) => {
+        const at = seen.get(rowKey(f.file!.agent, v.module, f.time));
+        return !!at && (v.data === undefined || at.has(v.table === "tagente_datos" ? String(Number(v.data)) : v.data));
+      };
+      if (f.file!.values.every(found)) out.add(f.name);
+    }
+  }
+  return out;
+}
+
+// ---- the keeper ------------------------------------------------------------------------------
+
+export interface HandBack {
+  /** Files the server had taken whose values were looked for. */
+  checked: number;
+  /** Their values were not on the master: linked into the incoming directory again. */
+  handedBack: string[];
+  /** The master could not be asked: handed back unchecked (stored twice, perhaps, never lost). */
+  unchecked: boolean;
+}
+
+const isData = (name: string) => name.endsWith(".data");
+const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code;
+
+export class AgentFileKeeper {
+  readonly keptDir: string;
+  /** Kept file → when it was first seen taken by the server, and whether it was handed back. */
+  private readonly kept = new Map<string, { takenAt?: number; handedBack?: boolean }>();
+  private watcher?: FSWatcher;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    readonly incoming: string,
+    readonly keepMs: number,
+    private readonly useXmlTimestamp: boolean,
+    private readonly warn: (msg: string) => void,
+  ) {
+    this.keptDir = path.join(incoming, KEPT_DIR);
+  }
+
+  start(): void {
+    mkdirSync(this.keptDir, { recursive: true, mode: 0o700 });
+    // Kept by an earlier run of the daemon: taken or not, that run's look is lost; the scan tells.
+    for (const name of readdirSync(this.keptDir)) if (isData(name)) this.kept.set(name, {});
+    try {
+      this.watcher = watch(this.incoming, (_, name) => {
+        if (name && isData(String(name))) this.keep(String(name));
+      });
+      this.watcher.on("error", () => this.watcher?.close());
+    } catch (e) {
+      this.warn(`cannot watch ${this.incoming} (${String(e)}): agent files are kept by a scan every ${SCAN_MS} ms only`);
+    }
+    this.scan();
+    this.timer = setInterval(() => this.scan(), SCAN_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private keep(name: string): void {
+    if (this.kept.has(name)) return;
+    try {
+      linkSync(path.join(this.incoming, name), path.join(this.keptDir, name));
+    } catch (e) {
+      if (codeOf(e) === "ENOENT") return; // taken already, or renamed away
+      if (codeOf(e) !== "EEXIST") {
+        this.warn(`cannot keep ${name}: ${String(e)}`);
+        return;
+      }
+    }
+    this.kept.set(name, {});
+  }
+
+  /** New files kept, taken ones noted, old ones dropped. */
+  scan(): void {
+    let present: Set<string>;
+    try {
+      present = new Set(readdirSync(this.incoming).filter(isData));
+    } catch {
+      return;
+    }
+    for (const name of present) this.keep(name);
+    const now = Date.now();
+    for (const [name, k] of this.kept) {
+      if (!present.has(name)) k.takenAt ??= now;
+      // Kept while it waits in the incoming directory, however long; dropped a while after it was taken.
+      if (k.takenAt !== undefined && now - k.takenAt > this.keepMs) this.drop(name);
+    }
+  }
+
+  private drop(name: string): void {
+    this.kept.delete(name);
+    try {
+      unlinkSync(path.join(this.keptDir, name));
+    } catch {
+      // gone already
+    }
+  }
+
+  /** Kept files the server has taken (`takenBefore`: at least that long ago), not handed back yet. */
+  private taken(takenBefore: number): KeptFile[] {
+    this.scan();
+    const out: KeptFile[] = [];
+    for (const [name, k] of this.kept) {
+      if (k.takenAt === undefined || k.handedBack || Date.now() - k.takenAt < takenBefore) continue;
+      const f = path.join(this.keptDir, name);
+      try {
+        const file = readAgentFile(readFileSync(f, "utf8"));
+        const time = this.useXmlTimestamp && file?.xmlTime !== undefined ? file.xmlTime : Math.floor(statSync(f).mtimeMs / 1000);
+        out.push({ name, time, file });
+      } catch {
+        this.kept.delete(name);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Files the server took whose values `query` (the master the server uses) does not have are
+   * linked into the incoming directory again; those whose values it has are dropped.
+   * `takenBefore`: only files taken at least that long ago (0 once the server is stopped).
+   */
+  async handBack(query: Query | undefined, takenBefore = 0): Promise<HandBack> {
+    // While the server runs, a file is handed back only on the master's word.
+    if (!query && takenBefore > 0) return { checked: 0, handedBack: [], unchecked: false };
+    const files = this.taken(takenBefore);
+    let stored = new Set<string>();
+    let unchecked = false;
+    if (files.length && query) {
+      try {
+        stored = await storedFiles(query, files);
+      } catch (e) {
+        if (takenBefore > 0) return { checked: 0, handedBack: [], unchecked: false }; // the next round asks again
+        this.warn(`cannot ask the master which agent files are stored (${String(e)}): every one taken is handed back`);
+        unchecked = true;
+      }
+    } else if (files.length) unchecked = true;
+    const handedBack: string[] = [];
+    for (const f of files) {
+      if (stored.has(f.name)) {
+        this.drop(f.name);
+        continue;
+      }
+      try {
+        linkSync(path.join(this.keptDir, f.name), path.join(this.incoming, f.name));
+      } catch (e) {
+        if (codeOf(e) !== "EEXIST") {
+          this.warn(`cannot hand ${f.name} back: ${String(e)}`);
+          continue;
+        }
+      }
+      this.kept.get(f.name)!.handedBack = true;
+      handedBack.push(f.name);
+    }
+    return { checked: files.length, handedBack, unchecked };
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The agent files pandora_ha keeps for the data server (runtime/act/agent-files.ts), on real
+ * files: kept as Tentacle puts them in the incoming directory, noticed when the server takes
+ * them, handed back once when their values are not on the master. The master is a query function
+ * here (the integration tests ask a real one).
+ */
+import { mkdtempSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import type { Query } from "../../runtime/act/agent-files";
+import { AgentFileKeeper, KEPT_DIR, readAgentFile, storedFiles } from "../../runtime/act/agent-files";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What Debian's pandora_agent 4.1 sends: CDATA everywhere. */
+const xml = (agent: string, seq: number, extra = "") =>
+  `<?xml version='1.0' encoding='ISO-8859-1'?>\n<agent_data description='' group='' os_name='linux' os_version='Debian' interval='1' version='4.1(Build 150929)' timestamp='2026/12/02 14:00:0${seq % 10}' agent_name='${agent}' timezone_offset='0' address='127.0.0.1' parent_agent_name=''>\n` +
+  `  <module>\n    <name><![CDATA[seq]]></name>\n    <description><![CDATA[]]></description>\n    <type><![CDATA[generic_data]]></type>\n    <data><![CDATA[${seq}]]></data>\n  </module>\n${extra}</agent_data>\n`;
+
+describe("readAgentFile", () => {
+  test("the agent and each value, with the table the server stores it in", () => {
+    const extra =
+      "  <module><name>up &amp; running</name><type>generic_proc</type><data>1</data></module>\n" +
+      "  <module><name><![CDATA[msg]]></name><type><![CDATA[async_string]]></type><data><![CDATA[a <b> c]]></data></module>\n" +
+      "  <module><name>bytes</name><type>generic_data_inc</type><data>100</data></module>\n" +
+      "  <module><name>list</name><type>generic_data</type><datalist><data><value>1</value></data></datalist></module>\n" +
+      "  <module><name>ping</name><type>keep_alive</type><data>1</data></module>\n";
+    const f = readAgentFile(xml("web-1", 7, extra))!;
+    expect(f.agent).toBe("web-1");
+    expect(f.xmlTime).toBe(Math.floor(new Date(2026, 11, 2, 14, 0, 7).getTime() / 1000));
+    expect(f.values).toEqual([
+      { module: "seq", table: "tagente_datos", data: "7" },
+      { module: "up & running", table: "tagente_datos", data: "1" },
+      { module: "msg", table: "tagente_datos_string", data: "a <b> c" },
+      { module: "bytes", table: "tagente_datos", data: undefined },
+    ]);
+  });
+
+  test("not agent data: undefined", () => {
+    expect(readAgentFile("<?xml version='1.0'?><other/>")).toBeUndefined();
+    expect(readAgentFile("<agent_data version='1'></agent_data>")).toBeUndefined();
+    expect(readAgentFile("")).toBeUndefined();
+  });
+});
+
+describe("storedFiles", () => {
+  const file = (name: string, agent: string, seq: number, time: number) => ({ name, time, file: readAgentFile(xml(agent, seq)) });
+  test("a file counts as stored when every value has its row at the data's time; values and times must match", async () => {
+    const asked: unknown[][] = [];
+    const query: Query = async (sql, values) => {
+      asked.push(values);
+      return sql.includes("tagente_datos_string") ? [] : [{ agent: "a1", module: "seq", t: "1000", v: 5 }, { agent: "a1", module: "seq", t: "1001", v: 7 }];
+    };
+    const stored = await storedFiles(query, [file("x.data", "a1", 5, 1000), file("y.data", "a1", 6, 1001), file("z.data", "a2", 5, 1000), { name: "bad.data", time: 1000, file: undefined }]);
+    expect([...stored].sort()).toEqual(["bad.data", "x.data"]);
+    expect(asked[0]).toEqual([["a1", "a2"], 1000, 1001]);
+  });
+});
+
+describe("AgentFileKeeper", () => {
+  const keepers: AgentFileKeeper[] = [];
+  afterEach(() => keepers.splice(0).forEach((k) => k.stop()));
+
+  function setUp(keepMs = 600_000) {
+    const incoming = mkdtempSync(path.join(tmpdir(), "pha-data-in-"));
+    const warnings: string[] = [];
+    const k = new AgentFileKeeper(incoming, keepMs, false, (m) => warnings.push(m));
+    keepers.push(k);
+    k.start();
+    /** As Tentacle does: under a temporary name, then renamed. */
+    const arrive = (name: string, body: string, mtime?: number) => {
+      const tmp = path.join(incoming, `.${name}.tmp`);
+      writeFileSync(tmp, body);
+      if (mtime) utimesSync(tmp, mtime, mtime);
+      renameSync(tmp, path.join(incoming, name));
+    };
+    /** As the data server does: deleted before it is stored. */
+    const take = (name: string) => unlinkSync(path.join(incoming, name));
+    const dataFiles = () => readdirSync(incoming).filter((n) => n.endsWith(".data")).sort();
+    return { incoming, k, arrive, take, dataFiles, warnings };
+  }
+
+  test("a file taken and not stored is handed back once, its mtime (the data's time) unchanged; one stored is dropped", async () => {
+    const { incoming, k, arrive, take, dataFiles } = setUp();
+    arrive("a1.1.data", xml("a1", 1), 1_700_000_000);
+    arrive("a1.2.data", xml("a1", 2), 1_700_000_001);
+    arrive("other.conf", "not agent data");
+    await sleep(50);
+    take("a1.1.data");
+    take("a1.2.data");
+    // The master holds a1.2's value, not a1.1's.
+    const query: Query = async (sql) => (sql.includes("_string") ? [] : [{ agent: "a1", module: "seq", t: 1_700_000_001, v: "2" }]);
+    const h = await k.handBack(query);
+    expect(h).toEqual({ checked: 2, handedBack: ["a1.1.data"], unchecked: false });
+    expect(dataFiles()).toEqual(["a1.1.data"]);
+    expect(statSync(path.join(incoming, "a1.1.data")).mtimeMs).toBe(1_700_000_000_000);
+    expect(readFileSync(path.join(incoming, "a1.1.data"), "utf8")).toBe(xml("a1", 1));
+    expect(readdirSync(path.join(incoming, KEPT_DIR))).toEqual(["a1.1.data"]);
+    // Taken again and still not stored: not handed back a second time.
+    take("a1.1.data");
+    expect((await k.handBack(query)).handedBack).toEqual([]);
+    expect(dataFiles()).toEqual([]);
+  });
+
+  test("while the server runs only files taken a while ago are looked at; a master that cannot be asked then is asked later", async () => {
+    const { k, arrive, take, dataFiles } = setUp();
+    arrive("a1.1.data", xml("a1", 1));
+    await sleep(50);
+    take("a1.1.data");
+    const none: Query = async () => [];
+    expect(await k.handBack(none, 60_000)).toEqual({ checked: 0, handedBack: [], unchecked: false });
+    await sleep(300);
+    const failing: Query = async () => {
+      throw new Error("connection lost");
+    };
+    expect(await k.handBack(failing, 200)).toEqual({ checked: 0, handedBack: [], unchecked: false });
+    expect((await k.handBack(none, 200)).handedBack).toEqual(["a1.1.data"]);
+    expect(dataFiles()).toEqual(["a1.1.data"]);
+  });
+
+  test("before a start, a master that cannot be asked: every file taken handed back (stored twice, perhaps, never lost), with a warning", async () => {
+    const { k, arrive, take, dataFiles, warnings } = setUp();
+    arrive("a1.1.data", xml("a1", 1));
+    arrive("a2.1.data", xml("a2", 1));
+    await sleep(50);
+    take("a1.1.data");
+    const h = await k.handBack(async () => {
+      throw new Error("ECONNREFUSED");
+    });
+    expect(h).toEqual({ checked: 1, handedBack: ["a1.1.data"], unchecked: true });
+    expect(dataFiles()).toEqual(["a1.1.data", "a2.1.data"]);
+    expect(warnings.join("\n")).toMatch(/cannot ask the master which agent files are stored \(Error: ECONNREFUSED\)/);
+    // No master known at all: the same.
+    take("a2.1.data");
+    expect(await k.handBack(undefined)).toEqual({ checked: 1, handedBack: ["a2.1.data"], unchecked: true });
+  });
+
+  test("a file waiting in the incoming directory stays kept however long; one taken is dropped after the keep time", async () => {
+    const { incoming, k, arrive, take } = setUp(300);
+    arrive("a1.1.data", xml("a1", 1));
+    arrive("a1.2.data", xml("a1", 2));
+    await sleep(100);
+    take("a1.1.data");
+    await sleep(700);
+    k.scan();
+    expect(readdirSync(path.join(incoming, KEPT_DIR))).toEqual(["a1.2.data"]);
+  });
+});
