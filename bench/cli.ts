@@ -5,7 +5,7 @@ import { benchMerge } from "./merge";
 import { benchSeed } from "./seed";
 
 const USAGE =
-  "usage: npm run bench -- seed [--size 1G] [--trials 3]\n       npm run bench -- failover [--trials 20] [--writers 16] [--fault crash|hang]\n       npm run bench -- merge [--rows 100000] [--history 1000000] [--trials 3]\n       npm run bench -- chaos [--minutes 10] [--seed 1] [--nodes 2|3] [--servers 1|2] [--faults a,b,...] [--keep]";
+  "usage: npm run bench -- seed [--size 1G] [--trials 3]\n       npm run bench -- failover [--trials 20] [--writers 16] [--fault crash|hang] [--agents 20]\n       npm run bench -- merge [--rows 100000] [--history 1000000] [--trials 3]\n       npm run bench -- chaos [--minutes 10] [--seed 1] [--nodes 2|3] [--servers 1|2] [--faults a,b,...] [--keep]";
 
 async function chaos(rest: string[]): Promise<number> {
   const opts: Parameters<typeof benchChaos>[0] = { minutes: 10, seed: 1 };
@@ -32,13 +32,15 @@ async function main(argv: string[]): Promise<void> {
     let trials = 20;
     let writers = 16;
     let fault: "crash" | "hang" = "crash";
+    let agents = 20;
     for (let i = 0; i < rest.length; i++) {
       if (rest[i] === "--trials" && /^[1-9]\d*$/.test(rest[i + 1] ?? "")) trials = Number(rest[++i]);
       else if (rest[i] === "--writers" && /^[1-9]\d*$/.test(rest[i + 1] ?? "")) writers = Number(rest[++i]);
       else if (rest[i] === "--fault" && (rest[i + 1] === "crash" || rest[i + 1] === "hang")) fault = rest[++i] as "crash" | "hang";
+      else if (rest[i] === "--agents" && /^\d+$/.test(rest[i + 1] ?? "") && Number(rest[i + 1]) <= 50) agents = Number(rest[++i]);
       else throw new Error(`unexpected argument '${rest[i]}'\n${USAGE}`);
     }
-    await benchFailover(trials, writers, fault);
+    await benchFailover(trials, writers, fault, agents);
     return;
   }
   if (what === "merge") {

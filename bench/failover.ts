@@ -1,17 +1,22 @@
 /**
- * npm run bench -- failover [--trials 20] [--writers 16]
+ * npm run bench -- failover [--trials 20] [--writers 16] [--agents 20]
  *
- * Brings up its own 2-node lab with pandora_ha on pfms1 (failover budget raised for the run),
- * starts a writer of WRITERS connections that follows pandora_ha_hosts.conf and records every
- * acknowledged insert, then TRIALS times: kill -9 the master, measure the time until the other
- * node is writable and until pandora_ha_hosts.conf names it, restart the old master and wait
- * until it replicates again. Prints median, p95 and max of both times, the acknowledged rows
- * lost, and the daemon's RSS and CPU while idle.
+ * Brings up its own 2-node lab with its two server hosts (pandora_ha, data server and Tentacle on
+ * each; failover budget raised for the run), AGENTS real Pandora agents sending a value a second,
+ * and a writer of WRITERS connections that follows pandora_ha_hosts.conf and records every
+ * acknowledged insert; then TRIALS times: kill -9 the master, measure the time until the other
+ * node is writable, until pandora_ha_hosts.conf names it, until the first agent value is stored
+ * there (the monitoring gap: what the administrator sees) and until both data servers are
+ * connected to it; restart the old master and wait until it replicates again. Prints median, p95
+ * and max of each, the agent values lost and stored twice, the acknowledged rows lost, and the
+ * daemon's RSS and CPU while idle. `--agents 0`: one server host, no agents (the database's
+ * figures alone).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import * as mysql from "mysql2/promise";
 import { PANDORA_PATHS } from "../lib/render/pandora";
-import { daemonPid, haStatusJson, readHaLog, startDaemon, stopDaemon } from "../lab/ha";
+import { connectedServers, seqReport, setAgents, storedSeq, waitingFiles } from "../lab/agents";
+import { daemonPid, haStatusJson, readHaLog, serverHosts, startDaemon, stopDaemon } from "../lab/ha";
 import type { Timeline } from "../runtime/state";
 import type { Lab } from "../lab/lab";
 import { down, fault, requireNoLiveLab, up } from "../lab/lab";
@@ -38,29 +43,30 @@ export async function waitDurable(lab: Lab, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function benchFailover(trials: number, writers: number, kill: "crash" | "hang" = "crash"): Promise<void> {
+export async function benchFailover(trials: number, writers: number, kill: "crash" | "hang" = "crash", agents = 20): Promise<void> {
   const log = (l: string) => process.stdout.write(`${l}\n`);
   await requireNoLiveLab("the failover benchmark");
-  // One server host: what this benchmark measures involves one daemon (the figures recorded so far).
-  const { lab } = await up(2, () => undefined, 1);
+  const { lab } = await up(2, () => undefined, agents > 0 ? 2 : 1);
   try {
-    await run(lab, trials, writers, kill, log);
+    await run(lab, trials, writers, kill, agents, log);
   } finally {
     await down(() => undefined);
   }
 }
 
-async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "hang", log: (l: string) => void): Promise<void> {
+async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "hang", agents: number, log: (l: string) => void): Promise<void> {
   const published = () => publishedMaster(lab);
   const nameOf = (address: string) => lab.state.hosts.find((h) => h.address === address)!.name;
   const db = (host: string, database = lab.cfg.dbName) =>
     mysql.createConnection({ host, port: lab.cfg.dbPort, user: lab.cfg.haDbUser, password: lab.secrets.passwords.haDbPassword, database, connectTimeout: 500 });
 
-  // Raise the failover budget for the run: every trial is a failover.
-  const conf = paths.inHost("pfms1", PANDORA_PATHS.serverConf);
-  writeFileSync(conf, readFileSync(conf, "utf8").replace(/^ha_failover_budget .*$/m, "ha_failover_budget 100"));
-  await stopDaemon(lab, "SIGTERM");
-  await startDaemon(lab);
+  // Raise the failover budget for the run on every server host: every trial is a failover.
+  for (const h of serverHosts(lab)) {
+    const conf = paths.inHost(h.name, PANDORA_PATHS.serverConf);
+    writeFileSync(conf, readFileSync(conf, "utf8").replace(/^ha_failover_budget .*$/m, "ha_failover_budget 100"));
+    await stopDaemon(lab, "SIGTERM", h.name);
+    await startDaemon(lab, {}, h.name);
+  }
   for (let i = 0; i < 100 && published() !== "127.0.1.1"; i++) await sleep(100);
   const c0 = await db(published());
   await c0.query(writerTableSql(TABLE));
@@ -79,11 +85,24 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
   const cpuPct = ((cpu() - c1) / idleS) * 100;
   const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 
+  await setAgents(lab, agents);
   const writer = startPublishedWriter(lab, TABLE, writers);
   const acked = writer.acked;
 
   const writable: number[] = [];
   const publishedMs: number[] = [];
+  const gap: number[] = [];
+  const bothServers: number[] = [];
+  const servers = serverHosts(lab).map((h) => h.address).sort().join();
+  const ask = async <T>(host: string, q: string, values: unknown[] = []): Promise<T[]> => {
+    const c = await db(host);
+    try {
+      return (await c.query(q, values))[0] as T[];
+    } finally {
+      c.destroy();
+    }
+  };
+  const rowsOn = async (host: string) => Number((await ask<{ n: number }>(host, "SELECT COUNT(*) AS n FROM tagente_datos"))[0].n);
   try {
     for (let t = 1; t <= trials; t++) {
       await sleep(2000);
@@ -97,24 +116,36 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
       await fault(lab, nameOf(oldAddr), kill);
       let tw = 0;
       let tp = 0;
-      while ((!tw || !tp) && Date.now() - t0 < 60_000) {
-        if (!tp && published() === newAddr) tp = Date.now() - t0;
-        if (!tw) {
-          try {
-            const c = await db(newAddr);
-            const [[r]] = (await c.query("SELECT @@global.read_only AS v")) as unknown as [Array<{ v: number }>];
-            c.destroy();
-            if (Number(r.v) === 0) tw = Date.now() - t0;
-          } catch {
-            // retry
-          }
+      let tg = 0;
+      let tb = 0;
+      // Rows there when it became writable: every one replicated (no data server writes to it before).
+      let rowsAtPromotion = 0;
+      const done = () => tw && tp && (!agents || (tg && tb));
+      while (!done() && Date.now() - t0 < 60_000) {
+        try {
+          if (!tp && published() === newAddr) tp = Date.now() - t0;
+          if (!tw) {
+            const [r] = await ask<{ v: number }>(newAddr, "SELECT @@global.read_only AS v");
+            if (Number(r.v) === 0) {
+              tw = Date.now() - t0;
+              rowsAtPromotion = agents ? await rowsOn(newAddr) : 0;
+            }
+          } else if (agents && !tg && (await rowsOn(newAddr)) > rowsAtPromotion) tg = Date.now() - t0;
+          else if (agents && tg && !tb && (await connectedServers(lab, (q, v) => ask(newAddr, q, v))).join() === servers) tb = Date.now() - t0;
+        } catch {
+          // retry
         }
         await sleep(20);
       }
-      if (!tw || !tp) throw new Error(`trial ${t}: no failover within 60 s`);
+      if (!done()) throw new Error(`trial ${t}: no failover within 60 s (writable ${tw} ms, published ${tp} ms, first agent value ${tg} ms, both servers ${tb} ms)`);
       writable.push(tw);
       publishedMs.push(tp);
-      log(`trial ${String(t).padStart(2)}: ${nameOf(oldAddr)} ${kill === "crash" ? "killed" : "hung"}; ${nameOf(newAddr)} writable after ${tw} ms, published after ${tp} ms (${acked.length - before} inserts acknowledged meanwhile)`);
+      if (agents) {
+        gap.push(tg);
+        bothServers.push(tb);
+      }
+      const seen = agents ? `, first agent value there after ${tg} ms, both data servers on it after ${tb} ms` : "";
+      log(`trial ${String(t).padStart(2)}: ${nameOf(oldAddr)} ${kill === "crash" ? "killed" : "hung"}; ${nameOf(newAddr)} writable after ${tw} ms, published after ${tp} ms${seen} (${acked.length - before} inserts acknowledged meanwhile)`);
       // The old master back as a replica before the next trial (a hung one is fenced when it wakes).
       await fault(lab, nameOf(oldAddr), kill === "crash" ? "restart" : "resume");
       const end = Date.now() + 60_000;
@@ -135,8 +166,13 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
     await writer.stop();
   }
 
+  // The agents stopped and every file they sent taken: what is stored is final.
+  await setAgents(lab, 0);
+  for (let i = 0; i < 300 && waitingFiles(lab) > 0; i++) await sleep(100);
+  await sleep(3000);
   const c = await db(published());
   const lost = (await missingKeys(c, TABLE, acked)).length;
+  const values = seqReport(await storedSeq((q, v) => c.query(q, v)));
   c.destroy();
 
   // Where the time went: the daemon's own timelines (detect = first failed probe → decision).
@@ -158,6 +194,10 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
   const what = kill === "crash" ? "kill -9" : "SIGSTOP";
   log(line(`${what} → new master writable`, w));
   log(line(`${what} → pandora_ha_hosts.conf rewritten`, p));
+  if (agents) {
+    log(line(`${what} → first agent value stored there`, stats(gap)));
+    log(line(`${what} → both data servers connected`, stats(bothServers)));
+  }
   log("");
   log("the daemon's failover timelines, per phase (ms):");
   log(`| ${"phase".padEnd(40)} | median |    p95 |    max |`);
@@ -165,5 +205,6 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
   for (const [name, xs] of phases) log(line(name, stats(xs)));
   log("");
   log(`acknowledged inserts: ${acked.length}, lost (checked by the keys the writer made): ${lost}`);
+  if (agents) log(`agent values (${agents} real agents, one a second): ${values.stored} stored, ${values.lost} lost, ${values.twice} stored twice${values.lost ? ` (${JSON.stringify(values.missing)})` : ""}`);
   log(`daemon idle: RSS ${rssMb.toFixed(1)} MB, CPU ${cpuPct.toFixed(2)} % of one core (over ${idleS} s, probing every 0.5 s)`);
 }

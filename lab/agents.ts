@@ -9,13 +9,13 @@
  * temporal directory and log, and one module, `seq`, whose value counts up by one per
  * interval (module_exec on a counter file), so that a value lost or stored twice can be told.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
-import { renderAgentSnippet } from "../lib/render/pandora";
+import { PANDORA_PATHS, renderAgentSnippet } from "../lib/render/pandora";
 import { serverHosts } from "./ha";
 import type { Lab } from "./lab";
-import { LAB_DIR } from "./layout";
+import { LAB_DIR, paths } from "./layout";
 import { sleep } from "./proc";
 
 export const AGENT_BIN = "/usr/sbin/pandora_agent";
@@ -148,4 +148,67 @@ export function agentLog(name: string): string {
   } catch {
     return "";
   }
+}
+
+// ---- what the administrator sees of them ------------------------------------------------------
+
+type Query = (sql: string, values?: unknown[]) => Promise<unknown>;
+const rowsOf = <T>(r: unknown) => (Array.isArray(r) && Array.isArray(r[0]) ? (r[0] as T[]) : (r as T[]));
+
+/** The `seq` values stored per agent on the database `query` reaches, in order. */
+export async function storedSeq(query: Query): Promise<Map<string, number[]>> {
+  const rows = rowsOf<{ agent: string; v: number }>(
+    await query(
+      "SELECT a.nombre AS agent, d.datos AS v FROM tagente_datos d JOIN tagente_modulo m ON m.id_agente_modulo = d.id_agente_modulo " +
+        "JOIN tagente a ON a.id_agente = m.id_agente WHERE m.nombre = ? ORDER BY a.nombre, d.datos",
+      [SEQ_MODULE],
+    ),
+  );
+  const out = new Map<string, number[]>();
+  for (const r of rows) out.set(r.agent, [...(out.get(r.agent) ?? []), Number(r.v)]);
+  return out;
+}
+
+export interface SeqReport {
+  /** Values 1 … the highest stored that are missing, over every agent. */
+  lost: number;
+  /** Values stored more than once (each extra copy counted). */
+  twice: number;
+  stored: number;
+  /** Per agent: the missing values (the first 20). */
+  missing: Record<string, number[]>;
+}
+
+/** What `storedSeq` says of losses and copies. */
+export function seqReport(stored: Map<string, number[]>): SeqReport {
+  const r: SeqReport = { lost: 0, twice: 0, stored: 0, missing: {} };
+  for (const [agent, vs] of stored) {
+    const seen = new Set(vs);
+    r.stored += vs.length;
+    r.twice += vs.length - seen.size;
+    const max = Math.max(0, ...vs);
+    const missing: number[] = [];
+    for (let v = 1; v <= max; v++) if (!seen.has(v)) missing.push(v);
+    r.lost += missing.length;
+    if (missing.length) r.missing[agent] = missing.slice(0, 20);
+  }
+  return r;
+}
+
+/** The agent files waiting in each server host's data_in. */
+export function waitingFiles(lab: Lab): number {
+  return serverHosts(lab).reduce((n, h) => {
+    try {
+      return n + readdirSync(paths.inHost(h.name, PANDORA_PATHS.incomingDir)).filter((f) => f.endsWith(".data")).length;
+    } catch {
+      return n;
+    }
+  }, 0);
+}
+
+/** The server hosts (addresses) with a connection of the pandora account on the database `query` reaches: its data servers. */
+export async function connectedServers(lab: Lab, query: Query): Promise<string[]> {
+  const rows = rowsOf<{ h: string }>(await query("SELECT DISTINCT SUBSTRING_INDEX(host, ':', 1) AS h FROM information_schema.processlist WHERE user = ?", [lab.cfg.pandoraDbUser]));
+  const servers = new Set(serverHosts(lab).map((h) => h.address));
+  return rows.map((r) => r.h).filter((h) => servers.has(h)).sort();
 }
