@@ -104,6 +104,10 @@ export async function setAgents(lab: Lab, count: number): Promise<LabAgent[]> {
     out.push(startAgent(lab, name, 3400 + n));
   }
   writeFileSync(stateFile, JSON.stringify(out, null, 2));
+  // Running once setpriv has dropped to the agent's uid and exec'd it.
+  for (let i = 0; i < 100 && !out.every(alive); i++) await sleep(50);
+  const dead = out.filter((a) => !alive(a)).map((a) => a.name);
+  if (dead.length) throw new Error(`agents: ${dead.join(", ")} did not start (see ${AGENTS_DIR}/<name>/pandora_agent.log)`);
   return out;
 }
 

@@ -95,8 +95,8 @@ describe("real agents on the two-server lab", () => {
     for (const h of serverHosts(lab)) expect((await onServer(lab, "/etc/init.d/tentacle_serverd status", 30_000, h.name)).code, h.name).toBe(0);
     await fault(lab, old, "restart");
     await eventually(`${old} replicating from ${next}`, async () => {
-      const [r] = await sql<Record<string, unknown>>(lab, old, "SHOW SLAVE STATUS");
-      return r?.Master_Host === nextAddr && r.Slave_IO_Running === "Yes" && r.Slave_SQL_Running === "Yes";
+      const n = (await status(lab)).find((x) => x.name === old);
+      return n?.source === nextAddr && n.ioRunning === "Yes" && n.sqlRunning === "Yes";
     }, 90_000);
     const acked = await w.stop();
     // The agents stopped, every file they sent taken: what is stored is final.
