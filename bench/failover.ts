@@ -7,7 +7,8 @@
  * acknowledged insert; then TRIALS times: kill -9 the master, measure the time until the other
  * node is writable, until pandora_ha_hosts.conf names it, until the first agent value is stored
  * there (the monitoring gap: what the administrator sees) and until both data servers are
- * connected to it; restart the old master and wait until it replicates again. Prints median, p95
+ * connected to it (each trial starts once the replica is durable and has applied what the master
+ * had: a long-healthy cluster); restart the old master and wait until it replicates again. Prints median, p95
  * and max of each, the agent values lost and stored twice, the acknowledged rows lost, and the
  * daemon's RSS and CPU while idle. `--agents 0`: one server host, no agents (the database's
  * figures alone).
@@ -111,6 +112,10 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
       await waitDurable(lab, 60_000);
       const oldAddr = published();
       const newAddr = lab.state.hosts.find((h) => h.kind === "db" && h.address !== oldAddr)!.address;
+      // And the replica has applied the backlog of the previous trial's rejoin: a master that
+      // dies in a long-healthy cluster, not seconds after the last failover.
+      const [pos] = await ask<{ p: string }>(oldAddr, "SELECT @@global.gtid_binlog_pos AS p");
+      await ask(newAddr, "SELECT MASTER_GTID_WAIT(?, 60)", [pos.p]);
       const before = acked.length;
       const t0 = Date.now();
       await fault(lab, nameOf(oldAddr), kill);
