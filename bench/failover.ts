@@ -115,7 +115,8 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
       // And the replica has applied the backlog of the previous trial's rejoin: a master that
       // dies in a long-healthy cluster, not seconds after the last failover.
       const [pos] = await ask<{ p: string }>(oldAddr, "SELECT @@global.gtid_binlog_pos AS p");
-      await ask(newAddr, "SELECT MASTER_GTID_WAIT(?, 60)", [pos.p]);
+      const [w] = await ask<{ r: number }>(newAddr, "SELECT MASTER_GTID_WAIT(?, 120) AS r", [pos.p]);
+      if (Number(w.r) !== 0) log(`trial ${t}: ${nameOf(newAddr)} had not applied ${pos.p} after 120 s (it cannot keep up: fewer --writers)`);
       const before = acked.length;
       const t0 = Date.now();
       await fault(lab, nameOf(oldAddr), kill);

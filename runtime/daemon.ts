@@ -204,6 +204,7 @@ export class Daemon {
       }),
     );
     await this.refreshActor();
+    this.markServerTrouble();
     this.trackNodes();
     this.watchReturns();
     this.rememberMaster();
@@ -823,11 +824,21 @@ export class Daemon {
   }
 
   /**
+   * The master this host's data server uses not reachable, not writable, or its timed write
+   * waiting for more than a second: the files the server takes meanwhile may be lost.
+   */
+  private markServerTrouble(): void {
+    const m = this.state.serverMaster ?? this.state.master;
+    const o = m ? this.sessions.get(m)?.last : undefined;
+    if (!o?.reachable || o.readOnly !== false || (o.writePendingMs ?? 0) > 1000) this.ctx.keeper?.trouble();
+  }
+
+  /**
    * Agent files the running server took a while ago whose values are not on the master it uses
    * (a write that failed: the master died, was fenced or replaced): handed back, with an event.
    */
   private async verifyAgentFiles(): Promise<void> {
-    const master = this.state.serverMaster;
+    const master = this.state.serverMaster ?? this.state.master;
     if (!this.ctx.keeper || !master || !this.sessions.get(master)?.last?.reachable || act.serverRestarting()) return;
     const h = await handBackAgentFiles(this.ctx, master, VERIFY_AFTER_MS);
     if (!h.handedBack.length) return;

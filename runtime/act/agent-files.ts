@@ -6,13 +6,16 @@
  * master is dead, fenced or being replaced is gone, silently (pandora-server-facts.md). So
  * pandora_ha keeps a hard link to every agent file as it arrives (in `<incomingdir>/.pandora_ha_kept`,
  * the same filesystem, so no copy and the file's mtime — the data's time — unchanged). When the
- * server has taken a file, its values are looked for on the master; a file whose values are not
- * there is handed back (linked into the incoming directory again, once) for the server to take
- * again. Done before every start of the server by pandora_ha (the old one stopped, so nothing is
- * in flight) and, for files taken more than VERIFY_AFTER_MS ago, every housekeeping round.
- * Files whose values are there, and files older than the keep time, are dropped.
+ * server has taken a file while its master was in trouble (unreachable, read-only, being
+ * replaced; or up to TROUBLE_BEFORE_MS before), its values are looked for on the master; a file
+ * whose values are not there is handed back (linked into the incoming directory again, once) for
+ * the server to take again. Done before every start of the server by pandora_ha (the old one
+ * stopped, so nothing is in flight) and, for files taken more than VERIFY_AFTER_MS ago, every
+ * housekeeping round. Files taken while all was well are not looked at (a module whose values the
+ * server does not keep would have its file handed back for nothing); files whose values are
+ * there, and files the keep time after they were taken, are dropped.
  */
-import { linkSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, watch } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, watch } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import * as path from "node:path";
 
@@ -20,6 +23,10 @@ export const KEPT_DIR = ".pandora_ha_kept";
 /** A file taken this long ago whose values are not on the master was lost by the server (its writes take milliseconds). */
 export const VERIFY_AFTER_MS = 20_000;
 const SCAN_MS = 200;
+/** A file taken this long before trouble was seen may have met it (a probe sees a death up to a second late). */
+export const TROUBLE_BEFORE_MS = 5000;
+/** Marks of trouble closer than this make one period. */
+const TROUBLE_GAP_MS = 3000;
 const BATCH = 200;
 
 // ---- what a file says ------------------------------------------------------------------------
@@ -148,6 +155,8 @@ export class AgentFileKeeper {
   readonly keptDir: string;
   /** Kept file → when it was first seen taken by the server, and whether it was handed back. */
   private readonly kept = new Map<string, { takenAt?: number; handedBack?: boolean }>();
+  /** When the server's master was seen in trouble: [from, to] periods, oldest first. */
+  private readonly troubles: Array<[number, number]> = [];
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
 
@@ -180,6 +189,21 @@ export class AgentFileKeeper {
   stop(): void {
     this.watcher?.close();
     if (this.timer) clearInterval(this.timer);
+  }
+
+  /** The master the server uses is in trouble now (not reachable, not writable, being replaced, the server killed). */
+  trouble(at = Date.now()): void {
+    const near = this.troubles.find(([from, to]) => at >= from - TROUBLE_GAP_MS && at <= to + TROUBLE_GAP_MS);
+    if (near) {
+      near[0] = Math.min(near[0], at);
+      near[1] = Math.max(near[1], at);
+    } else this.troubles.push([at, at]);
+    this.troubles.sort((a, b) => a[0] - b[0]);
+    while (this.troubles.length && Date.now() - this.troubles[0][1] > this.keepMs) this.troubles.shift();
+  }
+
+  private inTrouble(t: number): boolean {
+    return this.troubles.some(([from, to]) => t >= from - TROUBLE_BEFORE_MS && t <= to + TROUBLE_GAP_MS);
   }
 
   private keep(name: string): void {
@@ -227,7 +251,12 @@ export class AgentFileKeeper {
     this.scan();
     const out: KeptFile[] = [];
     for (const [name, k] of this.kept) {
-      if (k.takenAt === undefined || k.handedBack || Date.now() - k.takenAt < takenBefore) continue;
+      if (k.takenAt === undefined || k.handedBack || Date.now() - k.takenAt < takenBefore || !this.inTrouble(k.takenAt)) continue;
+      // The server found it unreadable and said so (`<file>_BADXML`): nothing to hand back.
+      if (existsSync(path.join(this.incoming, `${name}_BADXML`))) {
+        this.drop(name);
+        continue;
+      }
       const f = path.join(this.keptDir, name);
       try {
         const file = readAgentFile(readFileSync(f, "utf8"));

@@ -38,6 +38,8 @@ export function serverPid(pidFile: string): number | undefined {
 /** The server stopped: killed (what is said of it), or stopped by `stop-server`. */
 export async function stopPandoraServer(ctx: Ctx): Promise<string> {
   const s = ctx.settings;
+  // What it was writing when stopped may be lost: its files are looked at before the start.
+  ctx.keeper?.trouble();
   const pid = serverPid(s.serverPidFile);
   if (pid === undefined) {
     const r = await runShell(`${s.pandoraServiceCmd} stop-server`, 120_000);

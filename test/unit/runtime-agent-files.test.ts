@@ -89,6 +89,7 @@ describe("AgentFileKeeper", () => {
     await sleep(50);
     take("a1.1.data");
     take("a1.2.data");
+    k.trouble();
     // The master holds a1.2's value, not a1.1's.
     const query: Query = async (sql) => (sql.includes("_string") ? [] : [{ agent: "a1", module: "seq", t: 1_700_000_001, v: "2" }]);
     const h = await k.handBack(query);
@@ -108,6 +109,7 @@ describe("AgentFileKeeper", () => {
     arrive("a1.1.data", xml("a1", 1));
     await sleep(50);
     take("a1.1.data");
+    k.trouble();
     const none: Query = async () => [];
     expect(await k.handBack(none, 60_000)).toEqual({ checked: 0, handedBack: [], unchecked: false });
     await sleep(300);
@@ -125,6 +127,7 @@ describe("AgentFileKeeper", () => {
     arrive("a2.1.data", xml("a2", 1));
     await sleep(50);
     take("a1.1.data");
+    k.trouble();
     const h = await k.handBack(async () => {
       throw new Error("ECONNREFUSED");
     });
@@ -133,7 +136,34 @@ describe("AgentFileKeeper", () => {
     expect(warnings.join("\n")).toMatch(/cannot ask the master which agent files are stored \(Error: ECONNREFUSED\)/);
     // No master known at all: the same.
     take("a2.1.data");
+    k.trouble();
     expect(await k.handBack(undefined)).toEqual({ checked: 1, handedBack: ["a2.1.data"], unchecked: true });
+  });
+
+  test("only files taken while the master was in trouble (or shortly before) are looked at; one the server found unreadable is not handed back", async () => {
+    const { k, arrive, take, dataFiles, incoming } = setUp();
+    const asked: string[] = [];
+    const none: Query = async (sql) => {
+      asked.push(sql);
+      return [];
+    };
+    arrive("a1.1.data", xml("a1", 1));
+    await sleep(50);
+    take("a1.1.data");
+    // All was well: a module whose values the server does not keep must not bring its file back.
+    expect(await k.handBack(none)).toEqual({ checked: 0, handedBack: [], unchecked: false });
+    expect(asked).toEqual([]);
+    // Trouble long after it was taken: still not.
+    k.trouble(Date.now() + 60_000);
+    expect((await k.handBack(none)).checked).toBe(0);
+    // Trouble seen a moment after it was taken (a probe sees a death late): it is.
+    k.trouble(Date.now() + 1000);
+    arrive("a1.2.data", "<agent_data agent_name='a1'><module>");
+    await sleep(50);
+    take("a1.2.data");
+    writeFileSync(path.join(incoming, "a1.2.data_BADXML"), "");
+    expect(await k.handBack(none)).toEqual({ checked: 1, handedBack: ["a1.1.data"], unchecked: false });
+    expect(dataFiles()).toEqual(["a1.1.data"]);
   });
 
   test("a file waiting in the incoming directory stays kept however long; one taken is dropped after the keep time", async () => {
