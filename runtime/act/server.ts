@@ -5,9 +5,10 @@
  * or replaced master the server does nothing useful, and its own shutdown takes seconds (its
  * threads stop slowly; Pandora's init script polls once a second). Nothing is lost by it: the
  * agent files it took and never stored are handed back (agent-files.ts) before the start, which
- * is Pandora's own `start-server`. Without a pid file naming a live server, `stop-server`.
+ * is Pandora's own `start-server`. Without a keeper, or no server process found, `stop-server`.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
+import * as path from "node:path";
 import { runShell } from "../exec";
 import { NodeConnection, sessionOptions } from "../observe/probe";
 import type { HandBack } from "./agent-files";
@@ -24,32 +25,56 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The pid the server's pid file names, when that process runs and is the Pandora server. */
-export function serverPid(pidFile: string): number | undefined {
+/** Is `pid` the Pandora server: its program (argv[0], or the script an interpreter runs) named pandora_server? */
+function isServer(pid: number): boolean {
   try {
-    const pid = Number(readFileSync(pidFile, "utf8").trim());
-    if (!Number.isInteger(pid) || pid <= 1 || !alive(pid)) return undefined;
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("pandora_server") ? pid : undefined;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return alive(pid) && argv.slice(0, 2).some((a) => path.basename(a) === "pandora_server");
   } catch {
-    return undefined;
+    return false;
   }
+}
+
+/**
+ * This host's Pandora server processes: the one its pid file names; without a pid file (Pandora
+ * writes one only when started with -P), every pandora_server process started with this conf,
+ * as Pandora's init script finds it.
+ */
+export function serverPids(pidFile: string, confPath: string): number[] {
+  let text: string;
+  try {
+    text = readFileSync(pidFile, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") return [];
+    return readdirSync("/proc")
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number)
+      .filter((pid) => pid !== process.pid && isServer(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(confPath));
+  }
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 1 && isServer(pid) ? [pid] : [];
 }
 
 /** The server stopped: killed (what is said of it), or stopped by `stop-server`. */
 export async function stopPandoraServer(ctx: Ctx): Promise<string> {
   const s = ctx.settings;
-  // What it was writing when stopped may be lost: its files are looked at before the start.
-  ctx.keeper?.trouble();
-  const pid = serverPid(s.serverPidFile);
-  if (pid === undefined) {
+  // Without the keeper nothing would bring back what it was writing: Pandora's own stop.
+  const pids = ctx.keeper ? serverPids(s.serverPidFile, s.confPath) : [];
+  if (!pids.length) {
+    // Its exit status is not trusted: a server that already stopped itself makes some versions exit 1.
     const r = await runShell(`${s.pandoraServiceCmd} stop-server`, 120_000);
-    if (r.code !== 0) throw new ActionError(`${s.pandoraServiceCmd} stop-server exited ${r.code}: ${r.output}`);
-    return "stopped (stop-server)";
+    return r.code === 0 ? "stopped (stop-server)" : `stopped (stop-server exited ${r.code})`;
   }
-  process.kill(pid, "SIGKILL");
-  for (let i = 0; i < 100 && alive(pid); i++) await sleep(20);
-  if (alive(pid)) throw new ActionError(`pandora_server (pid ${pid}) still runs 2 s after kill -9`);
-  return `killed (pid ${pid})`;
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+  for (let i = 0; i < 100 && pids.some(alive); i++) await sleep(20);
+  if (pids.some(alive)) throw new ActionError(`pandora_server (pid ${pids.join(", ")}) still runs 2 s after kill -9`);
+  return `killed (pid ${pids.join(", ")})`;
 }
 
 const CHECK_TIMEOUT_MS = 10_000;
@@ -77,6 +102,8 @@ export async function startPandoraServer(ctx: Ctx, master: string | undefined): 
   const s = ctx.settings;
   let note = "";
   if (ctx.keeper) {
+    // The server stopped or died: what it had taken and was writing then may be lost.
+    ctx.keeper.trouble();
     const h = await handBackAgentFiles(ctx, master, 0);
     if (h.handedBack.length) {
       note = `; ${h.handedBack.length} agent files it had taken and not stored handed back${h.unchecked ? " (the master could not be asked: some may be stored twice)" : ""}`;

@@ -4,11 +4,12 @@
  * on shared storage): one cut off from the new master must not put the old one back.
  */
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import type { Ctx } from "../../runtime/act/actions";
+import { AgentFileKeeper } from "../../runtime/act/agent-files";
 import { needsPublish, publish, readPublished, readPublishedMark, serverRestarted, serverRestarting } from "../../runtime/act/actions";
 import type { HaSettings } from "../../runtime/conf";
 import { EventLog } from "../../runtime/publish/events";
@@ -19,7 +20,7 @@ function daemon(hostsFile: string, epoch: number, serviceCmd = "true"): Ctx & { 
   const dir = mkdtempSync(join(tmpdir(), "pha-publish-"));
   const log = join(dir, "ha.log");
   return {
-    settings: { hostsFile, pandoraServiceCmd: serviceCmd, serverPidFile: join(dir, "pandora_server.pid") } as HaSettings,
+    settings: { hostsFile, haHosts: [] as string[], pandoraServiceCmd: serviceCmd, serverPidFile: join(dir, "pandora_server.pid"), confPath: join(dir, "pandora_server.conf") } as HaSettings,
     sessions: new Map(),
     state: { ...emptyState(), epoch },
     events: new EventLog(log),
@@ -37,6 +38,8 @@ async function done(p: ReturnType<typeof publish>): Promise<boolean> {
   const r = await p;
   return r ? r.restarted : false;
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("publish", () => {
   const shared = () => join(mkdtempSync(join(tmpdir(), "pha-data-in-")), "pandora_ha_hosts.conf");
@@ -126,6 +129,9 @@ describe("publish", () => {
     const dir = mkdtempSync(join(tmpdir(), "pha-svc-"));
     const calls = join(dir, "calls");
     const a = daemon(file, 2, `echo >> ${calls}`);
+    const keeper = new AgentFileKeeper(mkdtempSync(join(tmpdir(), "pha-data-in-")), 60_000, false, () => undefined);
+    keeper.start();
+    a.keeper = keeper;
     // A process whose command line names pandora_server, as the real one's does.
     const bin = join(dir, "pandora_server");
     copyFileSync("/bin/sleep", bin);
@@ -145,6 +151,18 @@ describe("publish", () => {
     expect(other.exitCode).toBeNull();
     other.kill();
     expect(readFileSync(calls, "utf8")).toBe("start-server\n" + "stop-server\nstart-server\n".repeat(2));
+    // No pid file at all (Pandora writes one only with -P): the pandora_server started with this conf.
+    unlinkSync(a.settings.serverPidFile);
+    const bash = join(dir, "pandora_server");
+    copyFileSync("/bin/bash", bash);
+    const found = spawn(bash, ["-c", "sleep 60; true", a.settings.confPath], { stdio: "ignore" });
+    const foundExit = new Promise((r) => found.on("exit", (_code, signal) => r(signal)));
+    await sleep(200);
+    const phases2: Phase[] = [];
+    expect(await done(publish(a, "10.0.0.11", phases2))).toBe(true);
+    expect(await foundExit).toBe("SIGKILL");
+    expect(phases2[1].detail).toBe(`pandora_server killed (pid ${found.pid}), started`);
+    keeper.stop();
   });
 
   test("a server host whose daemon finds the shared file already naming the new master still restarts its own pandora_server", async () => {
