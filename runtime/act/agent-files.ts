@@ -157,6 +157,7 @@ export class AgentFileKeeper {
   private readonly kept = new Map<string, { takenAt?: number; handedBack?: boolean }>();
   /** When the server's master was seen in trouble: [from, to] periods, oldest first. */
   private readonly troubles: Array<[number, number]> = [];
+  private handing: Promise<unknown> = Promise.resolve();
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
 
@@ -231,7 +232,9 @@ export class AgentFileKeeper {
     for (const name of present) this.keep(name);
     const now = Date.now();
     for (const [name, k] of this.kept) {
-      if (!present.has(name)) k.takenAt ??= now;
+      // Back in the incoming directory (handed back, or renamed in again): not taken any more.
+      if (present.has(name)) k.takenAt = undefined;
+      else k.takenAt ??= now;
       // Kept while it waits in the incoming directory, however long; dropped a while after it was taken.
       if (k.takenAt !== undefined && now - k.takenAt > this.keepMs) this.drop(name);
     }
@@ -274,7 +277,14 @@ export class AgentFileKeeper {
    * linked into the incoming directory again; those whose values it has are dropped.
    * `takenBefore`: only files taken at least that long ago (0 once the server is stopped).
    */
-  async handBack(query: Query | undefined, takenBefore = 0): Promise<HandBack> {
+  handBack(query: Query | undefined, takenBefore = 0): Promise<HandBack> {
+    // One at a time: two looking at the same file would both hand it back.
+    const r = this.handing.then(() => this.handBackNow(query, takenBefore));
+    this.handing = r.catch(() => undefined);
+    return r;
+  }
+
+  private async handBackNow(query: Query | undefined, takenBefore: number): Promise<HandBack> {
     // While the server runs, a file is handed back only on the master's word.
     if (!query && takenBefore > 0) return { checked: 0, handedBack: [], unchecked: false };
     const files = this.taken(takenBefore);

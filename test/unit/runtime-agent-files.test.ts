@@ -82,7 +82,8 @@ describe("AgentFileKeeper", () => {
   }
 
   test("a file taken and not stored is handed back once, its mtime (the data's time) unchanged; one stored is dropped", async () => {
-    const { incoming, k, arrive, take, dataFiles } = setUp();
+    // A keep time shorter than the wait below: a file waiting again is kept however long.
+    const { incoming, k, arrive, take, dataFiles } = setUp(200);
     arrive("a1.1.data", xml("a1", 1), 1_700_000_000);
     arrive("a1.2.data", xml("a1", 2), 1_700_000_001);
     arrive("other.conf", "not agent data");
@@ -98,10 +99,28 @@ describe("AgentFileKeeper", () => {
     expect(statSync(path.join(incoming, "a1.1.data")).mtimeMs).toBe(1_700_000_000_000);
     expect(readFileSync(path.join(incoming, "a1.1.data"), "utf8")).toBe(xml("a1", 1));
     expect(readdirSync(path.join(incoming, KEPT_DIR))).toEqual(["a1.1.data"]);
+    // Waiting in the incoming directory again (the server down), however long: still kept.
+    await sleep(300);
+    expect(readdirSync(path.join(incoming, KEPT_DIR))).toEqual(["a1.1.data"]);
     // Taken again and still not stored: not handed back a second time.
     take("a1.1.data");
     expect((await k.handBack(query)).handedBack).toEqual([]);
     expect(dataFiles()).toEqual([]);
+  });
+
+  test("two hand-backs at once look at a file once", async () => {
+    const { k, arrive, take, dataFiles } = setUp();
+    arrive("a1.1.data", xml("a1", 1));
+    await sleep(50);
+    take("a1.1.data");
+    k.trouble();
+    const slow: Query = async () => {
+      await sleep(100);
+      return [];
+    };
+    const [a, b] = await Promise.all([k.handBack(slow), k.handBack(slow)]);
+    expect([...a.handedBack, ...b.handedBack]).toEqual(["a1.1.data"]);
+    expect(dataFiles()).toEqual(["a1.1.data"]);
   });
 
   test("while the server runs only files taken a while ago are looked at; a master that cannot be asked then is asked later", async () => {
