@@ -443,8 +443,8 @@ function restartServer(ctx: Ctx, master: string, phases?: Phase[]): Promise<bool
   const done = restarts.then(async () => {
     try {
       await phase(phases, "restart-server", async () => {
-        // The server reads the file as it starts: what the file names now is what it will use.
         const stopped = await stopPandoraServer(ctx);
+        // The server reads the file as it starts: what the file names now is what it will use.
         const target = readPublished(ctx) ?? master;
         const started = await startPandoraServer(ctx, target);
         serverStartedFor(ctx, target);

@@ -25,13 +25,13 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Is `pid` the Pandora server: its program (argv[0], or the script an interpreter runs) named pandora_server? */
-function isServer(pid: number): boolean {
+/** The command line of `pid` when it runs and is the Pandora server: its program (argv[0], or the script an interpreter runs) named pandora_server. */
+function serverArgv(pid: number): string[] | undefined {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    return alive(pid) && argv.slice(0, 2).some((a) => path.basename(a) === "pandora_server");
+    return alive(pid) && argv.slice(0, 2).some((a) => path.basename(a) === "pandora_server") ? argv : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -49,10 +49,10 @@ export function serverPids(pidFile: string, confPath: string): number[] {
     return readdirSync("/proc")
       .filter((d) => /^\d+$/.test(d))
       .map(Number)
-      .filter((pid) => pid !== process.pid && isServer(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(confPath));
+      .filter((pid) => pid !== process.pid && !!serverArgv(pid)?.includes(confPath));
   }
   const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 1 && isServer(pid) ? [pid] : [];
+  return Number.isInteger(pid) && pid > 1 && serverArgv(pid) ? [pid] : [];
 }
 
 /** The server stopped: killed (what is said of it), or stopped by `stop-server`. */

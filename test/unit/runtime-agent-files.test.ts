@@ -78,19 +78,22 @@ describe("AgentFileKeeper", () => {
     /** As the data server does: deleted before it is stored. */
     const take = (name: string) => unlinkSync(path.join(incoming, name));
     const dataFiles = () => readdirSync(incoming).filter((n) => n.endsWith(".data")).sort();
-    return { incoming, k, arrive, take, dataFiles, warnings };
+    /** Taken by the server a moment after they arrived, while its master was in trouble. */
+    const takenInTrouble = async (...names: string[]) => {
+      await sleep(50);
+      for (const n of names) take(n);
+      k.trouble();
+    };
+    return { incoming, k, arrive, take, takenInTrouble, dataFiles, warnings };
   }
 
   test("a file taken and not stored is handed back once, its mtime (the data's time) unchanged; one stored is dropped", async () => {
     // A keep time shorter than the wait below: a file waiting again is kept however long.
-    const { incoming, k, arrive, take, dataFiles } = setUp(200);
+    const { incoming, k, arrive, take, takenInTrouble, dataFiles } = setUp(200);
     arrive("a1.1.data", xml("a1", 1), 1_700_000_000);
     arrive("a1.2.data", xml("a1", 2), 1_700_000_001);
     arrive("other.conf", "not agent data");
-    await sleep(50);
-    take("a1.1.data");
-    take("a1.2.data");
-    k.trouble();
+    await takenInTrouble("a1.1.data", "a1.2.data");
     // The master holds a1.2's value, not a1.1's.
     const query: Query = async (sql) => (sql.includes("_string") ? [] : [{ agent: "a1", module: "seq", t: 1_700_000_001, v: "2" }]);
     const h = await k.handBack(query);
@@ -109,11 +112,9 @@ describe("AgentFileKeeper", () => {
   });
 
   test("two hand-backs at once look at a file once", async () => {
-    const { k, arrive, take, dataFiles } = setUp();
+    const { k, arrive, takenInTrouble, dataFiles } = setUp();
     arrive("a1.1.data", xml("a1", 1));
-    await sleep(50);
-    take("a1.1.data");
-    k.trouble();
+    await takenInTrouble("a1.1.data");
     const slow: Query = async () => {
       await sleep(100);
       return [];
@@ -124,11 +125,9 @@ describe("AgentFileKeeper", () => {
   });
 
   test("while the server runs only files taken a while ago are looked at; a master that cannot be asked then is asked later", async () => {
-    const { k, arrive, take, dataFiles } = setUp();
+    const { k, arrive, takenInTrouble, dataFiles } = setUp();
     arrive("a1.1.data", xml("a1", 1));
-    await sleep(50);
-    take("a1.1.data");
-    k.trouble();
+    await takenInTrouble("a1.1.data");
     const none: Query = async () => [];
     expect(await k.handBack(none, 60_000)).toEqual({ checked: 0, handedBack: [], unchecked: false });
     await sleep(300);
@@ -141,12 +140,10 @@ describe("AgentFileKeeper", () => {
   });
 
   test("before a start, a master that cannot be asked: every file taken handed back (stored twice, perhaps, never lost), with a warning", async () => {
-    const { k, arrive, take, dataFiles, warnings } = setUp();
+    const { k, arrive, take, takenInTrouble, dataFiles, warnings } = setUp();
     arrive("a1.1.data", xml("a1", 1));
     arrive("a2.1.data", xml("a2", 1));
-    await sleep(50);
-    take("a1.1.data");
-    k.trouble();
+    await takenInTrouble("a1.1.data");
     const h = await k.handBack(async () => {
       throw new Error("ECONNREFUSED");
     });
