@@ -55,6 +55,57 @@ export async function benchFailover(trials: number, writers: number, kill: "cras
   }
 }
 
+type Ask = <T>(host: string, q: string, values?: unknown[]) => Promise<T[]>;
+
+/**
+ * Until the replica applies what the master had a moment ago within 0.2 s (a long-healthy
+ * cluster, not one still applying the previous trial's rejoin); `late` when it does not within 120 s.
+ */
+async function replicaCaughtUp(ask: Ask, master: string, replica: string, late: (behindMs: number) => void): Promise<void> {
+  let behindMs = Infinity;
+  for (const end = Date.now() + 120_000; behindMs > 200 && Date.now() < end; ) {
+    const [pos] = await ask<{ p: string }>(master, "SELECT @@global.gtid_binlog_pos AS p");
+    const w0 = Date.now();
+    await ask(replica, "SELECT MASTER_GTID_WAIT(?, 60)", [pos.p]);
+    behindMs = Date.now() - w0;
+  }
+  if (behindMs > 200) late(behindMs);
+}
+
+/**
+ * From the fault at t0, polled every 20 ms for up to 60 s: when `newAddr` was writable (tw), named in
+ * pandora_ha_hosts.conf (tp), held its first agent value (tg: a tagente_datos row beyond those it
+ * had when it became writable, all replicated, since no data server writes there before) and had
+ * both data servers connected (tb). `done`: every one seen.
+ */
+async function measureFailover(lab: Lab, ask: Ask, t0: number, newAddr: string, agents: boolean): Promise<{ tw: number; tp: number; tg: number; tb: number; done: boolean }> {
+  const servers = serverHosts(lab).map((h) => h.address).sort().join();
+  const rowsOn = async (host: string) => Number((await ask<{ n: number }>(host, "SELECT COUNT(*) AS n FROM tagente_datos"))[0].n);
+  let tw = 0;
+  let tp = 0;
+  let tg = 0;
+  let tb = 0;
+  let rowsAtPromotion = 0;
+  const done = () => !!(tw && tp && (!agents || (tg && tb)));
+  while (!done() && Date.now() - t0 < 60_000) {
+    try {
+      if (!tp && publishedMaster(lab) === newAddr) tp = Date.now() - t0;
+      if (!tw) {
+        const [r] = await ask<{ v: number }>(newAddr, "SELECT @@global.read_only AS v");
+        if (Number(r.v) === 0) {
+          tw = Date.now() - t0;
+          rowsAtPromotion = agents ? await rowsOn(newAddr) : 0;
+        }
+      } else if (agents && !tg && (await rowsOn(newAddr)) > rowsAtPromotion) tg = Date.now() - t0;
+      else if (agents && tg && !tb && (await connectedServers(lab, (q, v) => ask(newAddr, q, v))).join() === servers) tb = Date.now() - t0;
+    } catch {
+      // retry
+    }
+    await sleep(20);
+  }
+  return { tw, tp, tg, tb, done: done() };
+}
+
 async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "hang", agents: number, log: (l: string) => void): Promise<void> {
   const published = () => publishedMaster(lab);
   const nameOf = (address: string) => lab.state.hosts.find((h) => h.address === address)!.name;
@@ -94,8 +145,7 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
   const publishedMs: number[] = [];
   const gap: number[] = [];
   const bothServers: number[] = [];
-  const servers = serverHosts(lab).map((h) => h.address).sort().join();
-  const ask = async <T>(host: string, q: string, values: unknown[] = []): Promise<T[]> => {
+  const ask: Ask = async <T>(host: string, q: string, values: unknown[] = []): Promise<T[]> => {
     const c = await db(host);
     try {
       return (await c.query(q, values))[0] as T[];
@@ -103,7 +153,6 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
       c.destroy();
     }
   };
-  const rowsOn = async (host: string) => Number((await ask<{ n: number }>(host, "SELECT COUNT(*) AS n FROM tagente_datos"))[0].n);
   try {
     for (let t = 1; t <= trials; t++) {
       await sleep(2000);
@@ -112,44 +161,12 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
       await waitDurable(lab, 60_000);
       const oldAddr = published();
       const newAddr = lab.state.hosts.find((h) => h.kind === "db" && h.address !== oldAddr)!.address;
-      // And the replica has applied the backlog of the previous trial's rejoin: a master that
-      // dies in a long-healthy cluster, not seconds after the last failover.
-      // What the master had a moment ago applied within 0.2 s: the replica is not behind.
-      let behindMs = Infinity;
-      for (const end = Date.now() + 120_000; behindMs > 200 && Date.now() < end; ) {
-        const [pos] = await ask<{ p: string }>(oldAddr, "SELECT @@global.gtid_binlog_pos AS p");
-        const w0 = Date.now();
-        await ask(newAddr, "SELECT MASTER_GTID_WAIT(?, 60)", [pos.p]);
-        behindMs = Date.now() - w0;
-      }
-      if (behindMs > 200) log(`trial ${t}: ${nameOf(newAddr)} still ${behindMs} ms behind after 120 s (it cannot keep up: fewer --writers)`);
+      await replicaCaughtUp(ask, oldAddr, newAddr, (ms) => log(`trial ${t}: ${nameOf(newAddr)} still ${ms} ms behind after 120 s (it cannot keep up: fewer --writers)`));
       const before = acked.length;
       const t0 = Date.now();
       await fault(lab, nameOf(oldAddr), kill);
-      let tw = 0;
-      let tp = 0;
-      let tg = 0;
-      let tb = 0;
-      // Rows there when it became writable: every one replicated (no data server writes to it before).
-      let rowsAtPromotion = 0;
-      const done = () => tw && tp && (!agents || (tg && tb));
-      while (!done() && Date.now() - t0 < 60_000) {
-        try {
-          if (!tp && published() === newAddr) tp = Date.now() - t0;
-          if (!tw) {
-            const [r] = await ask<{ v: number }>(newAddr, "SELECT @@global.read_only AS v");
-            if (Number(r.v) === 0) {
-              tw = Date.now() - t0;
-              rowsAtPromotion = agents ? await rowsOn(newAddr) : 0;
-            }
-          } else if (agents && !tg && (await rowsOn(newAddr)) > rowsAtPromotion) tg = Date.now() - t0;
-          else if (agents && tg && !tb && (await connectedServers(lab, (q, v) => ask(newAddr, q, v))).join() === servers) tb = Date.now() - t0;
-        } catch {
-          // retry
-        }
-        await sleep(20);
-      }
-      if (!done()) throw new Error(`trial ${t}: no failover within 60 s (writable ${tw} ms, published ${tp} ms, first agent value ${tg} ms, both servers ${tb} ms)`);
+      const { tw, tp, tg, tb, done } = await measureFailover(lab, ask, t0, newAddr, agents > 0);
+      if (!done) throw new Error(`trial ${t}: no failover within 60 s (writable ${tw} ms, published ${tp} ms, first agent value ${tg} ms, both servers ${tb} ms)`);
       writable.push(tw);
       publishedMs.push(tp);
       if (agents) {
@@ -163,10 +180,8 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
       const end = Date.now() + 60_000;
       for (;;) {
         try {
-          const c = await db(oldAddr);
-          const [[s]] = (await c.query("SHOW SLAVE STATUS")) as unknown as [Array<Record<string, unknown>>];
-          c.destroy();
-          if (s?.Master_Host === newAddr && s.Slave_IO_Running === "Yes" && s.Slave_SQL_Running === "Yes") break;
+          const [r] = await ask<Record<string, unknown>>(oldAddr, "SHOW SLAVE STATUS");
+          if (r?.Master_Host === newAddr && r.Slave_IO_Running === "Yes" && r.Slave_SQL_Running === "Yes") break;
         } catch {
           // not yet
         }
