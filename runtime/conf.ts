@@ -176,6 +176,12 @@ const seconds =
     return inRange ? ok(n) : expected(`a number of seconds ${what}`, v);
   };
 
+/** 0 (off), or whole seconds from `min` to `max`. */
+const offOrWhole =
+  (min: number, max: number): Parser =>
+  (v) =>
+    /^\d+$/.test(v) && (+v === 0 || (+v >= min && +v <= max)) ? ok(+v) : expected(`0 (off) or a whole number of seconds from ${min} to ${max}`, v);
+
 const TRUE = ["1", "on", "yes", "true"];
 const FALSE = ["0", "off", "no", "false"];
 const bool: Parser = (v) => {
@@ -264,7 +270,7 @@ const SPECS: Spec[] = [
   T("ha_state_dir", "/var/lib/pandora-ha", absPath, "Directory of the daemon's state.", true),
   T("ha_log_file", "/var/log/pandora/pandora_ha.log", absPath, "Log file of pandora_ha.", true),
   T("ha_server_pid_file", "/var/run/pandora_server.pid", absPath, "PID file of the Pandora server: to follow a new master pandora_ha stops it at once (kill -9) instead of waiting seconds for its threads.", true),
-  T("ha_keep_files", "600", seconds(0, 86400), "Seconds pandora_ha keeps a link to an agent file after the data server took it, until its values are seen on the master (not there: handed back once). 0 = keep nothing.", true),
+  T("ha_keep_files", "600", offOrWhole(60, 86400), "Seconds pandora_ha keeps a link to an agent file after the data server took it, until its values are seen on a writable master (not there: handed back, at most 3 times). At least 60: the server's writes are checked 20 s after it took the file. 0 = keep nothing.", true),
   // Pandora's own tokens that pandora_ha reads.
   T("incomingdir", "/var/spool/pandora/data_in", absPath, "Pandora's incoming directory, where Tentacle puts the agents' files (pandora_ha reads it)."),
   T("use_xml_timestamp", "0", bool, "Pandora's: 1 = an agent value's time is the XML's timestamp, not the file's mtime (pandora_ha reads it)."),

@@ -10,7 +10,7 @@ import type { Server } from "node:http";
 import type { Ctx } from "./act/actions";
 import * as act from "./act/actions";
 import { AgentFileKeeper, VERIFY_AFTER_MS } from "./act/agent-files";
-import { handBackAgentFiles, startPandoraServer } from "./act/server";
+import { handBackAgentFiles } from "./act/server";
 import type { Condition } from "./decide/analysis";
 import type { ConsoleRequest, ConsoleView } from "./publish/console";
 import { ACTION, ACTION_NAMES, consoleView, setConsoleDisabled, syncConsoleTable, takeConsoleRequest } from "./publish/console";
@@ -830,7 +830,7 @@ export class Daemon {
   private markServerTrouble(): void {
     const m = this.state.serverMaster ?? this.state.master;
     const o = m ? this.sessions.get(m)?.last : undefined;
-    if (!o?.reachable || o.readOnly !== false || (o.writePendingMs ?? 0) > 1000) this.ctx.keeper?.trouble();
+    this.ctx.keeper?.seen(!o?.reachable || o.readOnly !== false || (o.writePendingMs ?? 0) > 1000);
   }
 
   /**
@@ -839,9 +839,10 @@ export class Daemon {
    */
   private async verifyAgentFiles(): Promise<void> {
     const master = this.state.serverMaster ?? this.state.master;
-    if (!this.ctx.keeper || !master || !this.sessions.get(master)?.last?.reachable || act.serverRestarting()) return;
-    const h = await handBackAgentFiles(this.ctx, master, VERIFY_AFTER_MS);
-    if (!h.handedBack.length) return;
+    if (!this.ctx.keeper || !master || this.sessions.get(master)?.last?.readOnly !== false || act.serverRestarting()) return;
+    // Not asked now: the next round asks again.
+    const h = await handBackAgentFiles(this.ctx, master, VERIFY_AFTER_MS).catch(() => undefined);
+    if (!h?.handedBack.length) return;
     this.events.emit("agent_files_handed_back", "warning", `${h.handedBack.length} agent files the data server took were not stored on ${master}: handed back to it`, {
       key: `agent-files:${this.settings.serverName}`,
       data: { files: h.handedBack.slice(0, 20) },
@@ -856,8 +857,7 @@ export class Daemon {
     const st = act.serverRestarting() ? { code: 0 } : await runShell(`${s.pandoraServiceCmd} status-server`, 30_000);
     if (st.code !== 0 && !act.serverRestarting()) {
       const target = act.readPublished(this.ctx);
-      const r = await startPandoraServer(this.ctx, target).then((note) => ({ ok: true, note }), (e: unknown) => ({ ok: false, note: shortError(e) }));
-      if (r.ok) act.serverStartedFor(this.ctx, target);
+      const r = await act.startServer(this.ctx, target).then((note) => ({ ok: true, note }), (e: unknown) => ({ ok: false, note: shortError(e) }));
       this.events.emit("server_restarted", r.ok ? "warning" : "critical", `pandora_server was not running: start-server ${r.ok ? `succeeded (${r.note})` : `failed (${r.note})`}`, {
         key: `server:${s.serverName}`,
       });

@@ -436,11 +436,27 @@ export async function serverRestarted(): Promise<void> {
   while (restartsPending > 0) await restarts;
 }
 
+/** `f` queued behind every restart or start of pandora_server running or queued. */
+function queued<T>(f: () => Promise<T>): Promise<T> {
+  restartsPending++;
+  const done = restarts.then(f).finally(() => restartsPending--);
+  restarts = done.catch(() => undefined);
+  return done;
+}
+
+/** The watchdog's start of a server found stopped (against `target`, what the hosts file names), in the restarts' queue. */
+export function startServer(ctx: Ctx, target: string | undefined): Promise<string> {
+  return queued(async () => {
+    const note = await startPandoraServer(ctx, target);
+    serverStartedFor(ctx, target);
+    return note;
+  });
+}
+
 /** `restart-server`, queued behind any running one; its phase recorded in `phases`; false (with an event) when it failed. */
 function restartServer(ctx: Ctx, master: string, phases?: Phase[]): Promise<boolean> {
   const s = ctx.settings;
-  restartsPending++;
-  const done = restarts.then(async () => {
+  return queued(async () => {
     try {
       await phase(phases, "restart-server", async () => {
         const stopped = await stopPandoraServer(ctx);
@@ -458,12 +474,8 @@ function restartServer(ctx: Ctx, master: string, phases?: Phase[]): Promise<bool
       restartFailures.set(s.pandoraServiceCmd, Date.now());
       ctx.events.emit("failover_failure", "critical", `pandora_server did not restart after publishing ${master}: ${shortError(e)}`, { key: "restart-server" });
       return false;
-    } finally {
-      restartsPending--;
     }
   });
-  restarts = done;
-  return done;
 }
 
 async function phase(phases: Phase[] | undefined, name: PhaseName, f: () => Promise<string>): Promise<string> {

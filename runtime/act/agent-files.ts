@@ -7,11 +7,13 @@
  * pandora_ha keeps a hard link to every agent file as it arrives (in `<incomingdir>/.pandora_ha_kept`,
  * the same filesystem, so no copy and the file's mtime — the data's time — unchanged). When the
  * server has taken a file while its master was in trouble (unreachable, read-only, being
- * replaced; or up to TROUBLE_BEFORE_MS before), its values are looked for on the master; a file
- * whose values are not there is handed back (linked into the incoming directory again, once) for
- * the server to take again. Done before every start of the server by pandora_ha (the old one
- * stopped, so nothing is in flight) and, for files taken more than VERIFY_AFTER_MS ago, every
- * housekeeping round. Files taken while all was well are not looked at (a module whose values the
+ * replaced, from the first sight of it to the first sight of a writable master again; or up to
+ * TROUBLE_BEFORE_MS before), its values are looked for on the master; a file whose values are not
+ * there is handed back (linked into the incoming directory again, at most MAX_HAND_BACKS times)
+ * for the server to take again. Only a master that answers and is writable is asked (the server
+ * could store nothing on another; the files wait). Done before every start of the server by
+ * pandora_ha (the old one stopped, so nothing is in flight) and, for files taken more than
+ * VERIFY_AFTER_MS ago, every housekeeping round. Files taken while all was well are not looked at (a module whose values the
  * server does not keep would have its file handed back for nothing); files whose values are
  * there, and files the keep time after they were taken, are dropped.
  */
@@ -144,19 +146,22 @@ export interface HandBack {
   checked: number;
   /** Their values were not on the master: linked into the incoming directory again. */
   handedBack: string[];
-  /** The master could not be asked: handed back unchecked (stored twice, perhaps, never lost). */
-  unchecked: boolean;
 }
+
+/** A file is handed back at most this often (a module whose stored value differs from the file's would bring it back forever). */
+export const MAX_HAND_BACKS = 3;
 
 const isData = (name: string) => name.endsWith(".data");
 const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code;
 
 export class AgentFileKeeper {
   readonly keptDir: string;
-  /** Kept file → when it was first seen taken by the server, and whether it was handed back. */
-  private readonly kept = new Map<string, { takenAt?: number; handedBack?: boolean }>();
+  /** Kept file → when it was first seen taken by the server, and how often it was handed back. */
+  private readonly kept = new Map<string, { takenAt?: number; handBacks?: number }>();
   /** When the server's master was seen in trouble: [from, to] periods, oldest first. */
   private readonly troubles: Array<[number, number]> = [];
+  /** Since when the master is seen in trouble, until it is seen well again (a failover in between sees nothing). */
+  private troubleSince?: number;
   private handing: Promise<unknown> = Promise.resolve();
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
@@ -172,8 +177,7 @@ export class AgentFileKeeper {
 
   start(): void {
     mkdirSync(this.keptDir, { recursive: true, mode: 0o700 });
-    // Kept by an earlier run of the daemon: taken or not, that run's look is lost; the scan tells.
-    for (const name of readdirSync(this.keptDir)) if (isData(name)) this.kept.set(name, {});
+    this.adoptEarlier();
     try {
       this.watcher = watch(this.incoming, (_, name) => {
         if (name && isData(String(name))) this.keep(String(name));
@@ -185,6 +189,28 @@ export class AgentFileKeeper {
     this.scan();
     this.timer = setInterval(() => this.scan(), SCAN_MS);
     this.timer.unref();
+  }
+
+  /**
+   * Links kept by an earlier run of the daemon. One no longer in the incoming directory was taken
+   * when its link count last changed (its ctime): the server's unlink, or a hand-back.
+   */
+  private adoptEarlier(): void {
+    const now = Date.now();
+    for (const name of readdirSync(this.keptDir)) {
+      if (!isData(name)) continue;
+      if (existsSync(path.join(this.incoming, name))) {
+        this.kept.set(name, {});
+        continue;
+      }
+      try {
+        const takenAt = statSync(path.join(this.keptDir, name)).ctimeMs;
+        this.kept.set(name, { takenAt });
+        if (now - takenAt > this.keepMs) this.drop(name);
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 
   stop(): void {
@@ -203,7 +229,20 @@ export class AgentFileKeeper {
     while (this.troubles.length && Date.now() - this.troubles[0][1] > this.keepMs) this.troubles.shift();
   }
 
+  /** What the master the server uses looks like now: in trouble from the first bad sight to the first good one. */
+  seen(inTrouble: boolean, at = Date.now()): void {
+    if (inTrouble) {
+      this.troubleSince ??= at;
+      return;
+    }
+    if (this.troubleSince === undefined) return;
+    this.trouble(this.troubleSince);
+    this.trouble(at);
+    this.troubleSince = undefined;
+  }
+
   private inTrouble(t: number): boolean {
+    if (this.troubleSince !== undefined && t >= this.troubleSince - TROUBLE_BEFORE_MS) return true;
     return this.troubles.some(([from, to]) => t >= from - TROUBLE_BEFORE_MS && t <= to + TROUBLE_GAP_MS);
   }
 
@@ -249,12 +288,18 @@ export class AgentFileKeeper {
     }
   }
 
-  /** Kept files the server has taken (`takenBefore`: at least that long ago), not handed back yet. */
-  private taken(takenBefore: number): KeptFile[] {
+  /** Kept files to look at: taken by the server (`takenBefore`: at least that long ago) in trouble, not handed back too often yet. */
+  toLookAt(takenBefore: number): string[] {
     this.scan();
+    const now = Date.now();
+    return [...this.kept]
+      .filter(([, k]) => k.takenAt !== undefined && (k.handBacks ?? 0) < MAX_HAND_BACKS && now - k.takenAt >= takenBefore && this.inTrouble(k.takenAt))
+      .map(([name]) => name);
+  }
+
+  private taken(takenBefore: number): KeptFile[] {
     const out: KeptFile[] = [];
-    for (const [name, k] of this.kept) {
-      if (k.takenAt === undefined || k.handedBack || Date.now() - k.takenAt < takenBefore || !this.inTrouble(k.takenAt)) continue;
+    for (const name of this.toLookAt(takenBefore)) {
       // The server found it unreadable and said so (`<file>_BADXML`): nothing to hand back.
       if (existsSync(path.join(this.incoming, `${name}_BADXML`))) {
         this.drop(name);
@@ -273,32 +318,23 @@ export class AgentFileKeeper {
   }
 
   /**
-   * Files the server took whose values `query` (the master the server uses) does not have are
-   * linked into the incoming directory again; those whose values it has are dropped.
-   * `takenBefore`: only files taken at least that long ago (0 once the server is stopped).
+   * Files the server took whose values `query` (the master the server uses, writable) does not
+   * have are linked into the incoming directory again; those whose values it has are dropped.
+   * `takenBefore`: only files taken at least that long ago (0 once the server is stopped). When
+   * the master cannot be asked, nothing is handed back: the next look asks again (a file handed
+   * back to a master that cannot store it is lost again).
    */
-  handBack(query: Query | undefined, takenBefore = 0): Promise<HandBack> {
+  handBack(query: Query, takenBefore = 0): Promise<HandBack> {
     // One at a time: two looking at the same file would both hand it back.
     const r = this.handing.then(() => this.handBackNow(query, takenBefore));
     this.handing = r.catch(() => undefined);
     return r;
   }
 
-  private async handBackNow(query: Query | undefined, takenBefore: number): Promise<HandBack> {
-    // While the server runs, a file is handed back only on the master's word.
-    if (!query && takenBefore > 0) return { checked: 0, handedBack: [], unchecked: false };
+  private async handBackNow(query: Query, takenBefore: number): Promise<HandBack> {
     const files = this.taken(takenBefore);
-    let stored = new Set<string>();
-    let unchecked = false;
-    if (files.length && query) {
-      try {
-        stored = await storedFiles(query, files);
-      } catch (e) {
-        if (takenBefore > 0) return { checked: 0, handedBack: [], unchecked: false }; // the next round asks again
-        this.warn(`cannot ask the master which agent files are stored (${String(e)}): every one taken is handed back`);
-        unchecked = true;
-      }
-    } else if (files.length) unchecked = true;
+    if (!files.length) return { checked: 0, handedBack: [] };
+    const stored = await storedFiles(query, files);
     const handedBack: string[] = [];
     for (const f of files) {
       if (stored.has(f.name)) {
@@ -313,9 +349,10 @@ export class AgentFileKeeper {
           continue;
         }
       }
-      this.kept.get(f.name)!.handedBack = true;
+      const k = this.kept.get(f.name)!;
+      k.handBacks = (k.handBacks ?? 0) + 1;
       handedBack.push(f.name);
     }
-    return { checked: files.length, handedBack, unchecked };
+    return { checked: files.length, handedBack };
   }
 }

@@ -81,13 +81,17 @@ const CHECK_TIMEOUT_MS = 10_000;
 
 /**
  * ctx.keeper's handBack, asking `master` (on a connection of its own: the probes' has a short
- * timeout, and the question may take longer on a large tagente_datos).
+ * timeout, and the question may take longer on a large tagente_datos). Only a master that
+ * answers and is writable is asked: to any other the server could not write what it got back.
+ * Throws when it cannot be asked.
  */
 export async function handBackAgentFiles(ctx: Ctx, master: string | undefined, takenBefore: number): Promise<HandBack> {
-  if (!ctx.keeper) return { checked: 0, handedBack: [], unchecked: false };
-  if (!master || !ctx.settings.haHosts.includes(master)) return ctx.keeper.handBack(undefined, takenBefore);
+  if (!ctx.keeper?.toLookAt(takenBefore).length) return { checked: 0, handedBack: [] };
+  if (!master || !ctx.settings.haHosts.includes(master)) throw new Error(`${master ?? "no master"} is not one of ha_hosts`);
   const c = new NodeConnection(sessionOptions(ctx.settings, master, CHECK_TIMEOUT_MS));
   try {
+    const [ro] = await c.query("SELECT @@global.read_only AS ro", []);
+    if (Number(ro?.ro) !== 0) throw new Error(`${master} is read-only`);
     return await ctx.keeper.handBack((sql, values) => c.query(sql, values), takenBefore);
   } finally {
     c.close();
@@ -104,10 +108,15 @@ export async function startPandoraServer(ctx: Ctx, master: string | undefined): 
   if (ctx.keeper) {
     // The server stopped or died: what it had taken and was writing then may be lost.
     ctx.keeper.trouble();
-    const h = await handBackAgentFiles(ctx, master, 0);
-    if (h.handedBack.length) {
-      note = `; ${h.handedBack.length} agent files it had taken and not stored handed back${h.unchecked ? " (the master could not be asked: some may be stored twice)" : ""}`;
-      ctx.events.log({ info: `agent files handed back to the data server: ${h.handedBack.length} of ${h.checked} taken`, files: h.handedBack.slice(0, 20) });
+    try {
+      const h = await handBackAgentFiles(ctx, master, 0);
+      if (h.handedBack.length) {
+        note = `; ${h.handedBack.length} agent files it had taken and not stored handed back`;
+        ctx.events.log({ info: `agent files handed back to the data server: ${h.handedBack.length} of ${h.checked} taken`, files: h.handedBack.slice(0, 20) });
+      }
+    } catch (e) {
+      // Kept: looked at again once the server runs against a master that answers.
+      note = `; agent files not checked (${(e as Error).message})`;
     }
   }
   const r = await runShell(`${s.pandoraServiceCmd} start-server`, 120_000);

@@ -4,12 +4,12 @@
  * them, handed back once when their values are not on the master. The master is a query function
  * here (the integration tests ask a real one).
  */
-import { mkdtempSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import type { Query } from "../../runtime/act/agent-files";
-import { AgentFileKeeper, KEPT_DIR, readAgentFile, storedFiles } from "../../runtime/act/agent-files";
+import { AgentFileKeeper, KEPT_DIR, MAX_HAND_BACKS, readAgentFile, storedFiles } from "../../runtime/act/agent-files";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -87,7 +87,7 @@ describe("AgentFileKeeper", () => {
     return { incoming, k, arrive, take, takenInTrouble, dataFiles, warnings };
   }
 
-  test("a file taken and not stored is handed back once, its mtime (the data's time) unchanged; one stored is dropped", async () => {
+  test("a file taken and not stored is handed back (at most MAX_HAND_BACKS times), its mtime (the data's time) unchanged; one stored is dropped", async () => {
     // A keep time shorter than the wait below: a file waiting again is kept however long.
     const { incoming, k, arrive, take, takenInTrouble, dataFiles } = setUp(200);
     arrive("a1.1.data", xml("a1", 1), 1_700_000_000);
@@ -97,7 +97,7 @@ describe("AgentFileKeeper", () => {
     // The master holds a1.2's value, not a1.1's.
     const query: Query = async (sql) => (sql.includes("_string") ? [] : [{ agent: "a1", module: "seq", t: 1_700_000_001, v: "2" }]);
     const h = await k.handBack(query);
-    expect(h).toEqual({ checked: 2, handedBack: ["a1.1.data"], unchecked: false });
+    expect(h).toEqual({ checked: 2, handedBack: ["a1.1.data"] });
     expect(dataFiles()).toEqual(["a1.1.data"]);
     expect(statSync(path.join(incoming, "a1.1.data")).mtimeMs).toBe(1_700_000_000_000);
     expect(readFileSync(path.join(incoming, "a1.1.data"), "utf8")).toBe(xml("a1", 1));
@@ -105,8 +105,14 @@ describe("AgentFileKeeper", () => {
     // Waiting in the incoming directory again (the server down), however long: still kept.
     await sleep(300);
     expect(readdirSync(path.join(incoming, KEPT_DIR))).toEqual(["a1.1.data"]);
-    // Taken again and still not stored: not handed back a second time.
+    // Taken again in trouble and still not stored: handed back again, up to MAX_HAND_BACKS times.
+    for (let i = 1; i < MAX_HAND_BACKS; i++) {
+      take("a1.1.data");
+      k.trouble();
+      expect((await k.handBack(query)).handedBack).toEqual(["a1.1.data"]);
+    }
     take("a1.1.data");
+    k.trouble();
     expect((await k.handBack(query)).handedBack).toEqual([]);
     expect(dataFiles()).toEqual([]);
   });
@@ -129,31 +135,51 @@ describe("AgentFileKeeper", () => {
     arrive("a1.1.data", xml("a1", 1));
     await takenInTrouble("a1.1.data");
     const none: Query = async () => [];
-    expect(await k.handBack(none, 60_000)).toEqual({ checked: 0, handedBack: [], unchecked: false });
+    expect(await k.handBack(none, 60_000)).toEqual({ checked: 0, handedBack: [] });
     await sleep(300);
     const failing: Query = async () => {
       throw new Error("connection lost");
     };
-    expect(await k.handBack(failing, 200)).toEqual({ checked: 0, handedBack: [], unchecked: false });
+    await expect(k.handBack(failing, 200)).rejects.toThrow(/connection lost/);
     expect((await k.handBack(none, 200)).handedBack).toEqual(["a1.1.data"]);
     expect(dataFiles()).toEqual(["a1.1.data"]);
   });
 
-  test("before a start, a master that cannot be asked: every file taken handed back (stored twice, perhaps, never lost), with a warning", async () => {
-    const { k, arrive, take, takenInTrouble, dataFiles, warnings } = setUp();
+  test("trouble seen from the first bad sight to the first good one: a file taken in between is looked at, one taken after is not", async () => {
+    const { k, arrive, take, dataFiles } = setUp();
+    const none: Query = async () => [];
+    k.seen(false);
+    // In trouble since a minute ago, with no sight of the master since (a long failover).
+    k.seen(true, Date.now() - 60_000);
     arrive("a1.1.data", xml("a1", 1));
-    arrive("a2.1.data", xml("a2", 1));
-    await takenInTrouble("a1.1.data");
-    const h = await k.handBack(async () => {
-      throw new Error("ECONNREFUSED");
-    });
-    expect(h).toEqual({ checked: 1, handedBack: ["a1.1.data"], unchecked: true });
-    expect(dataFiles()).toEqual(["a1.1.data", "a2.1.data"]);
-    expect(warnings.join("\n")).toMatch(/cannot ask the master which agent files are stored \(Error: ECONNREFUSED\)/);
-    // No master known at all: the same.
-    take("a2.1.data");
+    await sleep(50);
+    take("a1.1.data");
+    expect((await k.handBack(none)).handedBack).toEqual(["a1.1.data"]);
+    // Seen well (here: dated back to close the period well before now): a file taken now is not looked at.
+    k.seen(false, Date.now() - 50_000);
+    arrive("a1.2.data", xml("a1", 2));
+    await sleep(50);
+    take("a1.2.data");
+    expect((await k.handBack(none)).checked).toBe(0);
+    expect(dataFiles()).toEqual(["a1.1.data"]);
+  });
+
+  test("links kept by an earlier run: one taken then is dated by its ctime, one past the keep time dropped, one still waiting kept", async () => {
+    const incoming = mkdtempSync(path.join(tmpdir(), "pha-data-in-"));
+    const kept = path.join(incoming, KEPT_DIR);
+    mkdirSync(kept);
+    writeFileSync(path.join(kept, "old.data"), xml("a1", 1));
+    writeFileSync(path.join(incoming, "waiting.data"), xml("a1", 2));
+    linkSync(path.join(incoming, "waiting.data"), path.join(kept, "waiting.data"));
+    await sleep(300);
+    writeFileSync(path.join(kept, "recent.data"), xml("a1", 3));
+    const k = new AgentFileKeeper(incoming, 250, false, () => undefined);
+    keepers.push(k);
+    k.start();
+    expect(readdirSync(kept).sort()).toEqual(["recent.data", "waiting.data"]);
+    // Taken (by its ctime) before the trouble seen now: looked at and handed back.
     k.trouble();
-    expect(await k.handBack(undefined)).toEqual({ checked: 1, handedBack: ["a2.1.data"], unchecked: true });
+    expect((await k.handBack(async () => [])).handedBack).toEqual(["recent.data"]);
   });
 
   test("only files taken while the master was in trouble (or shortly before) are looked at; one the server found unreadable is not handed back", async () => {
@@ -167,7 +193,7 @@ describe("AgentFileKeeper", () => {
     await sleep(50);
     take("a1.1.data");
     // All was well: a module whose values the server does not keep must not bring its file back.
-    expect(await k.handBack(none)).toEqual({ checked: 0, handedBack: [], unchecked: false });
+    expect(await k.handBack(none)).toEqual({ checked: 0, handedBack: [] });
     expect(asked).toEqual([]);
     // Trouble long after it was taken: still not.
     k.trouble(Date.now() + 60_000);
@@ -178,7 +204,7 @@ describe("AgentFileKeeper", () => {
     await sleep(50);
     take("a1.2.data");
     writeFileSync(path.join(incoming, "a1.2.data_BADXML"), "");
-    expect(await k.handBack(none)).toEqual({ checked: 1, handedBack: ["a1.1.data"], unchecked: false });
+    expect(await k.handBack(none)).toEqual({ checked: 1, handedBack: ["a1.1.data"] });
     expect(dataFiles()).toEqual(["a1.1.data"]);
   });
 

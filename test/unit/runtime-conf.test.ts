@@ -233,6 +233,7 @@ describe("malformed files", () => {
     ["bad-failover-window.conf", 15, "ha_failover_window", "expected a whole number from 1 to 604800, got '1h'"],
     ["bad-drain-timeout.conf", 15, "ha_drain_timeout", "expected a number of seconds from 1 to 3600, got '0.5'"],
     ["bad-lag-warning.conf", 15, "ha_lag_warning", "expected a whole number from 1 to 86400, got '100000'"],
+    ["bad-keep-files.conf", 15, "ha_keep_files", "expected 0 (off) or a whole number of seconds from 60 to 86400, got '30'"],
     ["bad-http-address.conf", 15, "ha_http_address", "expected an IPv4 or IPv6 address, got 'localhost'"],
     ["bad-http-port.conf", 15, "ha_http_port", "expected 0 (no HTTP endpoint) or a port from 1 to 65535, got '70000'"],
     ["bad-bind-address.conf", 15, "ha_bind_address", "expected an IPv4 or IPv6 address, got 'eth0'"],
