@@ -4,11 +4,18 @@
  * its own event texts, and the statements, run through an injected `query` so that they can be
  * tested without a database.
  *
+ * Agent names (and aliases), module names and string data are stored HTML-entity encoded, as the
+ * real server's `safe_input` does (& < > " ' \ ( ) as entities, character codes 0–32 as
+ * `&#x<hex>;`): pandoraEncoded() of runtime/act/agent-files.ts, the function pandora_ha compares
+ * them with. A numeric value written with a decimal comma is taken with a point, as the real
+ * server does.
+ *
  * Module types (ttipo_modulo ids of the real pandoradb_data.sql): numeric ones go to
  * tagente_datos, string ones to tagente_datos_string. The incremental types (generic_data_inc,
  * generic_data_inc_abs) need the previous value and tagente_datos_inc: left out (the module is
  * skipped, with a log line), as are unknown types and modules without a type.
  */
+import { pandoraEncoded } from "../../runtime/act/agent-files";
 import type { AgentData, AgentModule } from "./xml";
 
 export const MODULE_TYPES: Record<string, { id: number; kind: "numeric" | "string" }> = {
@@ -23,6 +30,7 @@ export const MODULE_TYPES: Record<string, { id: number; kind: "numeric" | "strin
 export type DataTable = "tagente_datos" | "tagente_datos_string";
 
 export type ModulePlan =
+  /** `value`: as stored (a string encoded like safe_input). */
   | { store: true; table: DataTable; typeId: number; value: number | string }
   | { store: false; reason: string };
 
@@ -35,9 +43,10 @@ export function planModule(m: AgentModule): ModulePlan {
   const t = MODULE_TYPES[m.type];
   if (!t) return { store: false, reason: `module ${m.name}: type ${m.type} is not handled by the stand-in` };
   if (m.data === undefined) return { store: false, reason: `module ${m.name} has no data` };
-  if (t.kind === "string") return { store: true, table: "tagente_datos_string", typeId: t.id, value: m.data };
-  if (!NUMBER.test(m.data)) return { store: false, reason: `module ${m.name} (${m.type}): '${m.data}' is not a number` };
-  return { store: true, table: "tagente_datos", typeId: t.id, value: Number(m.data) };
+  if (t.kind === "string") return { store: true, table: "tagente_datos_string", typeId: t.id, value: pandoraEncoded(m.data) };
+  const data = m.data.replace(",", ".");
+  if (!NUMBER.test(data)) return { store: false, reason: `module ${m.name} (${m.type}): '${m.data}' is not a number` };
+  return { store: true, table: "tagente_datos", typeId: t.id, value: Number(data) };
 }
 
 export interface DataTime {
@@ -105,14 +114,15 @@ export interface StoreResult {
 
 async function findOrCreateAgent(q: Query, a: AgentData, ctx: StoreContext): Promise<{ id?: number; created: boolean }> {
   const name = a.agentName!;
-  const found = rowsOf(await q("SELECT id_agente FROM tagente WHERE nombre = ? LIMIT 1", [name]));
+  const stored = pandoraEncoded(name);
+  const found = rowsOf(await q("SELECT id_agente FROM tagente WHERE nombre = ? LIMIT 1", [stored]));
   if (found.length) return { id: Number(found[0].id_agente), created: false };
   if (!ctx.autocreate) return { created: false };
   const interval = Math.max(1, Math.floor(Number(a.attrs.interval)) || 300);
   const r = await q(
     "INSERT INTO tagente (nombre, alias, direccion, comentarios, id_grupo, intervalo, os_version, agent_version, server_name, " +
       "ultimo_contacto, ultimo_contacto_remoto, modo, timezone_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-    [name, a.attrs.agent_alias || name, a.attrs.address || null, a.attrs.description ?? "", ctx.autocreateGroup, interval, a.attrs.os_version ?? "",
+    [stored, pandoraEncoded(a.attrs.agent_alias || name), a.attrs.address || null, a.attrs.description ?? "", ctx.autocreateGroup, interval, a.attrs.os_version ?? "",
       a.attrs.version ?? "", ctx.serverName, ctx.now.datetime, ctx.time.datetime, Math.trunc(Number(a.attrs.timezone_offset)) || 0],
   );
   const id = insertIdOf(r);
@@ -124,11 +134,12 @@ async function findOrCreateAgent(q: Query, a: AgentData, ctx: StoreContext): Pro
 }
 
 async function findOrCreateModule(q: Query, agentId: number, m: AgentModule, typeId: number, interval: number): Promise<number> {
-  const found = rowsOf(await q("SELECT id_agente_modulo FROM tagente_modulo WHERE id_agente = ? AND nombre = ? LIMIT 1", [agentId, m.name]));
+  const name = pandoraEncoded(m.name);
+  const found = rowsOf(await q("SELECT id_agente_modulo FROM tagente_modulo WHERE id_agente = ? AND nombre = ? LIMIT 1", [agentId, name]));
   if (found.length) return Number(found[0].id_agente_modulo);
   // id_modulo 1: a data server module.
   const r = await q("INSERT INTO tagente_modulo (id_agente, id_tipo_modulo, nombre, descripcion, module_interval, id_modulo) VALUES (?, ?, ?, ?, ?, 1)", [
-    agentId, typeId, m.name, m.description ?? "", interval,
+    agentId, typeId, name, m.description ?? "", interval,
   ]);
   const id = insertIdOf(r);
   // Status 4: not initialised, until its first value.

@@ -48,10 +48,24 @@ export interface AgentFile {
 }
 
 const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
+/** `s` with its XML / HTML entities (the five named ones, decimal and hex character references) replaced by their characters; a reference beyond Unicode is left as it is. */
 const decode = (s: string) =>
-  s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g, (_, e: string) =>
-    e.startsWith("#x") ? String.fromCodePoint(parseInt(e.slice(2), 16)) : e.startsWith("#") ? String.fromCodePoint(Number(e.slice(1))) : ENTITIES[e],
-  );
+  s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g, (whole, e: string) => {
+    if (!e.startsWith("#")) return ENTITIES[e];
+    const code = e.startsWith("#x") ? parseInt(e.slice(2), 16) : Number(e.slice(1));
+    return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+  });
+
+const PANDORA_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "\\": "&#92;", "(": "&#40;", ")": "&#41;" };
+/**
+ * `s` as Pandora's server stores agent names, module names and string data (its `safe_input`):
+ * & < > " ' \ ( ) as entities, every character code 0–32 (a blank among them) as `&#x<hex>;`.
+ * One pass, so `&` is encoded first and the entities written are not encoded again.
+ */
+export function pandoraEncoded(s: string): string {
+  return s.replace(/[\x00-\x20&<>"'\\()]/g, (c) => PANDORA_ENTITIES[c] ?? `&#x${c.charCodeAt(0).toString(16)};`);
+}
+
 /** The text of `<tag>` in `xml` (CDATA or escaped text), trimmed; undefined when absent. */
 function element(xml: string, tag: string): string | undefined {
   const m = new RegExp(`<${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</${tag}>`).exec(xml);
@@ -66,10 +80,12 @@ const DERIVED_TYPES = new Set(["generic_data_inc", "generic_data_inc_abs"]);
 
 /** The agent and the values an agent file carries (those the data server stores in tagente_datos / _string); undefined when it is not agent data. */
 export function readAgentFile(xml: string): AgentFile | undefined {
-  const root = /<agent_data\b([^>]*)>/.exec(xml);
+  // A quoted value may hold a '>'.
+  const root = /<agent_data\b((?:[^>"']|"[^"]*"|'[^']*')*)>/.exec(xml);
   if (!root) return undefined;
   const attr = (name: string) => {
-    const m = new RegExp(`\\s${name}\\s*=\\s*(["'])([^"']*)\\1`).exec(root[1]);
+    // Either quote, the other one allowed inside (agent_name="O'Brien").
+    const m = new RegExp(`\\s${name}\\s*=\\s*(["'])([\\s\\S]*?)\\1`).exec(root[1]);
     return m ? decode(m[2]) : undefined;
   };
   const agent = attr("agent_name");
@@ -103,35 +119,58 @@ export interface KeptFile {
 }
 
 const rowKey = (agent: string, module: string, time: number) => `${agent}\0${module}\0${time}`;
+/** A value as stored, and as written before the server's `safe_input` (decoded): either may be what the file says. */
+const forms = (s: string) => {
+  const d = decode(s);
+  return d === s ? [s] : [s, d];
+};
+/** A numeric value compared as a number; Pandora takes a decimal comma for a point. */
+const numeric = (v: unknown) => String(Number(String(v).replace(",", ".")));
+/** How long storedFiles may take by default: the caller's connection times out after 10 s. */
+export const STORED_DEADLINE_MS = 8000;
 
-/** Which of `files` have every value on the database `query` reaches (a row of the module at the data's time, with the value). */
-export async function storedFiles(query: Query, files: KeptFile[]): Promise<Set<string>> {
+/**
+ * Which of `files` have every value on the database `query` reaches (a row of the module at the
+ * data's time, with the value). Names and string data are compared whether the server stored
+ * them entity-encoded (as the real one's safe_input does) or not. Throws once `deadlineMs` has
+ * passed between two batches, naming how many files were still unchecked.
+ */
+export async function storedFiles(query: Query, files: KeptFile[], deadlineMs = STORED_DEADLINE_MS): Promise<Set<string>> {
+  const started = Date.now();
   const out = new Set<string>();
   const checkable = files.filter((f) => f.file && f.file.values.length > 0);
   for (const f of files) if (!checkable.includes(f)) out.add(f.name);
   for (let i = 0; i < checkable.length; i += BATCH) {
+    if (i > 0 && Date.now() - started > deadlineMs) {
+      throw new Error(`the agent files' values were not all looked for within ${deadlineMs} ms: ${checkable.length - i} of ${checkable.length} files unchecked`);
+    }
     const batch = checkable.slice(i, i + BATCH);
-    const times = batch.map((f) => f.time);
-    const agents = [...new Set(batch.map((f) => f.file!.agent))];
-    const from = Math.min(...times);
-    const to = Math.max(...times);
+    const times = [...new Set(batch.map((f) => f.time))].sort((x, y) => x - y);
+    const agents = [...new Set(batch.flatMap((f) => [f.file!.agent, pandoraEncoded(f.file!.agent)]))];
     const seen = new Map<string, Set<string>>();
     for (const table of ["tagente_datos", "tagente_datos_string"]) {
       const rows = await query(
         `SELECT a.nombre AS agent, m.nombre AS module, d.utimestamp AS t, d.datos AS v FROM tagente a ` +
           `JOIN tagente_modulo m ON m.id_agente = a.id_agente JOIN ${table} d ON d.id_agente_modulo = m.id_agente_modulo ` +
-          `WHERE a.nombre IN (?) AND d.utimestamp BETWEEN ? AND ?`,
-        [agents, from, to],
+          `WHERE a.nombre IN (?) AND d.utimestamp IN (?)`,
+        [agents, times],
       );
       for (const r of rows) {
-        const k = rowKey(String(r.agent), String(r.module), Number(r.t));
-        seen.set(k, (seen.get(k) ?? new Set()).add(table === "tagente_datos" ? String(Number(r.v)) : String(r.v)));
+        const vs = table === "tagente_datos" ? [numeric(r.v)] : forms(String(r.v));
+        for (const agent of forms(String(r.agent))) {
+          for (const module of forms(String(r.module))) {
+            const k = rowKey(agent, module, Number(r.t));
+            const at = seen.get(k) ?? new Set();
+            for (const v of vs) at.add(v);
+            seen.set(k, at);
+          }
+        }
       }
     }
     for (const f of batch) {
       const found = (v: AgentValue) => {
         const at = seen.get(rowKey(f.file!.agent, v.module, f.time));
-        return !!at && (v.data === undefined || at.has(v.table === "tagente_datos" ? String(Number(v.data)) : v.data));
+        return !!at && (v.data === undefined || at.has(v.table === "tagente_datos" ? numeric(v.data) : v.data));
       };
       if (f.file!.values.every(found)) out.add(f.name);
     }

@@ -108,8 +108,8 @@ describe("the stand-in data server on pfms1", () => {
       "SELECT m.nombre, m.id_tipo_modulo, e.datos, e.estado, e.utimestamp FROM tagente_modulo m JOIN tagente_estado e USING (id_agente_modulo) WHERE m.id_agente = ? ORDER BY m.nombre",
       [agent.id],
     );
-    expect(mods.map((m) => [m.nombre, m.id_tipo_modulo, m.datos, m.estado, Number(m.utimestamp)])).toEqual([["cpu", 1, "4101.5", 0, t], ["motd", 3, "all & fine", 0, t], ["up", 2, "1", 0, t]]);
-    const [s] = await sql<{ datos: string; utimestamp: number }>(lab, "node1", "SELECT datos, utimestamp FROM tagente_datos_string WHERE datos = 'all & fine'");
+    expect(mods.map((m) => [m.nombre, m.id_tipo_modulo, m.datos, m.estado, Number(m.utimestamp)])).toEqual([["cpu", 1, "4101.5", 0, t], ["motd", 3, "all&#x20;&amp;&#x20;fine", 0, t], ["up", 2, "1", 0, t]]);
+    const [s] = await sql<{ datos: string; utimestamp: number }>(lab, "node1", "SELECT datos, utimestamp FROM tagente_datos_string WHERE datos = 'all&#x20;&amp;&#x20;fine'");
     expect(Number(s.utimestamp)).toBe(t);
     const [d] = await sql<{ utimestamp: number }>(lab, "node1", "SELECT utimestamp FROM tagente_datos WHERE datos = 4101.5");
     expect(Number(d.utimestamp)).toBe(t);

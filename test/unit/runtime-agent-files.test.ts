@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import type { Query } from "../../runtime/act/agent-files";
-import { AgentFileKeeper, KEPT_DIR, MAX_HAND_BACKS, readAgentFile, storedFiles } from "../../runtime/act/agent-files";
+import { AgentFileKeeper, KEPT_DIR, MAX_HAND_BACKS, pandoraEncoded, readAgentFile, storedFiles } from "../../runtime/act/agent-files";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -37,10 +37,54 @@ describe("readAgentFile", () => {
     ]);
   });
 
+  test("an attribute in either quote may hold the other one, and a '>'; a module without a type is skipped", () => {
+    const mod = "<module><name>up</name><type>generic_proc</type><data>1</data></module><module><name>untyped</name><data>2</data></module>";
+    expect(readAgentFile(`<agent_data description="a > b" agent_name="O'Brien" timestamp="2026/12/02 14:00:07">${mod}</agent_data>`)).toEqual({
+      agent: "O'Brien",
+      xmlTime: Math.floor(new Date(2026, 11, 2, 14, 0, 7).getTime() / 1000),
+      values: [{ module: "up", table: "tagente_datos", data: "1" }],
+    });
+    expect(readAgentFile(`<agent_data agent_name='say "hi"' os_name='linux'></agent_data>`)?.agent).toBe('say "hi"');
+    expect(readAgentFile(`<agent_data os_name="it's" agent_name='web-1'></agent_data>`)?.agent).toBe("web-1");
+  });
+
   test("not agent data: undefined", () => {
     expect(readAgentFile("<?xml version='1.0'?><other/>")).toBeUndefined();
     expect(readAgentFile("<agent_data version='1'></agent_data>")).toBeUndefined();
     expect(readAgentFile("")).toBeUndefined();
+  });
+});
+
+interface MasterRow {
+  table: "tagente_datos" | "tagente_datos_string";
+  agent: string;
+  module: string;
+  t: number;
+  v: unknown;
+}
+
+/** A master holding `rows`: answers storedFiles' query as MariaDB would (`a.nombre IN (?)`, `d.utimestamp IN (?)`), after `delayMs`, recording each SQL and its parameters. */
+function fakeMaster(rows: MasterRow[], delayMs = 0) {
+  const asked: Array<{ sql: string; values: unknown[] }> = [];
+  const query: Query = async (sql, values) => {
+    asked.push({ sql, values });
+    if (delayMs) await sleep(delayMs);
+    const table = /JOIN (tagente_datos(?:_string)?) d /.exec(sql)![1];
+    const [agents, times] = values as [string[], number[]];
+    return rows.filter((r) => r.table === table && agents.includes(r.agent) && times.includes(r.t)).map(({ agent, module, t, v }) => ({ agent, module, t, v }));
+  };
+  return { query, asked };
+}
+
+describe("pandoraEncoded", () => {
+  test("as the real server's safe_input: & < > \" ' \\ ( ) as entities, character codes 0–32 as &#x<hex>;", () => {
+    expect(pandoraEncoded("Agent [x] created")).toBe("Agent&#x20;[x]&#x20;created");
+    expect(pandoraEncoded(`a&b<c>d"e'f\\g(h)`)).toBe("a&amp;b&lt;c&gt;d&quot;e&#39;f&#92;g&#40;h&#41;");
+    expect(pandoraEncoded("\x00\t\n\r\x1f !")).toBe("&#x0;&#x9;&#xa;&#xd;&#x1f;&#x20;!");
+    // & first: the entities written are not encoded again.
+    expect(pandoraEncoded("& <")).toBe("&amp;&#x20;&lt;");
+    expect(pandoraEncoded("&amp;")).toBe("&amp;amp;");
+    expect(pandoraEncoded("agent01 café-_.:[]{}")).toBe("agent01&#x20;café-_.:[]{}");
   });
 });
 
@@ -54,7 +98,72 @@ describe("storedFiles", () => {
     };
     const stored = await storedFiles(query, [file("x.data", "a1", 5, 1000), file("y.data", "a1", 6, 1001), file("z.data", "a2", 5, 1000), { name: "bad.data", time: 1000, file: undefined }]);
     expect([...stored].sort()).toEqual(["bad.data", "x.data"]);
-    expect(asked[0]).toEqual([["a1", "a2"], 1000, 1001]);
+    expect(asked[0]).toEqual([["a1", "a2"], [1000, 1001]]);
+  });
+
+  test("names and string data match whether the server stored them entity-encoded (safe_input) or not", async () => {
+    const body =
+      "  <module><name>free space (MB)</name><type>generic_data</type><data>12</data></module>\n" +
+      "  <module><name>msg</name><type>generic_data_string</type><data><![CDATA[C:\\ is <full> & 'stuck']]></data></module>\n";
+    const f = { name: "o.data", time: 1000, file: readAgentFile(`<agent_data agent_name="O'Brien &amp; co" timestamp='2026/12/02 14:00:00'>\n${body}</agent_data>`) };
+    expect(f.file?.agent).toBe("O'Brien & co");
+    const rows = (enc: (s: string) => string, msg = "C:\\ is <full> & 'stuck'"): MasterRow[] => [
+      { table: "tagente_datos", agent: enc("O'Brien & co"), module: enc("free space (MB)"), t: 1000, v: 12 },
+      { table: "tagente_datos_string", agent: enc("O'Brien & co"), module: enc("msg"), t: 1000, v: enc(msg) },
+    ];
+    expect(rows(pandoraEncoded)[1].v).toBe("C:&#92;&#x20;is&#x20;&lt;full&gt;&#x20;&amp;&#x20;&#39;stuck&#39;");
+    // As the real server stores them: found, the agent asked for under its raw and encoded names.
+    const encoded = fakeMaster(rows(pandoraEncoded));
+    expect([...(await storedFiles(encoded.query, [f]))]).toEqual(["o.data"]);
+    expect(encoded.asked[0].values[0]).toEqual(["O'Brien & co", "O&#39;Brien&#x20;&amp;&#x20;co"]);
+    // Stored as written: found too.
+    expect([...(await storedFiles(fakeMaster(rows((s) => s)).query, [f]))]).toEqual(["o.data"]);
+    // Another string: not.
+    expect([...(await storedFiles(fakeMaster(rows(pandoraEncoded, "C:\\ is <full>")).query, [f]))]).toEqual([]);
+  });
+
+  test("a character reference beyond Unicode, in the file or on the master, is text, not an error", async () => {
+    const f = { name: "u.data", time: 1000, file: readAgentFile("<agent_data agent_name='a&#99999999;'><module><name>m</name><type>async_string</type><data>&#x110000;</data></module></agent_data>") };
+    expect(f.file).toMatchObject({ agent: "a&#99999999;", values: [{ data: "&#x110000;" }] });
+    const m = fakeMaster([{ table: "tagente_datos_string", agent: "a&#99999999;", module: "m", t: 1000, v: "&#x110000;" }]);
+    expect([...(await storedFiles(m.query, [f]))]).toEqual(["u.data"]);
+  });
+
+  test("a numeric value written with a decimal comma compares as with a point", async () => {
+    const f = { name: "c.data", time: 1000, file: readAgentFile("<agent_data agent_name='a1'><module><name>load</name><type>generic_data</type><data>3,5</data></module></agent_data>") };
+    const row = (v: unknown): MasterRow[] => [{ table: "tagente_datos", agent: "a1", module: "load", t: 1000, v }];
+    expect([...(await storedFiles(fakeMaster(row(3.5)).query, [f]))]).toEqual(["c.data"]);
+    expect([...(await storedFiles(fakeMaster(row(35)).query, [f]))]).toEqual([]);
+    expect([...(await storedFiles(fakeMaster(row(3)).query, [f]))]).toEqual([]);
+  });
+
+  test("the rows asked for: exactly the batch's distinct times, sorted, not a range", async () => {
+    const m = fakeMaster([
+      { table: "tagente_datos", agent: "a1", module: "seq", t: 1000, v: 1 },
+      { table: "tagente_datos", agent: "a1", module: "seq", t: 1003, v: 3 },
+    ]);
+    const stored = await storedFiles(m.query, [file("p.data", "a1", 3, 1003), file("q.data", "a1", 1, 1000), file("r.data", "a1", 3, 1003), file("s.data", "a1", 2, 1001)]);
+    expect([...stored].sort()).toEqual(["p.data", "q.data", "r.data"]);
+    expect(m.asked).toHaveLength(2);
+    for (const { sql, values } of m.asked) {
+      expect(sql).toMatch(/WHERE a\.nombre IN \(\?\) AND d\.utimestamp IN \(\?\)$/);
+      expect(sql).not.toMatch(/BETWEEN/);
+      expect(values).toEqual([["a1"], [1000, 1001, 1003]]);
+    }
+    expect(m.asked.map((a) => /JOIN (\w+) d /.exec(a.sql)![1])).toEqual(["tagente_datos", "tagente_datos_string"]);
+  });
+
+  test("past its deadline between two batches it throws, naming the files still unchecked", async () => {
+    const files = Array.from({ length: 201 }, (_, n) => file(`f${n}.data`, "a1", 1, 1000 + n));
+    const rows: MasterRow[] = files.map((f) => ({ table: "tagente_datos", agent: "a1", module: "seq", t: f.time, v: 1 }));
+    const slow = fakeMaster(rows, 30);
+    await expect(storedFiles(slow.query, files, 20)).rejects.toThrow(/1 of 201 files unchecked/);
+    // The first batch (200 files, two queries) was asked, the second not.
+    expect(slow.asked).toHaveLength(2);
+    // Within the (default) deadline: every batch.
+    const inTime = fakeMaster(rows, 30);
+    expect((await storedFiles(inTime.query, files)).size).toBe(201);
+    expect(inTime.asked).toHaveLength(4);
   });
 });
 

@@ -19,6 +19,7 @@ import { DEFAULT_TIMINGS, isDatabaseDown, parseRange, reactionToDbError, timings
 import type { Query, StoreContext } from "../../lab/dataserver/store";
 import { dataTime, encodeEventText, planModule, storeAgentData, toDataTime } from "../../lab/dataserver/store";
 import { parseAgentData } from "../../lab/dataserver/xml";
+import { readAgentFile, storedFiles } from "../../runtime/act/agent-files";
 import { PANDORA_SCHEMA, PANDORA_TABLES } from "../../lab/pandora-schema";
 
 const FIXTURE_CONF = join(__dirname, "..", "fixtures", "pandora_server.conf");
@@ -112,6 +113,10 @@ describe("value → table, and the data's time", () => {
     expect(p("generic_proc", "1")).toEqual({ store: true, table: "tagente_datos", typeId: 2, value: 1 });
     expect(p("async_data", "-3e2")).toEqual({ store: true, table: "tagente_datos", typeId: 22, value: -300 });
     expect(p("generic_data_string", "up")).toEqual({ store: true, table: "tagente_datos_string", typeId: 3, value: "up" });
+    // String data as the real server's safe_input stores it; a numeric value's decimal comma taken for a point.
+    expect(p("generic_data_string", `all <fine> & "up" (C:\\)`)).toMatchObject({ value: "all&#x20;&lt;fine&gt;&#x20;&amp;&#x20;&quot;up&quot;&#x20;&#40;C:&#92;&#41;" });
+    expect(p("generic_data", "3,5")).toMatchObject({ store: true, value: 3.5 });
+    expect(p("generic_data", "3,5,1")).toMatchObject({ store: false });
     expect(p("async_string", "x")).toMatchObject({ table: "tagente_datos_string", typeId: 23 });
     expect(p("generic_data", "n/a")).toMatchObject({ store: false });
     expect(p("generic_data_inc", "5")).toMatchObject({ store: false });
@@ -135,12 +140,14 @@ describe("value → table, and the data's time", () => {
 
 /** A fake database: records every statement, answers SELECTs from `rows`. */
 function fakeDb(rows: Record<string, Array<Record<string, unknown>>> = {}) {
-  const calls: Array<{ sql: string; values: unknown[] }> = [];
+  const calls: Array<{ sql: string; values: unknown[]; insertId?: number }> = [];
   let id = 100;
   const q: Query = async (sql, values = []) => {
-    calls.push({ sql, values });
+    const call: (typeof calls)[number] = { sql, values };
+    calls.push(call);
     if (sql.startsWith("SELECT")) return rows[Object.keys(rows).find((k) => sql.includes(k)) ?? ""] ?? [];
-    return sql.startsWith("INSERT") ? { insertId: ++id, affectedRows: 1 } : { affectedRows: 1 };
+    if (sql.startsWith("INSERT")) call.insertId = ++id;
+    return call.insertId !== undefined ? { insertId: call.insertId, affectedRows: 1 } : { affectedRows: 1 };
   };
   return { q, calls };
 }
@@ -173,7 +180,35 @@ describe("what a file's data is written as", () => {
     expect(ins("tagente_modulo")).toHaveLength(3);
     expect(ins("tagente_estado")).toHaveLength(3);
     expect(ins("tagente_datos").map((c) => c.values.slice(1))).toEqual([[12.5, 1735689600], [1, 1735689600]]);
-    expect(ins("tagente_datos_string").map((c) => c.values.slice(1))).toEqual([["all <fine> & up", 1735689600]]);
+    expect(ins("tagente_datos_string").map((c) => c.values.slice(1))).toEqual([["all&#x20;&lt;fine&gt;&#x20;&amp;&#x20;up", 1735689600]]);
+  });
+
+  test("agent names, module names and string data encoded as the real server's safe_input; pandora_ha finds them", async () => {
+    const text =
+      `<agent_data agent_name="O'Brien (lab)" interval='1' timestamp='2025/01/01 00:00:00'>` +
+      "<module><name>free space</name><type>generic_data</type><data>3,5</data></module>" +
+      "<module><name>msg</name><type>async_string</type><data><![CDATA[C:\\ is <full>]]></data></module></agent_data>";
+    const db = fakeDb();
+    expect(await storeAgentData(db.q, parseAgentData(text), ctx())).toMatchObject({ created: true, skipped: [] });
+    const calls = (start: string) => db.calls.filter((c) => c.sql.startsWith(start));
+    expect(calls("SELECT id_agente FROM tagente ")[0].values).toEqual(["O&#39;Brien&#x20;&#40;lab&#41;"]);
+    expect(calls("INSERT INTO tagente ")[0].values.slice(0, 2)).toEqual(["O&#39;Brien&#x20;&#40;lab&#41;", "O&#39;Brien&#x20;&#40;lab&#41;"]);
+    expect(calls("SELECT id_agente_modulo FROM tagente_modulo")[0].values[1]).toBe("free&#x20;space");
+    expect(calls("INSERT INTO tagente_modulo ").map((c) => c.values[2])).toEqual(["free&#x20;space", "msg"]);
+    expect(calls("INSERT INTO tagente_datos ")[0].values[1]).toBe(3.5);
+    expect(calls("INSERT INTO tagente_datos_string ")[0].values[1]).toBe("C:&#92;&#x20;is&#x20;&lt;full&gt;");
+    // What it wrote, read back as pandora_ha's check of kept files reads the master.
+    const agent = String(calls("INSERT INTO tagente ")[0].values[0]);
+    const modules = new Map(calls("INSERT INTO tagente_modulo ").map((c) => [c.insertId, String(c.values[2])]));
+    const rows = (table: string) =>
+      calls(`INSERT INTO ${table} `).map((c) => ({ agent, module: modules.get(Number(c.values[0])), v: c.values[1], t: c.values[2] }));
+    const master = async (sql: string, values: unknown[]) => {
+      const [agents, times] = values as [string[], number[]];
+      return rows(/JOIN (\w+) d /.exec(sql)![1]).filter((r) => agents.includes(r.agent) && times.includes(Number(r.t)));
+    };
+    const kept = { name: "o.data", time: ctx().time.utimestamp, file: readAgentFile(text) };
+    expect([...(await storedFiles(master, [kept]))]).toEqual(["o.data"]);
+    expect([...(await storedFiles(master, [{ ...kept, time: kept.time + 1 }]))]).toEqual([]);
   });
 
   test("an agent that exists is not created again; with autocreate 0 an unknown agent stores nothing", async () => {
