@@ -8,8 +8,10 @@
  *   - `pandora_server [CONF] [-D]` reads pandora_server.conf (dbhost, dbport, dbuser, dbpass,
  *     dbname, ha_hosts_file, servername, incomingdir, dataserver_threads 2, max_queue_files 500,
  *     restart, restart_delay, autocreate 1, server_keepalive, use_xml_timestamp, master,
- *     log_file, verbosity; conf.ts). Perl's start-up (1–2 s) comes first; `-D` then daemonizes
- *     (the parent returns once the daemon runs) and the daemon writes /var/run/pandora_server.pid.
+ *     log_file, verbosity; conf.ts). Perl's start-up (1–2 s from the command's start, Node's own
+ *     start-up included) comes first; `-D` then daemonizes (the parent returns once the daemon
+ *     runs; the child is spawned at once, so that its own start-up does not add to the real
+ *     server's fork) and the daemon writes /var/run/pandora_server.pid.
  *   - The database host is decided once, at start-up: the first line of ha_hosts_file, else
  *     dbhost. To follow a new master it must be restarted.
  *   - A producer lists incomingdir for `*.data` every server_threshold s (default 1: ours),
@@ -143,16 +145,28 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(`[error] ${confFile}: ${(e as Error).message}\n`);
     process.exit(1);
   }
-  if (process.env[CHILD_ENV]) return serve(confFile);
-  // Perl compiling the server's modules, before anything else.
-  await sleep(pick(timingsFromEnv(process.env).startupMs));
-  if (!daemon) return serve(confFile);
+  // Perl compiling the server's modules, before anything else: the measured 1–2 s counted from
+  // the command's start, so that Node's own start-up (and the daemon child's, below: Perl forks
+  // at once) is not added to it.
+  const childUntil = Number(process.env[CHILD_ENV]);
+  if (childUntil) {
+    await sleep(childUntil - Date.now());
+    return serve(confFile);
+  }
+  const until = Math.round(performance.timeOrigin + pick(timingsFromEnv(process.env).startupMs));
+  if (!daemon) {
+    await sleep(until - Date.now());
+    return serve(confFile);
+  }
+  // The daemon started now, serving from `until` on; the command returns then, as the real one
+  // returns once it has forked after its start-up.
   const child = spawn(process.execPath, [process.argv[1], confFile], {
     detached: true,
     stdio: "ignore",
-    env: { ...process.env, [CHILD_ENV]: "1" },
+    env: { ...process.env, [CHILD_ENV]: String(until) },
   });
   child.unref();
+  await sleep(until - Date.now());
   process.exit(0);
 }
 
