@@ -1,5 +1,5 @@
 /**
- * npm run bench -- chaos --minutes N --seed S [--nodes 2|3] [--servers 1|2] [--faults a,b,...] [--keep]
+ * npm run bench -- chaos --minutes N --seed S [--nodes 2|3] [--servers 1|2] [--agents N] [--faults a,b,...] [--keep]
  *
  * The fault campaign. Brings up its own lab with pandora_ha on pfms1 (and pfms2 with --servers 2;
  * failover budgets raised for the run), starts the keyed writer following pandora_ha_hosts.conf and a checker sampling every
@@ -9,10 +9,13 @@
  * the cluster to converge: exactly one writable node, named by pandora_ha_hosts.conf, every other
  * node replicating from it (both threads running, at most 5 s behind). A fault that does not converge is recorded with why, and the cluster
  * is repaired by a resync before the next one. Every fault stays on this machine (127.0.0.0/8).
- * Prints a table; exit 1 when an acknowledged key was lost or two nodes were ever writable.
+ * With --agents N, N real Pandora agents send a value a second through the server hosts all along
+ * (lab/agents.ts), and the table counts their values lost and stored twice (against what each
+ * agent made), once the run is over.
+ * Prints a table; exit 1 when an acknowledged key or an agent value was lost, or two nodes were ever writable.
  */
 import * as mysql from "mysql2/promise";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PANDORA_PATHS } from "../lib/render/pandora";
@@ -21,9 +24,10 @@ import type { LogLine } from "../lab/ha";
 import { HA_LOG_FILE, haCommand, readHaLog, serverHosts, startDaemon } from "../lab/ha";
 import type { Lab } from "../lab/lab";
 import { down, fault, findHost, requireNoLiveLab, up } from "../lab/lab";
-import { paths } from "../lab/layout";
 import { sleep } from "../lab/proc";
 import type { PhaseName } from "../runtime/state";
+import type { SeqReport } from "../lab/agents";
+import { finalSeqReport, setAgents } from "../lab/agents";
 import type { Writer } from "../lab/writer";
 import { missingKeys, publishedMaster, startPublishedWriter, writerTableSql } from "../lab/writer";
 
@@ -44,15 +48,6 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** Raises every server host's failover budget for a run where every fault may be a failover, and restarts the daemons. */
-export async function raiseFailoverBudget(lab: Lab): Promise<void> {
-  for (const h of serverHosts(lab)) {
-    const conf = paths.inHost(h.name, PANDORA_PATHS.serverConf);
-    writeFileSync(conf, readFileSync(conf, "utf8").replace(/^ha_failover_budget .*$/m, "ha_failover_budget 100"));
-  }
-  await faults.daemonsRestart(lab);
 }
 
 /** Where each server host's daemon log ends now. */
@@ -395,6 +390,8 @@ export interface ChaosReport {
   acked: number;
   lost: number;
   twoWritableMs: number;
+  /** With agents: what they made, counted once the run is over. */
+  agentValues?: SeqReport;
   results: FaultResult[];
   /** A fault after which even a resync did not bring the cluster back: the run stopped there. */
   aborted?: string;
@@ -412,6 +409,8 @@ export interface ChaosOptions {
   /** Fault names to draw from (default: every one). */
   faults?: string[];
   writers?: number;
+  /** Real Pandora agents sending all along (default 0). */
+  agents?: number;
   /** Stop at the first fault that does not converge and leave the lab up as it is, to look at it. */
   keep?: boolean;
   /** How long the cluster has to converge after each repair (default 60 s). */
@@ -497,6 +496,10 @@ async function campaign(lab: Lab, opts: ChaosOptions, log: Log): Promise<ChaosRe
   }
   try {
     report.lost = await lostKeys(lab, st.writer.acked);
+    if (opts.agents) {
+      const c = await adminConn(lab, publishedMaster(lab));
+      report.agentValues = await finalSeqReport(lab, (q, v) => c.query(q, v)).finally(() => c.destroy());
+    }
   } catch (e) {
     // A run stopped early may have no master answering: the keys cannot be counted.
     if (!report.aborted) throw e;
@@ -514,8 +517,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   let kept = false;
   try {
     const { lab } = await up(opts.nodes ?? 2, () => undefined, opts.servers ?? 1);
-    await raiseFailoverBudget(lab);
+    await faults.raiseFailoverBudget(lab);
     for (let i = 0; i < 100 && publishedMaster(lab) !== "127.0.1.1"; i++) await sleep(100);
+    if (opts.agents) await setAgents(lab, opts.agents);
     await adminQuery(lab, "127.0.1.1", writerTableSql(TABLE));
     const report = await campaign(lab, opts, log);
     kept = !!opts.keep && !!report.aborted;
@@ -540,15 +544,16 @@ export function chaosTable(r: ChaosReport): string {
     `| acknowledged keys written | ${r.acked} |`,
     `| acknowledged keys lost | ${r.lost} |`,
     `| time with two writable nodes | ${r.twoWritableMs} ms |`,
+    ...(r.agentValues ? [`| agent values stored / lost / stored twice | ${r.agentValues.stored} / ${r.agentValues.lost} / ${r.agentValues.twice} |`] : []),
     `| faults injected / survived | ${r.results.length} / ${survived} |`,
     ...(bad.length ? ["", "did not converge:", ...bad.map((x) => `  #${x.n} ${x.fault}: ${x.why}`)] : []),
     ...(r.aborted ? ["", `run stopped early: ${r.aborted}`] : []),
   ].join("\n");
 }
 
-/** npm run bench -- chaos: prints the table; 1 when a key was lost or two nodes were writable. */
+/** npm run bench -- chaos: prints the table; 1 when a key or an agent value was lost or two nodes were writable. */
 export async function benchChaos(opts: ChaosOptions): Promise<number> {
   const r = await runChaos(opts);
   process.stdout.write(`\n${chaosTable(r)}\n`);
-  return r.lost > 0 || r.twoWritableMs > 0 ? 1 : 0;
+  return r.lost > 0 || r.twoWritableMs > 0 || (r.agentValues?.lost ?? 0) > 0 ? 1 : 0;
 }

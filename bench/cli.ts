@@ -3,9 +3,10 @@ import { benchChaos } from "./chaos";
 import { benchFailover } from "./failover";
 import { benchMerge } from "./merge";
 import { benchSeed } from "./seed";
+import { MAX_AGENTS } from "../lab/agents";
 
 const USAGE =
-  "usage: npm run bench -- seed [--size 1G] [--trials 3]\n       npm run bench -- failover [--trials 20] [--writers 16] [--fault crash|hang] [--agents 20]\n       npm run bench -- merge [--rows 100000] [--history 1000000] [--trials 3]\n       npm run bench -- chaos [--minutes 10] [--seed 1] [--nodes 2|3] [--servers 1|2] [--faults a,b,...] [--keep]";
+  "usage: npm run bench -- seed [--size 1G] [--trials 3]\n       npm run bench -- failover [--trials 20] [--writers 16] [--fault crash|hang] [--agents 20]\n       npm run bench -- merge [--rows 100000] [--history 1000000] [--trials 3]\n       npm run bench -- chaos [--minutes 10] [--seed 1] [--nodes 2|3] [--servers 1|2] [--agents N] [--faults a,b,...] [--keep]";
 
 async function chaos(rest: string[]): Promise<number> {
   const opts: Parameters<typeof benchChaos>[0] = { minutes: 10, seed: 1 };
@@ -15,6 +16,7 @@ async function chaos(rest: string[]): Promise<number> {
     else if (rest[i] === "--seed" && /^\d+$/.test(v)) opts.seed = Number(rest[++i]);
     else if (rest[i] === "--nodes" && (v === "2" || v === "3")) opts.nodes = Number(rest[++i]) as 2 | 3;
     else if (rest[i] === "--servers" && (v === "1" || v === "2")) opts.servers = Number(rest[++i]) as 1 | 2;
+    else if (rest[i] === "--agents" && /^\d+$/.test(v) && Number(v) <= MAX_AGENTS) opts.agents = Number(rest[++i]);
     else if (rest[i] === "--faults" && v) opts.faults = rest[++i].split(",");
     else if (rest[i] === "--keep") opts.keep = true;
     else throw new Error(`unexpected argument '${rest[i]}'\n${USAGE}`);
@@ -37,7 +39,7 @@ async function main(argv: string[]): Promise<void> {
       if (rest[i] === "--trials" && /^[1-9]\d*$/.test(rest[i + 1] ?? "")) trials = Number(rest[++i]);
       else if (rest[i] === "--writers" && /^[1-9]\d*$/.test(rest[i + 1] ?? "")) writers = Number(rest[++i]);
       else if (rest[i] === "--fault" && (rest[i + 1] === "crash" || rest[i + 1] === "hang")) fault = rest[++i] as "crash" | "hang";
-      else if (rest[i] === "--agents" && /^\d+$/.test(rest[i + 1] ?? "") && Number(rest[i + 1]) <= 50) agents = Number(rest[++i]);
+      else if (rest[i] === "--agents" && /^\d+$/.test(rest[i + 1] ?? "") && Number(rest[i + 1]) <= MAX_AGENTS) agents = Number(rest[++i]);
       else throw new Error(`unexpected argument '${rest[i]}'\n${USAGE}`);
     }
     await benchFailover(trials, writers, fault, agents);

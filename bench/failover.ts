@@ -13,15 +13,14 @@
  * daemon's RSS and CPU while idle. `--agents 0`: one server host, no agents (the database's
  * figures alone).
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import * as mysql from "mysql2/promise";
-import { PANDORA_PATHS } from "../lib/render/pandora";
-import { connectedServers, seqReport, setAgents, storedSeq, waitingFiles } from "../lab/agents";
-import { daemonPid, haStatusJson, readHaLog, serverHosts, startDaemon, stopDaemon } from "../lab/ha";
+import { connectedServers, finalSeqReport, setAgents } from "../lab/agents";
+import { daemonPid, haStatusJson, readHaLog, serverHosts } from "../lab/ha";
 import type { Timeline } from "../runtime/state";
 import type { Lab } from "../lab/lab";
 import { down, fault, requireNoLiveLab, up } from "../lab/lab";
-import { paths } from "../lab/layout";
+import { raiseFailoverBudget } from "../lab/faults";
 import { sleep } from "../lab/proc";
 import { missingKeys, publishedMaster, startPublishedWriter, writerTableSql } from "../lab/writer";
 
@@ -112,13 +111,8 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
   const db = (host: string, database = lab.cfg.dbName) =>
     mysql.createConnection({ host, port: lab.cfg.dbPort, user: lab.cfg.haDbUser, password: lab.secrets.passwords.haDbPassword, database, connectTimeout: 500 });
 
-  // Raise the failover budget for the run on every server host: every trial is a failover.
-  for (const h of serverHosts(lab)) {
-    const conf = paths.inHost(h.name, PANDORA_PATHS.serverConf);
-    writeFileSync(conf, readFileSync(conf, "utf8").replace(/^ha_failover_budget .*$/m, "ha_failover_budget 100"));
-    await stopDaemon(lab, "SIGTERM", h.name);
-    await startDaemon(lab, {}, h.name);
-  }
+  // Every trial is a failover.
+  await raiseFailoverBudget(lab);
   for (let i = 0; i < 100 && published() !== "127.0.1.1"; i++) await sleep(100);
   const c0 = await db(published());
   await c0.query(writerTableSql(TABLE));
@@ -193,13 +187,10 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
     await writer.stop();
   }
 
-  // The agents stopped and every file they sent taken: what is stored is final.
-  await setAgents(lab, 0);
-  for (let i = 0; i < 300 && waitingFiles(lab) > 0; i++) await sleep(100);
-  await sleep(3000);
+  // The agents stopped and what they made counted (against their counters), once it is final.
   const c = await db(published());
   const lost = (await missingKeys(c, TABLE, acked)).length;
-  const values = seqReport(await storedSeq((q, v) => c.query(q, v)));
+  const values = await finalSeqReport(lab, (q, v) => c.query(q, v));
   c.destroy();
 
   // Where the time went: the daemon's own timelines (detect = first failed probe → decision).

@@ -13,6 +13,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync,
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { PANDORA_PATHS, renderAgentSnippet } from "../lib/render/pandora";
+import { VERIFY_AFTER_MS } from "../runtime/act/agent-files";
 import { serverHosts } from "./ha";
 import type { Lab } from "./lab";
 import { LAB_DIR, paths } from "./layout";
@@ -23,6 +24,7 @@ export const AGENT_BIN = "/usr/sbin/pandora_agent";
 export const AGENTS_DIR = `${LAB_DIR}-agents`;
 export const MAX_AGENTS = 50;
 export const SEQ_MODULE = "seq";
+const COUNTER = "seq.count";
 
 export interface LabAgent {
   name: string;
@@ -43,7 +45,7 @@ export function agentConf(lab: Lab, name: string): string {
   const fragment = renderAgentSnippet({ primary: servers[0].address, secondary: servers[1]?.address, port: lab.cfg.tentaclePort, passwordProtected: true });
   const password = lab.secrets.passwords.tentaclePassword;
   const dir = agentDir(name);
-  const counter = path.join(dir, "seq.count");
+  const counter = path.join(dir, COUNTER);
   return [
     fragment
       .replace(/^# server_pwd <.*>$/m, `server_pwd ${password}`)
@@ -174,7 +176,7 @@ export async function storedSeq(query: Query): Promise<Map<string, number[]>> {
 }
 
 export interface SeqReport {
-  /** Values 1 … the highest stored that are missing, over every agent. */
+  /** Values 1 … the highest stored (or the last an agent sent, when its counter is given) that are missing, over every agent. */
   lost: number;
   /** Values stored more than once (each extra copy counted). */
   twice: number;
@@ -183,20 +185,39 @@ export interface SeqReport {
   missing: Record<string, number[]>;
 }
 
-/** What `storedSeq` says of losses and copies. */
-export function seqReport(stored: Map<string, number[]>): SeqReport {
+/**
+ * What `storedSeq` says of losses and copies. `sent`: per agent, the last value it made (its
+ * counter, `sentSeq`) — an agent stopped may have made its last value and not sent it, so values
+ * up to the one before it count.
+ */
+export function seqReport(stored: Map<string, number[]>, sent?: Map<string, number>): SeqReport {
   const r: SeqReport = { lost: 0, twice: 0, stored: 0, missing: {} };
-  for (const [agent, vs] of stored) {
+  for (const agent of new Set([...stored.keys(), ...(sent?.keys() ?? [])])) {
+    const vs = stored.get(agent) ?? [];
     const seen = new Set(vs);
     r.stored += vs.length;
     r.twice += vs.length - seen.size;
-    const max = Math.max(0, ...vs);
+    const max = Math.max(0, ...vs, (sent?.get(agent) ?? 0) - 1);
     const missing: number[] = [];
     for (let v = 1; v <= max; v++) if (!seen.has(v)) missing.push(v);
     r.lost += missing.length;
     if (missing.length) r.missing[agent] = missing.slice(0, 20);
   }
   return r;
+}
+
+/** Per agent the lab ever ran (running or stopped since), the last `seq` value it made: its counter file. */
+export function sentSeq(): Map<string, number> {
+  const out = new Map<string, number>();
+  const names = existsSync(AGENTS_DIR) ? readdirSync(AGENTS_DIR).filter((n) => /^agent\d+$/.test(n)) : [];
+  for (const name of names) {
+    try {
+      out.set(name, Number(readFileSync(path.join(agentDir(name), COUNTER), "utf8").trim()) || 0);
+    } catch {
+      // never ran a module
+    }
+  }
+  return out;
 }
 
 /** The agent files waiting in each server host's data_in. */
@@ -208,6 +229,23 @@ export function waitingFiles(lab: Lab): number {
       return n;
     }
   }, 0);
+}
+
+/**
+ * The agents stopped and what they made counted on the database `query` reaches: once every file
+ * they sent was taken, and — files a data server took in trouble are handed back up to
+ * VERIFY_AFTER_MS after — until nothing is missing, or that long and a little more.
+ */
+export async function finalSeqReport(lab: Lab, query: Query): Promise<SeqReport> {
+  await setAgents(lab, 0);
+  for (let i = 0; i < 300 && waitingFiles(lab) > 0; i++) await sleep(100);
+  const until = Date.now() + VERIFY_AFTER_MS + 10_000;
+  let r = seqReport(await storedSeq(query), sentSeq());
+  while (r.lost > 0 && Date.now() < until) {
+    await sleep(1000);
+    r = seqReport(await storedSeq(query), sentSeq());
+  }
+  return r;
 }
 
 /** The server hosts (addresses) with a connection of the pandora account on the database `query` reaches: its data servers. */

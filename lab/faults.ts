@@ -12,15 +12,17 @@
  * binary-log filesystem (disk-full / disk-free), a clean stop, and the daemon's own faults
  * (kill -9, kill -9 when a failover reaches a phase, restart).
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { OsName } from "../lib/config";
 import { withCommon } from "../lib/plan";
 import { defaultDbPaths, myCnfPath } from "../lib/render/mycnf";
+import { PANDORA_PATHS } from "../lib/render/pandora";
 import type { PhaseName } from "../runtime/state";
 import { HA_LOG_FILE, daemonPid, readHaLog, serverHosts, startDaemon, stopDaemon } from "./ha";
 import { hostPids, inHost, killQuiet } from "./hosts";
 import type { Lab } from "./lab";
 import type { LabHost } from "./layout";
+import { paths } from "./layout";
 import { run, runOk, sleep } from "./proc";
 
 export const CHAIN = "PHA_LAB";
@@ -314,6 +316,15 @@ export async function daemonRestart(lab: Lab, env: Record<string, string> = {}, 
 /** Restarts pandora_ha on every server host, one after the other (clears an armed PANDORA_HA_PAUSE_AFTER). */
 export async function daemonsRestart(lab: Lab): Promise<void> {
   for (const h of serverHosts(lab)) await daemonRestart(lab, {}, h.name);
+}
+
+/** Raises every server host's failover budget (for runs where every fault may be a failover), and restarts the daemons. */
+export async function raiseFailoverBudget(lab: Lab): Promise<void> {
+  for (const h of serverHosts(lab)) {
+    const conf = paths.inHost(h.name, PANDORA_PATHS.serverConf);
+    writeFileSync(conf, readFileSync(conf, "utf8").replace(/^ha_failover_budget .*$/m, "ha_failover_budget 100"));
+  }
+  await daemonsRestart(lab);
 }
 
 /** Starts pandora_ha on every server host where it does not run. */
