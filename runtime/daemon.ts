@@ -828,9 +828,14 @@ export class Daemon {
    * waiting for more than a second: the files the server takes meanwhile may be lost.
    */
   private markServerTrouble(): void {
+    this.ctx.keeper?.seen(!this.serverMasterWell());
+  }
+
+  /** The master this host's data server uses reachable, writable, its timed write not waiting. */
+  private serverMasterWell(): boolean {
     const m = this.state.serverMaster ?? this.state.master;
     const o = m ? this.sessions.get(m)?.last : undefined;
-    this.ctx.keeper?.seen(!o?.reachable || o.readOnly !== false || (o.writePendingMs ?? 0) > 1000);
+    return !!o?.reachable && o.readOnly === false && (o.writePendingMs ?? 0) <= 1000;
   }
 
   /**
@@ -839,7 +844,7 @@ export class Daemon {
    */
   private async verifyAgentFiles(): Promise<void> {
     const master = this.state.serverMaster ?? this.state.master;
-    if (!this.ctx.keeper || !master || this.sessions.get(master)?.last?.readOnly !== false || act.serverRestarting()) return;
+    if (!this.ctx.keeper || !master || !this.serverMasterWell() || act.serverRestarting()) return;
     // Not asked now: the next round asks again.
     const h = await handBackAgentFiles(this.ctx, master, VERIFY_AFTER_MS).catch(() => undefined);
     if (!h?.handedBack.length) return;

@@ -47,23 +47,39 @@ export interface AgentFile {
   values: AgentValue[];
 }
 
-const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
-/** `s` with its XML / HTML entities (the five named ones, decimal and hex character references) replaced by their characters; a reference beyond Unicode is left as it is. */
+/** The HTML named entities Pandora's safe_input writes: the XML five, and Latin-1's (160–255). */
+const LATIN1 =
+  "nbsp iexcl cent pound curren yen brvbar sect uml copy ordf laquo not shy reg macr deg plusmn sup2 sup3 acute micro para middot cedil sup1 ordm raquo frac14 frac12 frac34 iquest " +
+  "Agrave Aacute Acirc Atilde Auml Aring AElig Ccedil Egrave Eacute Ecirc Euml Igrave Iacute Icirc Iuml ETH Ntilde Ograve Oacute Ocirc Otilde Ouml times Oslash Ugrave Uacute Ucirc Uuml Yacute THORN szlig " +
+  "agrave aacute acirc atilde auml aring aelig ccedil egrave eacute ecirc euml igrave iacute icirc iuml eth ntilde ograve oacute ocirc otilde ouml divide oslash ugrave uacute ucirc uuml yacute thorn yuml";
+const ENTITIES: Record<string, string> = {
+  lt: "<", gt: ">", amp: "&", quot: '"', apos: "'", euro: "€",
+  ...Object.fromEntries(LATIN1.split(" ").map((n, i) => [n, String.fromCharCode(160 + i)])),
+};
+const NAMES = Object.fromEntries(Object.entries(ENTITIES).map(([n, c]) => [c, n]));
+/** `s` with its entities (named ones of HTML's Latin-1, decimal and hex character references) replaced by their characters; an unknown name or a reference beyond Unicode is left as it is. */
 const decode = (s: string) =>
-  s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g, (whole, e: string) => {
-    if (!e.startsWith("#")) return ENTITIES[e];
+  s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z][A-Za-z0-9]*);/g, (whole, e: string) => {
+    if (!e.startsWith("#")) return ENTITIES[e] ?? whole;
     const code = e.startsWith("#x") ? parseInt(e.slice(2), 16) : Number(e.slice(1));
     return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
   });
 
-const PANDORA_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "\\": "&#92;", "(": "&#40;", ")": "&#41;" };
+const PANDORA_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#039;", "\\": "&#92;", "(": "&#40;", ")": "&#41;" };
 /**
  * `s` as Pandora's server stores agent names, module names and string data (its `safe_input`):
- * & < > " ' \ ( ) as entities, every character code 0–32 (a blank among them) as `&#x<hex>;`.
- * One pass, so `&` is encoded first and the entities written are not encoded again.
+ * & < > " ' \ ( ) as entities, character codes 0–32 and 128–191 as two-digit `&#x<hex>;`,
+ * Latin-1's letters (192–255) by name (`&eacute;`). One pass, so `&` is encoded first and the
+ * entities written are not encoded again. (The lab's data server stores so; pandora_ha decodes
+ * whatever it reads, so it depends on none of these details.)
  */
 export function pandoraEncoded(s: string): string {
-  return s.replace(/[\x00-\x20&<>"'\\()]/g, (c) => PANDORA_ENTITIES[c] ?? `&#x${c.charCodeAt(0).toString(16)};`);
+  return s.replace(/[\x00-\x20&<>"'\\()\x80-\xff]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (PANDORA_ENTITIES[c]) return PANDORA_ENTITIES[c];
+    if (code >= 0xc0) return `&${NAMES[c]};`;
+    return `&#x${code.toString(16).padStart(2, "0")};`;
+  });
 }
 
 /** The text of `<tag>` in `xml` (CDATA or escaped text), trimmed; undefined when absent. */
@@ -118,7 +134,6 @@ export interface KeptFile {
   file: AgentFile | undefined;
 }
 
-const rowKey = (agent: string, module: string, time: number) => `${agent}\0${module}\0${time}`;
 /** A value as stored, and as written before the server's `safe_input` (decoded): either may be what the file says. */
 const forms = (s: string) => {
   const d = decode(s);
@@ -126,56 +141,118 @@ const forms = (s: string) => {
 };
 /** A numeric value compared as a number; Pandora takes a decimal comma for a point. */
 const numeric = (v: unknown) => String(Number(String(v).replace(",", ".")));
+const valueKey = (v: AgentValue) => (v.table === "tagente_datos" ? numeric(v.data) : v.data!);
 /** How long storedFiles may take by default: the caller's connection times out after 10 s. */
 export const STORED_DEADLINE_MS = 8000;
 
-/**
- * Which of `files` have every value on the database `query` reaches (a row of the module at the
- * data's time, with the value). Names and string data are compared whether the server stored
- * them entity-encoded (as the real one's safe_input does) or not. Throws once `deadlineMs` has
- * passed between two batches, naming how many files were still unchecked.
- */
-export async function storedFiles(query: Query, files: KeptFile[], deadlineMs = STORED_DEADLINE_MS): Promise<Set<string>> {
-  const started = Date.now();
-  const out = new Set<string>();
-  const checkable = files.filter((f) => f.file && f.file.values.length > 0);
-  for (const f of files) if (!checkable.includes(f)) out.add(f.name);
-  for (let i = 0; i < checkable.length; i += BATCH) {
-    if (i > 0 && Date.now() - started > deadlineMs) {
-      throw new Error(`the agent files' values were not all looked for within ${deadlineMs} ms: ${checkable.length - i} of ${checkable.length} files unchecked`);
-    }
-    const batch = checkable.slice(i, i + BATCH);
-    const times = [...new Set(batch.map((f) => f.time))].sort((x, y) => x - y);
-    const agents = [...new Set(batch.flatMap((f) => [f.file!.agent, pandoraEncoded(f.file!.agent)]))];
-    const seen = new Map<string, Set<string>>();
-    for (const table of ["tagente_datos", "tagente_datos_string"]) {
-      const rows = await query(
-        `SELECT a.nombre AS agent, m.nombre AS module, d.utimestamp AS t, d.datos AS v FROM tagente a ` +
-          `JOIN tagente_modulo m ON m.id_agente = a.id_agente JOIN ${table} d ON d.id_agente_modulo = m.id_agente_modulo ` +
-          `WHERE a.nombre IN (?) AND d.utimestamp IN (?)`,
-        [agents, times],
-      );
-      for (const r of rows) {
-        const vs = table === "tagente_datos" ? [numeric(r.v)] : forms(String(r.v));
-        for (const agent of forms(String(r.agent))) {
-          for (const module of forms(String(r.module))) {
-            const k = rowKey(agent, module, Number(r.t));
-            const at = seen.get(k) ?? new Set();
-            for (const v of vs) at.add(v);
-            seen.set(k, at);
-          }
-        }
-      }
-    }
-    for (const f of batch) {
-      const found = (v: AgentValue) => {
-        const at = seen.get(rowKey(f.file!.agent, v.module, f.time));
-        return !!at && (v.data === undefined || at.has(v.table === "tagente_datos" ? numeric(v.data) : v.data));
-      };
-      if (f.file!.values.every(found)) out.add(f.name);
-    }
+export interface StoredAnswer {
+  /** Files whose every value is on the master (or that carry none to look for). */
+  stored: Set<string>;
+  /** Files not looked at: the deadline passed first. */
+  unchecked: Set<string>;
+}
+
+/** agent name (as written and as the server may have encoded it) → its ids on the master. */
+async function agentIds(query: Query): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const r of await query("SELECT id_agente AS id, nombre FROM tagente", [])) {
+    for (const name of forms(String(r.nombre))) out.set(name, [...(out.get(name) ?? []), Number(r.id)]);
   }
   return out;
+}
+
+/** `${agent id}\0${module name}` keys of a row, under every form of its name. */
+const moduleKeys = (id: unknown, module: unknown) => forms(String(module)).map((m) => `${Number(id)}\0${m}`);
+
+/**
+ * The values of `batch` not at their time on the master: the rows at the batch's times of the
+ * batch's agents, looked through (`ids`: agent name → ids).
+ */
+async function missingAt(query: Query, batch: KeptFile[], ids: Map<string, number[]>): Promise<Array<{ f: KeptFile; v: AgentValue; keys: string[] }>> {
+  const agentsOf = (f: KeptFile) => ids.get(f.file!.agent) ?? [];
+  const agents = [...new Set(batch.flatMap(agentsOf))];
+  const times = [...new Set(batch.map((f) => f.time))].sort((x, y) => x - y);
+  const seen = new Map<string, Set<string>>();
+  for (const table of agents.length ? ["tagente_datos", "tagente_datos_string"] : []) {
+    const rows = await query(
+      `SELECT m.id_agente AS a, m.nombre AS module, d.utimestamp AS t, d.datos AS v FROM tagente_modulo m ` +
+        `JOIN ${table} d ON d.id_agente_modulo = m.id_agente_modulo WHERE m.id_agente IN (?) AND d.utimestamp IN (?)`,
+      [agents, times],
+    );
+    for (const r of rows) {
+      const vs = table === "tagente_datos" ? [numeric(r.v)] : forms(String(r.v));
+      for (const k of moduleKeys(r.a, r.module)) {
+        const at = seen.get(`${k}\0${Number(r.t)}`) ?? new Set();
+        for (const v of vs) at.add(v);
+        seen.set(`${k}\0${Number(r.t)}`, at);
+      }
+    }
+  }
+  const missing: Array<{ f: KeptFile; v: AgentValue; keys: string[] }> = [];
+  for (const f of batch) {
+    for (const v of f.file!.values) {
+      const keys = agentsOf(f).map((a) => `${a}\0${v.module}`);
+      const found = keys.some((k) => {
+        const at = seen.get(`${k}\0${f.time}`);
+        return !!at && (v.data === undefined || at.has(valueKey(v)));
+      });
+      if (!found) missing.push({ f, v, keys });
+    }
+  }
+  return missing;
+}
+
+/**
+ * Of values not at their time, those the server would not have written anyway: the real server
+ * writes no history row for a value equal to the module's last one (its compression), so a value
+ * equal to the last row before its time is no loss. The rest are returned.
+ */
+async function notCompressed(query: Query, missing: Array<{ f: KeptFile; v: AgentValue; keys: string[] }>, deadline: number): Promise<typeof missing> {
+  if (!missing.length) return missing;
+  const agents = [...new Set(missing.flatMap((m) => m.keys.map((k) => Number(k.split("\0")[0]))))];
+  const moduleIds = new Map<string, number[]>();
+  for (const r of agents.length ? await query("SELECT id_agente AS a, id_agente_modulo AS id, nombre FROM tagente_modulo WHERE id_agente IN (?)", [agents]) : []) {
+    for (const k of moduleKeys(r.a, r.nombre)) moduleIds.set(k, [...(moduleIds.get(k) ?? []), Number(r.id)]);
+  }
+  const out: typeof missing = [];
+  for (const m of missing) {
+    const mods = m.keys.flatMap((k) => moduleIds.get(k) ?? []);
+    if (m.v.data === undefined || !mods.length || Date.now() > deadline) {
+      out.push(m);
+      continue;
+    }
+    const [last] = await query(`SELECT datos AS v FROM ${m.v.table} WHERE id_agente_modulo IN (?) AND utimestamp < ? ORDER BY utimestamp DESC LIMIT 1`, [mods, m.f.time]);
+    const same = !!last && (m.v.table === "tagente_datos" ? numeric(last.v) === valueKey(m.v) : forms(String(last.v)).includes(m.v.data));
+    if (!same) out.push(m);
+  }
+  return out;
+}
+
+/**
+ * Which of `files` have every value on the database `query` reaches: a row of the module at the
+ * data's time with the value, or — the server's compression — a value equal to the module's last
+ * row before it. Names and string data are compared decoded, whether the server stored them
+ * entity-encoded (as the real one's safe_input does) or not. Batches oldest first; once
+ * `deadlineMs` has passed, the files not looked at yet are returned as unchecked.
+ */
+export async function storedFiles(query: Query, files: KeptFile[], deadlineMs = STORED_DEADLINE_MS): Promise<StoredAnswer> {
+  const deadline = Date.now() + deadlineMs;
+  const answer: StoredAnswer = { stored: new Set(), unchecked: new Set() };
+  const checkable = files.filter((f) => f.file && f.file.values.length > 0).sort((a, b) => a.time - b.time);
+  for (const f of files) if (!checkable.includes(f)) answer.stored.add(f.name);
+  if (!checkable.length) return answer;
+  const ids = await agentIds(query);
+  for (let i = 0; i < checkable.length; i += BATCH) {
+    const batch = checkable.slice(i, i + BATCH);
+    // The oldest batch is always looked at.
+    if (i > 0 && Date.now() > deadline) {
+      for (const f of checkable.slice(i)) answer.unchecked.add(f.name);
+      break;
+    }
+    const lacking = new Set((await notCompressed(query, await missingAt(query, batch, ids), deadline)).map((m) => m.f.name));
+    for (const f of batch) if (!lacking.has(f.name)) answer.stored.add(f.name);
+  }
+  return answer;
 }
 
 // ---- the keeper ------------------------------------------------------------------------------
@@ -193,10 +270,23 @@ export const MAX_HAND_BACKS = 3;
 const isData = (name: string) => name.endsWith(".data");
 const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code;
 
+interface Kept {
+  /** When the server was first seen to have taken it (out of the incoming directory). */
+  takenAt?: number;
+  handBacks?: number;
+  /** Its values were looked for on a writable master since it was last taken. */
+  checked?: boolean;
+  /** Kept by an earlier run of the daemon, whose trouble periods are gone: looked at once, as if taken in trouble. */
+  adopted?: boolean;
+}
+
+/** A file taken in trouble and never looked at (no writable master answered) is kept this long at most, whatever ha_keep_files. */
+const UNCHECKED_KEEP_MS = 86_400_000;
+
 export class AgentFileKeeper {
   readonly keptDir: string;
   /** Kept file → when it was first seen taken by the server, and how often it was handed back. */
-  private readonly kept = new Map<string, { takenAt?: number; handBacks?: number }>();
+  private readonly kept = new Map<string, Kept>();
   /** When the server's master was seen in trouble: [from, to] periods, oldest first. */
   private readonly troubles: Array<[number, number]> = [];
   /** Since when the master is seen in trouble, until it is seen well again (a failover in between sees nothing). */
@@ -244,7 +334,7 @@ export class AgentFileKeeper {
       }
       try {
         const takenAt = statSync(path.join(this.keptDir, name)).ctimeMs;
-        this.kept.set(name, { takenAt });
+        this.kept.set(name, { takenAt, adopted: true });
         if (now - takenAt > this.keepMs) this.drop(name);
       } catch {
         // gone meanwhile
@@ -257,13 +347,13 @@ export class AgentFileKeeper {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** The master the server uses is in trouble now (not reachable, not writable, being replaced, the server killed). */
-  trouble(at = Date.now()): void {
-    const near = this.troubles.find(([from, to]) => at >= from - TROUBLE_GAP_MS && at <= to + TROUBLE_GAP_MS);
+  /** The master the server uses was in trouble from `from` to `to` (not reachable, not writable, being replaced, the server killed). */
+  trouble(from = Date.now(), to = from): void {
+    const near = this.troubles.find(([a, b]) => from <= b + TROUBLE_GAP_MS && to >= a - TROUBLE_GAP_MS);
     if (near) {
-      near[0] = Math.min(near[0], at);
-      near[1] = Math.max(near[1], at);
-    } else this.troubles.push([at, at]);
+      near[0] = Math.min(near[0], from);
+      near[1] = Math.max(near[1], to);
+    } else this.troubles.push([from, to]);
     this.troubles.sort((a, b) => a[0] - b[0]);
     while (this.troubles.length && Date.now() - this.troubles[0][1] > this.keepMs) this.troubles.shift();
   }
@@ -275,8 +365,7 @@ export class AgentFileKeeper {
       return;
     }
     if (this.troubleSince === undefined) return;
-    this.trouble(this.troubleSince);
-    this.trouble(at);
+    this.trouble(this.troubleSince, at);
     this.troubleSince = undefined;
   }
 
@@ -311,10 +400,15 @@ export class AgentFileKeeper {
     const now = Date.now();
     for (const [name, k] of this.kept) {
       // Back in the incoming directory (handed back, or renamed in again): not taken any more.
-      if (present.has(name)) k.takenAt = undefined;
-      else k.takenAt ??= now;
-      // Kept while it waits in the incoming directory, however long; dropped a while after it was taken.
-      if (k.takenAt !== undefined && now - k.takenAt > this.keepMs) this.drop(name);
+      if (present.has(name)) {
+        k.takenAt = undefined;
+        k.checked = k.adopted = undefined;
+      } else k.takenAt ??= now;
+      // Kept while it waits in the incoming directory, however long; dropped a while after it was
+      // taken — unless taken in trouble and not looked at yet (no writable master since).
+      if (k.takenAt === undefined || now - k.takenAt <= this.keepMs) continue;
+      if (!k.checked && this.lookAt(k) && now - k.takenAt <= UNCHECKED_KEEP_MS) continue;
+      this.drop(name);
     }
   }
 
@@ -332,8 +426,13 @@ export class AgentFileKeeper {
     this.scan();
     const now = Date.now();
     return [...this.kept]
-      .filter(([, k]) => k.takenAt !== undefined && (k.handBacks ?? 0) < MAX_HAND_BACKS && now - k.takenAt >= takenBefore && this.inTrouble(k.takenAt))
+      .filter(([, k]) => this.lookAt(k) && now - k.takenAt! >= takenBefore)
       .map(([name]) => name);
+  }
+
+  /** Taken in trouble (or by an earlier run), not handed back too often yet. */
+  private lookAt(k: Kept): boolean {
+    return k.takenAt !== undefined && (k.handBacks ?? 0) < MAX_HAND_BACKS && (!!k.adopted || this.inTrouble(k.takenAt));
   }
 
   private taken(takenBefore: number): KeptFile[] {
@@ -349,8 +448,9 @@ export class AgentFileKeeper {
         const file = readAgentFile(readFileSync(f, "utf8"));
         const time = this.useXmlTimestamp && file?.xmlTime !== undefined ? file.xmlTime : Math.floor(statSync(f).mtimeMs / 1000);
         out.push({ name, time, file });
-      } catch {
-        this.kept.delete(name);
+      } catch (e) {
+        if (codeOf(e) === "ENOENT") this.kept.delete(name);
+        else this.warn(`cannot read the kept ${name} (${String(e)}): looked at next time`);
       }
     }
     return out;
@@ -373,9 +473,16 @@ export class AgentFileKeeper {
   private async handBackNow(query: Query, takenBefore: number): Promise<HandBack> {
     const files = this.taken(takenBefore);
     if (!files.length) return { checked: 0, handedBack: [] };
-    const stored = await storedFiles(query, files);
+    const { stored, unchecked } = await storedFiles(query, files);
     const handedBack: string[] = [];
     for (const f of files) {
+      // Looked at next time.
+      if (unchecked.has(f.name)) continue;
+      const k = this.kept.get(f.name);
+      if (k) {
+        k.checked = true;
+        k.adopted = undefined;
+      }
       if (stored.has(f.name)) {
         this.drop(f.name);
         continue;
@@ -388,10 +495,9 @@ export class AgentFileKeeper {
           continue;
         }
       }
-      const k = this.kept.get(f.name)!;
-      k.handBacks = (k.handBacks ?? 0) + 1;
+      if (k) k.handBacks = (k.handBacks ?? 0) + 1;
       handedBack.push(f.name);
     }
-    return { checked: files.length, handedBack };
+    return { checked: files.length - unchecked.size, handedBack };
   }
 }

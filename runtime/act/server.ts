@@ -78,6 +78,8 @@ export async function stopPandoraServer(ctx: Ctx): Promise<string> {
 }
 
 const CHECK_TIMEOUT_MS = 10_000;
+/** A master that does not answer this fast is not asked (a start waits for it; a failover's restart may wait behind that start). */
+const CONNECT_TIMEOUT_MS = 2000;
 
 /**
  * ctx.keeper's handBack, asking `master` (on a connection of its own: the probes' has a short
@@ -88,11 +90,11 @@ const CHECK_TIMEOUT_MS = 10_000;
 export async function handBackAgentFiles(ctx: Ctx, master: string | undefined, takenBefore: number): Promise<HandBack> {
   if (!ctx.keeper?.toLookAt(takenBefore).length) return { checked: 0, handedBack: [] };
   if (!master || !ctx.settings.haHosts.includes(master)) throw new Error(`${master ?? "no master"} is not one of ha_hosts`);
-  const c = new NodeConnection(sessionOptions(ctx.settings, master, CHECK_TIMEOUT_MS));
+  const c = new NodeConnection(sessionOptions(ctx.settings, master, CONNECT_TIMEOUT_MS));
   try {
     const [ro] = await c.query("SELECT @@global.read_only AS ro", []);
     if (Number(ro?.ro) !== 0) throw new Error(`${master} is read-only`);
-    return await ctx.keeper.handBack((sql, values) => c.query(sql, values), takenBefore);
+    return await ctx.keeper.handBack((sql, values) => c.query(sql, values, CHECK_TIMEOUT_MS), takenBefore);
   } finally {
     c.close();
   }

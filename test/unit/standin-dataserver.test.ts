@@ -20,6 +20,7 @@ import type { Query, StoreContext } from "../../lab/dataserver/store";
 import { dataTime, encodeEventText, planModule, storeAgentData, toDataTime } from "../../lab/dataserver/store";
 import { parseAgentData } from "../../lab/dataserver/xml";
 import { readAgentFile, storedFiles } from "../../runtime/act/agent-files";
+import { fakeMaster } from "./fake-master";
 import { PANDORA_SCHEMA, PANDORA_TABLES } from "../../lab/pandora-schema";
 
 const FIXTURE_CONF = join(__dirname, "..", "fixtures", "pandora_server.conf");
@@ -191,8 +192,8 @@ describe("what a file's data is written as", () => {
     const db = fakeDb();
     expect(await storeAgentData(db.q, parseAgentData(text), ctx())).toMatchObject({ created: true, skipped: [] });
     const calls = (start: string) => db.calls.filter((c) => c.sql.startsWith(start));
-    expect(calls("SELECT id_agente FROM tagente ")[0].values).toEqual(["O&#39;Brien&#x20;&#40;lab&#41;"]);
-    expect(calls("INSERT INTO tagente ")[0].values.slice(0, 2)).toEqual(["O&#39;Brien&#x20;&#40;lab&#41;", "O&#39;Brien&#x20;&#40;lab&#41;"]);
+    expect(calls("SELECT id_agente FROM tagente ")[0].values).toEqual(["O&#039;Brien&#x20;&#40;lab&#41;"]);
+    expect(calls("INSERT INTO tagente ")[0].values.slice(0, 2)).toEqual(["O&#039;Brien&#x20;&#40;lab&#41;", "O&#039;Brien&#x20;&#40;lab&#41;"]);
     expect(calls("SELECT id_agente_modulo FROM tagente_modulo")[0].values[1]).toBe("free&#x20;space");
     expect(calls("INSERT INTO tagente_modulo ").map((c) => c.values[2])).toEqual(["free&#x20;space", "msg"]);
     expect(calls("INSERT INTO tagente_datos ")[0].values[1]).toBe(3.5);
@@ -200,15 +201,13 @@ describe("what a file's data is written as", () => {
     // What it wrote, read back as pandora_ha's check of kept files reads the master.
     const agent = String(calls("INSERT INTO tagente ")[0].values[0]);
     const modules = new Map(calls("INSERT INTO tagente_modulo ").map((c) => [c.insertId, String(c.values[2])]));
-    const rows = (table: string) =>
-      calls(`INSERT INTO ${table} `).map((c) => ({ agent, module: modules.get(Number(c.values[0])), v: c.values[1], t: c.values[2] }));
-    const master = async (sql: string, values: unknown[]) => {
-      const [agents, times] = values as [string[], number[]];
-      return rows(/JOIN (\w+) d /.exec(sql)![1]).filter((r) => agents.includes(r.agent) && times.includes(Number(r.t)));
-    };
+    const rows = (["tagente_datos", "tagente_datos_string"] as const).flatMap((table) =>
+      calls(`INSERT INTO ${table} `).map((c) => ({ table, agent, module: modules.get(Number(c.values[0]))!, v: c.values[1], t: Number(c.values[2]) })));
+    const master = fakeMaster(rows).query;
     const kept = { name: "o.data", time: ctx().time.utimestamp, file: readAgentFile(text) };
-    expect([...(await storedFiles(master, [kept]))]).toEqual(["o.data"]);
-    expect([...(await storedFiles(master, [{ ...kept, time: kept.time + 1 }]))]).toEqual([]);
+    expect([...(await storedFiles(master, [kept])).stored]).toEqual(["o.data"]);
+    // At a time before any row of its modules: not.
+    expect([...(await storedFiles(master, [{ ...kept, time: kept.time - 1 }])).stored]).toEqual([]);
   });
 
   test("an agent that exists is not created again; with autocreate 0 an unknown agent stores nothing", async () => {
