@@ -60,7 +60,7 @@ const NAMES = Object.fromEntries(Object.entries(ENTITIES).map(([n, c]) => [c, n]
 /** `s` with its entities (named ones of HTML's Latin-1, decimal and hex character references) replaced by their characters; an unknown name or a reference beyond Unicode is left as it is. */
 const decode = (s: string) =>
   s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z][A-Za-z0-9]*);/g, (whole, e: string) => {
-    if (!e.startsWith("#")) return ENTITIES[e] ?? whole;
+    if (!e.startsWith("#")) return Object.hasOwn(ENTITIES, e) ? ENTITIES[e] : whole;
     const code = e.startsWith("#x") ? parseInt(e.slice(2), 16) : Number(e.slice(1));
     return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
   });
@@ -152,24 +152,34 @@ export interface StoredAnswer {
   unchecked: Set<string>;
 }
 
-/** agent name (as written and as the server may have encoded it) → its ids on the master. */
+/** A name as the server finds it (`nombre = ?`, a case-insensitive collation): every form, lower-cased. */
+const nameForms = (s: string) => forms(s).map((x) => x.toLowerCase());
+
+/** agent name (every form, lower-cased) → its ids on the master. */
 async function agentIds(query: Query): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>();
   for (const r of await query("SELECT id_agente AS id, nombre FROM tagente", [])) {
-    for (const name of forms(String(r.nombre))) out.set(name, [...(out.get(name) ?? []), Number(r.id)]);
+    for (const name of nameForms(String(r.nombre))) out.set(name, [...(out.get(name) ?? []), Number(r.id)]);
   }
   return out;
 }
 
 /** `${agent id}\0${module name}` keys of a row, under every form of its name. */
-const moduleKeys = (id: unknown, module: unknown) => forms(String(module)).map((m) => `${Number(id)}\0${m}`);
+const moduleKeys = (id: unknown, module: unknown) => nameForms(String(module)).map((m) => `${Number(id)}\0${m}`);
+
+interface Missing {
+  f: KeptFile;
+  v: AgentValue;
+  /** The module's keys (moduleKeys) under each id of the file's agent. */
+  keys: string[];
+}
 
 /**
  * The values of `batch` not at their time on the master: the rows at the batch's times of the
  * batch's agents, looked through (`ids`: agent name → ids).
  */
-async function missingAt(query: Query, batch: KeptFile[], ids: Map<string, number[]>): Promise<Array<{ f: KeptFile; v: AgentValue; keys: string[] }>> {
-  const agentsOf = (f: KeptFile) => ids.get(f.file!.agent) ?? [];
+async function missingAt(query: Query, batch: KeptFile[], ids: Map<string, number[]>): Promise<Missing[]> {
+  const agentsOf = (f: KeptFile) => ids.get(f.file!.agent.toLowerCase()) ?? [];
   const agents = [...new Set(batch.flatMap(agentsOf))];
   const times = [...new Set(batch.map((f) => f.time))].sort((x, y) => x - y);
   const seen = new Map<string, Set<string>>();
@@ -188,10 +198,10 @@ async function missingAt(query: Query, batch: KeptFile[], ids: Map<string, numbe
       }
     }
   }
-  const missing: Array<{ f: KeptFile; v: AgentValue; keys: string[] }> = [];
+  const missing: Missing[] = [];
   for (const f of batch) {
     for (const v of f.file!.values) {
-      const keys = agentsOf(f).map((a) => `${a}\0${v.module}`);
+      const keys = agentsOf(f).map((a) => `${a}\0${v.module.toLowerCase()}`);
       const found = keys.some((k) => {
         const at = seen.get(`${k}\0${f.time}`);
         return !!at && (v.data === undefined || at.has(valueKey(v)));
@@ -202,30 +212,46 @@ async function missingAt(query: Query, batch: KeptFile[], ids: Map<string, numbe
   return missing;
 }
 
+/** The real server writes an equal value again once its last row is this old (seconds). */
+const COMPRESSION_MAX_AGE_S = 86_400;
+
 /**
- * Of values not at their time, those the server would not have written anyway: the real server
- * writes no history row for a value equal to the module's last one (its compression), so a value
- * equal to the last row before its time is no loss. The rest are returned.
+ * Of the files with values not at their time, those lacking one for good, and those not looked at
+ * (the deadline). A value the server would not have written is no loss: the real server writes no
+ * history row for a value equal to the module's last one less than a day old (its compression).
+ * Oldest first, and once a module lacks a value (`lackingModules`, across batches) its later
+ * values lack too: the last row before them is no longer what the server compared with.
  */
-async function notCompressed(query: Query, missing: Array<{ f: KeptFile; v: AgentValue; keys: string[] }>, deadline: number): Promise<typeof missing> {
-  if (!missing.length) return missing;
+async function lackingFiles(query: Query, missing: Missing[], deadline: number, lackingModules: Set<string>): Promise<{ lacking: Set<string>; unchecked: Set<string> }> {
+  const lacking = new Set<string>();
+  const unchecked = new Set<string>();
+  if (!missing.length) return { lacking, unchecked };
   const agents = [...new Set(missing.flatMap((m) => m.keys.map((k) => Number(k.split("\0")[0]))))];
   const moduleIds = new Map<string, number[]>();
   for (const r of agents.length ? await query("SELECT id_agente AS a, id_agente_modulo AS id, nombre FROM tagente_modulo WHERE id_agente IN (?)", [agents]) : []) {
     for (const k of moduleKeys(r.a, r.nombre)) moduleIds.set(k, [...(moduleIds.get(k) ?? []), Number(r.id)]);
   }
-  const out: typeof missing = [];
   for (const m of missing) {
+    if (lacking.has(m.f.name) || unchecked.has(m.f.name)) continue;
+    const module = m.keys.join("|");
     const mods = m.keys.flatMap((k) => moduleIds.get(k) ?? []);
-    if (m.v.data === undefined || !mods.length || Date.now() > deadline) {
-      out.push(m);
+    if (m.v.data === undefined || !mods.length || lackingModules.has(module)) {
+      lacking.add(m.f.name);
+      lackingModules.add(module);
       continue;
     }
-    const [last] = await query(`SELECT datos AS v FROM ${m.v.table} WHERE id_agente_modulo IN (?) AND utimestamp < ? ORDER BY utimestamp DESC LIMIT 1`, [mods, m.f.time]);
-    const same = !!last && (m.v.table === "tagente_datos" ? numeric(last.v) === valueKey(m.v) : forms(String(last.v)).includes(m.v.data));
-    if (!same) out.push(m);
+    if (Date.now() > deadline) {
+      unchecked.add(m.f.name);
+      continue;
+    }
+    const [last] = await query(`SELECT datos AS v, utimestamp AS t FROM ${m.v.table} WHERE id_agente_modulo IN (?) AND utimestamp < ? ORDER BY utimestamp DESC LIMIT 1`, [mods, m.f.time]);
+    const equal = !!last && (m.v.table === "tagente_datos" ? numeric(last.v) === valueKey(m.v) : forms(String(last.v)).includes(m.v.data));
+    if (!equal || m.f.time - Number(last.t) >= COMPRESSION_MAX_AGE_S) {
+      lacking.add(m.f.name);
+      lackingModules.add(module);
+    }
   }
-  return out;
+  return { lacking, unchecked };
 }
 
 /**
@@ -242,6 +268,7 @@ export async function storedFiles(query: Query, files: KeptFile[], deadlineMs = 
   for (const f of files) if (!checkable.includes(f)) answer.stored.add(f.name);
   if (!checkable.length) return answer;
   const ids = await agentIds(query);
+  const lackingModules = new Set<string>();
   for (let i = 0; i < checkable.length; i += BATCH) {
     const batch = checkable.slice(i, i + BATCH);
     // The oldest batch is always looked at.
@@ -249,8 +276,11 @@ export async function storedFiles(query: Query, files: KeptFile[], deadlineMs = 
       for (const f of checkable.slice(i)) answer.unchecked.add(f.name);
       break;
     }
-    const lacking = new Set((await notCompressed(query, await missingAt(query, batch, ids), deadline)).map((m) => m.f.name));
-    for (const f of batch) if (!lacking.has(f.name)) answer.stored.add(f.name);
+    const { lacking, unchecked } = await lackingFiles(query, await missingAt(query, batch, ids), deadline, lackingModules);
+    for (const f of batch) {
+      if (unchecked.has(f.name)) answer.unchecked.add(f.name);
+      else if (!lacking.has(f.name)) answer.stored.add(f.name);
+    }
   }
   return answer;
 }
@@ -274,8 +304,6 @@ interface Kept {
   /** When the server was first seen to have taken it (out of the incoming directory). */
   takenAt?: number;
   handBacks?: number;
-  /** Its values were looked for on a writable master since it was last taken. */
-  checked?: boolean;
   /** Kept by an earlier run of the daemon, whose trouble periods are gone: looked at once, as if taken in trouble. */
   adopted?: boolean;
 }
@@ -335,7 +363,8 @@ export class AgentFileKeeper {
       try {
         const takenAt = statSync(path.join(this.keptDir, name)).ctimeMs;
         this.kept.set(name, { takenAt, adopted: true });
-        if (now - takenAt > this.keepMs) this.drop(name);
+        // Perhaps taken in trouble and never looked at: kept as long as such a file is.
+        if (now - takenAt > UNCHECKED_KEEP_MS) this.drop(name);
       } catch {
         // gone meanwhile
       }
@@ -355,7 +384,7 @@ export class AgentFileKeeper {
       near[1] = Math.max(near[1], to);
     } else this.troubles.push([from, to]);
     this.troubles.sort((a, b) => a[0] - b[0]);
-    while (this.troubles.length && Date.now() - this.troubles[0][1] > this.keepMs) this.troubles.shift();
+    while (this.troubles.length && Date.now() - this.troubles[0][1] > Math.max(this.keepMs, UNCHECKED_KEEP_MS)) this.troubles.shift();
   }
 
   /** What the master the server uses looks like now: in trouble from the first bad sight to the first good one. */
@@ -402,12 +431,13 @@ export class AgentFileKeeper {
       // Back in the incoming directory (handed back, or renamed in again): not taken any more.
       if (present.has(name)) {
         k.takenAt = undefined;
-        k.checked = k.adopted = undefined;
+        k.adopted = undefined;
       } else k.takenAt ??= now;
       // Kept while it waits in the incoming directory, however long; dropped a while after it was
-      // taken — unless taken in trouble and not looked at yet (no writable master since).
+      // taken — unless it is still to be looked at (taken in trouble, no writable master since:
+      // a look drops it or hands it back).
       if (k.takenAt === undefined || now - k.takenAt <= this.keepMs) continue;
-      if (!k.checked && this.lookAt(k) && now - k.takenAt <= UNCHECKED_KEEP_MS) continue;
+      if (this.lookAt(k) && now - k.takenAt <= UNCHECKED_KEEP_MS) continue;
       this.drop(name);
     }
   }
@@ -479,10 +509,6 @@ export class AgentFileKeeper {
       // Looked at next time.
       if (unchecked.has(f.name)) continue;
       const k = this.kept.get(f.name);
-      if (k) {
-        k.checked = true;
-        k.adopted = undefined;
-      }
       if (stored.has(f.name)) {
         this.drop(f.name);
         continue;

@@ -33,11 +33,11 @@ export function fakeMaster(rows: MasterRow[], delayMs = 0) {
       const [ids] = values as [number[]];
       return modules.map((k, n) => ({ a: agents.indexOf(k.split("\0")[0]) + 1, id: n + 1, nombre: k.split("\0")[1] })).filter((m) => ids.includes(m.a));
     }
-    const last = /^SELECT datos AS v FROM (\w+) WHERE id_agente_modulo IN \(\?\) AND utimestamp < \? ORDER BY utimestamp DESC LIMIT 1$/.exec(sql);
+    const last = /^SELECT datos AS v, utimestamp AS t FROM (\w+) WHERE id_agente_modulo IN \(\?\) AND utimestamp < \? ORDER BY utimestamp DESC LIMIT 1$/.exec(sql);
     if (last) {
       const [mods, t] = values as [number[], number];
       const before = rows.filter((r) => r.table === last[1] && mods.includes(mid(r)) && r.t < t).sort((a, b) => b.t - a.t);
-      return before.slice(0, 1).map((r) => ({ v: r.v }));
+      return before.slice(0, 1).map((r) => ({ v: r.v, t: r.t }));
     }
     const table = /JOIN (tagente_datos(?:_string)?) d ON d\.id_agente_modulo = m\.id_agente_modulo WHERE m\.id_agente IN \(\?\) AND d\.utimestamp IN \(\?\)$/.exec(sql)![1];
     const [ids, times] = values as [number[], number[]];

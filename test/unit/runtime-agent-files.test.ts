@@ -127,6 +127,10 @@ describe("storedFiles", () => {
     ]);
     // up = 1 at 900, no row since: 1 at 1000 was compressed away; seq has its rows.
     expect(await storedNames(m.query, [f("x.data", 1, 5, 1000), f("y.data", 0, 6, 1001), f("z.data", 1, 7, 1002)])).toEqual(["x.data"]);
+    // A flap lost (0 at 1001, 1 at 1002): the 1 after the lost 0 is no repeat of 900's; both lack.
+    expect(await storedNames(m.query, [f("z.data", 1, 7, 1002), f("y.data", 0, 6, 1001)])).toEqual([]);
+    // The last row a day old or more: the server writes the equal value again.
+    expect(await storedNames(m.query, [f("d.data", 1, 5, 900 + 86_400)])).toEqual([]);
   });
 
   test("the rows asked for: exactly the batch's distinct times, sorted, not a range", async () => {
@@ -144,7 +148,7 @@ describe("storedFiles", () => {
     }
   });
 
-  test("past its deadline, the files not looked at yet come back unchecked, the older ones answered", async () => {
+  test("past its deadline, the files not looked at yet come back unchecked (not lacking), the older ones answered", async () => {
     const files = Array.from({ length: 201 }, (_, n) => file(`f${n}.data`, "a1", 1, 1000 + n));
     const rows: MasterRow[] = files.map((f) => ({ table: "tagente_datos", agent: "a1", module: "seq", t: f.time, v: 1 }));
     const late = await storedFiles(fakeMaster(rows, 30).query, [...files].reverse(), 20);
@@ -152,6 +156,15 @@ describe("storedFiles", () => {
     expect([...late.unchecked]).toEqual(["f200.data"]);
     // Within the (default) deadline: every batch.
     expect((await storedFiles(fakeMaster(rows, 30).query, files)).stored.size).toBe(201);
+  });
+
+  test("past its deadline among the compression look-ups, the rest come back unchecked, none lacking", async () => {
+    const up = (n: number) => ({ name: `u${n}.data`, time: 1000 + n, file: readAgentFile("<agent_data agent_name='a1'><module><name>up</name><type>generic_proc</type><data>1</data></module></agent_data>") });
+    const files = Array.from({ length: 20 }, (_, n) => up(n));
+    const r = await storedFiles(fakeMaster([{ table: "tagente_datos", agent: "a1", module: "up", t: 900, v: 1 }], 20).query, files, 150);
+    expect(r.stored.size).toBeGreaterThan(0);
+    expect(r.unchecked.size).toBeGreaterThan(0);
+    expect(r.stored.size + r.unchecked.size).toBe(20);
   });
 });
 
@@ -271,7 +284,7 @@ describe("AgentFileKeeper", () => {
     expect((await k.handBack(async () => [])).checked).toBe(0);
   });
 
-  test("links kept by an earlier run: one taken then is dated by its ctime, one past the keep time dropped, one still waiting kept", async () => {
+  test("links kept by an earlier run: those taken then are looked at (that run's trouble periods are gone), even past the keep time; one still waiting is kept", async () => {
     const incoming = mkdtempSync(path.join(tmpdir(), "pha-data-in-"));
     const kept = path.join(incoming, KEPT_DIR);
     mkdirSync(kept);
@@ -283,9 +296,9 @@ describe("AgentFileKeeper", () => {
     const k = new AgentFileKeeper(incoming, 250, false, () => undefined);
     keepers.push(k);
     k.start();
-    expect(readdirSync(kept).sort()).toEqual(["recent.data", "waiting.data"]);
-    // That run's trouble periods are gone: looked at, with no trouble seen by this one, and handed back.
-    expect((await k.handBack(async () => [])).handedBack).toEqual(["recent.data"]);
+    expect(readdirSync(kept).sort()).toEqual(["old.data", "recent.data", "waiting.data"]);
+    // Looked at with no trouble seen by this run, and handed back (the master has none of them).
+    expect((await k.handBack(async () => [])).handedBack.sort()).toEqual(["old.data", "recent.data"]);
   });
 
   test("only files taken while the master was in trouble (or shortly before) are looked at; one the server found unreadable is not handed back", async () => {
