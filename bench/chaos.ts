@@ -510,7 +510,9 @@ async function campaign(lab: Lab, opts: ChaosOptions, log: Log): Promise<ChaosRe
 
 /** The campaign on a lab of its own (refuses while another lab is up; always takes it down). */
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
-  const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
+  // Each line with the seconds since the start: an agent's missing `seq` values (one a second) tell when.
+  const t0 = Date.now();
+  const log = opts.log ?? ((l: string) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}\n`));
   const unknown = (opts.faults ?? []).filter((x) => !CHAOS_FAULTS.some((y) => y.name === x));
   if (unknown.length) throw new Error(`unknown chaos faults: ${unknown.join(", ")} (known: ${CHAOS_FAULTS.map((x) => x.name).join(", ")})`);
   await requireNoLiveLab("the chaos benchmark");
@@ -545,6 +547,7 @@ export function chaosTable(r: ChaosReport): string {
     `| acknowledged keys lost | ${r.lost} |`,
     `| time with two writable nodes | ${r.twoWritableMs} ms |`,
     ...(r.agentValues ? [`| agent values stored / lost / stored twice | ${r.agentValues.stored} / ${r.agentValues.lost} / ${r.agentValues.twice} |`] : []),
+    ...(r.agentValues?.lost ? ["", "agent values missing (seq = seconds after the agents started, the first 20 per agent):", ...Object.entries(r.agentValues.missing).map(([a, v]) => `  ${a}: ${v.join(" ")}`)] : []),
     `| faults injected / survived | ${r.results.length} / ${survived} |`,
     ...(bad.length ? ["", "did not converge:", ...bad.map((x) => `  #${x.n} ${x.fault}: ${x.why}`)] : []),
     ...(r.aborted ? ["", `run stopped early: ${r.aborted}`] : []),
