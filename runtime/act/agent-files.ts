@@ -384,7 +384,7 @@ export class AgentFileKeeper {
       near[1] = Math.max(near[1], to);
     } else this.troubles.push([from, to]);
     this.troubles.sort((a, b) => a[0] - b[0]);
-    while (this.troubles.length && Date.now() - this.troubles[0][1] > Math.max(this.keepMs, UNCHECKED_KEEP_MS)) this.troubles.shift();
+    while (this.troubles.length && Date.now() - this.troubles[0][1] > UNCHECKED_KEEP_MS) this.troubles.shift();
   }
 
   /** What the master the server uses looks like now: in trouble from the first bad sight to the first good one. */
