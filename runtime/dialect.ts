@@ -1,6 +1,7 @@
 /**
  * The SQL each database flavor speaks (runtime/types.ts `Dialect`): MariaDB 10.6+, MySQL/Percona
- * 8.0 (8.0.23+) and MySQL/Percona 8.4.
+ * 8.0 (8.0.23+), and MySQL/Percona 8.4 and 9.x (one dialect: 9.x speaks 8.4's replication SQL,
+ * measured on a real MySQL 9.7.4, ../shared/reference/mysql-lab-notes.md).
  *
  * - `dialectFor(SELECT VERSION())` picks the flavor and refuses anything untested.
  * - Status parsers read both field namings (MariaDB's Slave_/Master_, MySQL's Replica_/Source_)
@@ -11,7 +12,8 @@
  *   "uuid[:tag]:a-b:c" sets with exact interval arithmetic (a position is a history there).
  *
  * Server outputs these parsers were checked against: test/fixtures/sql/ (MariaDB recorded live by
- * test/fixtures/sql/record-mariadb.ts; MySQL/Percona transcribed from the reference manual).
+ * test/fixtures/sql/record-mariadb.ts; MySQL 8.0 transcribed from the reference manual); the
+ * MySQL 9.7 lab runs every integration test against the real server.
  */
 import type { ChangeSourceArgs, Dialect, HistoryComparison, ReplicaStatus, SemiSyncDetail, SemiSyncStatus } from "./types";
 
@@ -466,6 +468,9 @@ export const MARIADB: Dialect = Object.freeze({
   unionPositions: unionMariaPositions,
 });
 
+/** Connection retries of a MySQL replica's IO thread, 1 s apart: a day (8.0's default). */
+export const SOURCE_RETRY_COUNT = 86400;
+
 function mysqlDialect(flavor: "mysql80" | "mysql84"): Dialect {
   return Object.freeze({
     flavor,
@@ -488,11 +493,14 @@ function mysqlDialect(flavor: "mysql80" | "mysql84"): Dialect {
     startSqlThreadSql: "START REPLICA SQL_THREAD",
     resetReplicaAllSql: "RESET REPLICA ALL",
     // Auto-positioning sends gtid_executed, so a rejoining former source needs nothing more.
+    // SOURCE_RETRY_COUNT: 8.4 lowered its default to 10, after which (1 s apart) the IO thread
+    // gives up for good and never reconnects when the source returns (measured on 9.7): a
+    // day of retries, as 8.0's default was.
     changeSourceSql(a: ChangeSourceArgs, _fromOwnHistory: boolean): string[] {
       return [
         `CHANGE REPLICATION SOURCE TO SOURCE_HOST=${quote(a.host)}, SOURCE_PORT=${checkPort(a.port)}, ` +
           `SOURCE_USER=${quote(a.user)}, SOURCE_PASSWORD=${quote(a.password)}, ` +
-          "SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=1, GET_SOURCE_PUBLIC_KEY=1",
+          `SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_RETRY_COUNT=${SOURCE_RETRY_COUNT}, SOURCE_HEARTBEAT_PERIOD=1, GET_SOURCE_PUBLIC_KEY=1`,
       ];
     },
     waitForGtidSql(gtid: string, timeoutS: number) {
@@ -509,13 +517,14 @@ function mysqlDialect(flavor: "mysql80" | "mysql84"): Dialect {
 export const MYSQL80: Dialect = mysqlDialect("mysql80");
 export const MYSQL84: Dialect = mysqlDialect("mysql84");
 
-const SUPPORTED = "supported: MariaDB 10.6 or later, MySQL/Percona 8.0.23 or later 8.0, MySQL/Percona 8.4";
+const SUPPORTED = "supported: MariaDB 10.6 or later, MySQL/Percona 8.0.23 or later 8.0, MySQL/Percona 8.4, MySQL 9.x";
 
 /**
  * The dialect for a server's `SELECT VERSION()`: "10.11.6-MariaDB-0+deb12u1-log" → MariaDB,
- * "8.0.36" / "8.0.36-28" (Percona) → 8.0, "8.4.3-3" → 8.4. Throws for anything else (5.7,
- * MariaDB before 10.6, 8.0 before 8.0.23 which lacks CHANGE REPLICATION SOURCE TO, the 8.1–8.3
- * innovation releases, 9.x, garbage).
+ * "8.0.36" / "8.0.36-28" (Percona) → 8.0, "8.4.3-3" → 8.4, "9.7.4-2" (Debian's packaging
+ * suffix) → 8.4's dialect. Throws for anything else (5.7, MariaDB before 10.6, 8.0 before 8.0.23
+ * which lacks CHANGE REPLICATION SOURCE TO, the 8.1–8.3 innovation releases, 10.x and later
+ * without "MariaDB", garbage).
  */
 export function dialectFor(version: string): Dialect {
   const v = String(version ?? "").trim();
@@ -528,7 +537,7 @@ export function dialectFor(version: string): Dialect {
       if (major > 10 || (major === 10 && minor >= 6)) return MARIADB;
     } else if (!m[1] && (rest === "" || rest.startsWith("-"))) {
       if (major === 8 && minor === 0 && patch >= 23) return MYSQL80;
-      if (major === 8 && minor === 4) return MYSQL84;
+      if ((major === 8 && minor === 4) || major === 9) return MYSQL84;
     }
   }
   throw new Error(`unsupported database server version ${JSON.stringify(version)} (${SUPPORTED})`);

@@ -462,6 +462,9 @@ describe("dialectFor", () => {
     ["8.4.3-3", "mysql84"],
     ["8.4.0", "mysql84"],
     [" 8.4.3 ", "mysql84"],
+    ["9.7.4-2", "mysql84"], // Debian sid's mysql-server, measured
+    ["9.7.0", "mysql84"],
+    ["9.1.0", "mysql84"],
   ];
   test.each(accepted)("%s → %s", (version, flavor) => {
     expect(dialectFor(version).flavor).toBe(flavor);
@@ -482,7 +485,6 @@ describe("dialectFor", () => {
     "8.0.11",
     "8.1.0",
     "8.3.0",
-    "9.1.0",
     "5.5.5-8.0.36",
     "10.11.6",
     "MariaDB",
@@ -543,7 +545,7 @@ describe("statement text", () => {
     ]);
     const change =
       "CHANGE REPLICATION SOURCE TO SOURCE_HOST='10.0.0.11', SOURCE_PORT=3306, SOURCE_USER='repl', " +
-      "SOURCE_PASSWORD='s3cr\\'et\\\\', SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=1, " +
+      "SOURCE_PASSWORD='s3cr\\'et\\\\', SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_RETRY_COUNT=86400, SOURCE_HEARTBEAT_PERIOD=1, " +
       "GET_SOURCE_PUBLIC_KEY=1";
     expect(d.changeSourceSql(args, false)).toEqual([change]);
     expect(d.changeSourceSql(args, true)).toEqual([change]);
