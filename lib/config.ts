@@ -15,7 +15,14 @@ export const NAMESPACE = "pandora-ha";
 
 export const PLATFORMS = ["aws", "existing"] as const;
 export const OSES = ["rocky8", "rocky9", "ubuntu2204", "ubuntu2404"] as const;
-export const DB_FLAVORS = ["percona80", "mariadb1011"] as const;
+/**
+ * percona84: Percona Server 8.4 LTS (percona-release ps-84-lts, xtrabackup 8.4), the default;
+ * percona80: Percona Server 8.0 (existing installs); mysql: the OS's own MySQL server packages,
+ * 8.0.30 or later (8.0 on Ubuntu and Rocky, 8.4/9.x elsewhere); mariadb1011: MariaDB 10.11.
+ */
+export const DB_FLAVORS = ["percona84", "percona80", "mysql", "mariadb1011"] as const;
+/** How a new replica gets its copy of the master: the MySQL clone plugin or a streamed backup. */
+export const SEED_METHODS = ["clone", "xtrabackup", "mariabackup"] as const;
 export const SHARED_STORAGES = ["efs", "nfs", "mounted", "none"] as const;
 export const SECRET_KEYS = [
   "dbRootPassword",
@@ -28,6 +35,7 @@ export const SECRET_KEYS = [
 export type Platform = (typeof PLATFORMS)[number];
 export type OsName = (typeof OSES)[number];
 export type DbFlavor = (typeof DB_FLAVORS)[number];
+export type SeedMethod = (typeof SEED_METHODS)[number];
 export type SharedStorage = (typeof SHARED_STORAGES)[number];
 export type PasswordName = (typeof SECRET_KEYS)[number];
 
@@ -118,6 +126,8 @@ export interface ClusterConfig {
   platform: Platform;
   os: OsName;
   dbFlavor: DbFlavor;
+  /** How replicas are seeded (replication/<r>/seed, the resync tool). */
+  seedMethod: SeedMethod;
   dbNodes: DbNodeConfig[];
   servers: ServerConfig[];
   ssh: SshConfig;
@@ -159,6 +169,7 @@ const KNOWN_KEYS = [
   "platform",
   "os",
   "dbFlavor",
+  "seedMethod",
   "dbNodes",
   "servers",
   "ssh",
@@ -428,7 +439,12 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
 
   const platform = r.enumOf("platform", PLATFORMS, "aws");
   const os = r.enumOf("os", OSES, "rocky9");
-  const dbFlavor = r.enumOf("dbFlavor", DB_FLAVORS, "percona80");
+  const flavorProblems = r.problems.length;
+  const dbFlavor = r.enumOf("dbFlavor", DB_FLAVORS, "percona84");
+  const seedMethod = r.enumOf("seedMethod", SEED_METHODS, defaultSeedMethod(dbFlavor));
+  // Checked against the flavor only when that is a known one (else its own problem says enough).
+  const seedProblem = r.problems.length === flavorProblems ? seedMethodProblem(dbFlavor, seedMethod) : undefined;
+  if (seedProblem) r.problem("seedMethod", seedProblem);
   const sharedStorage = r.enumOf("sharedStorage", SHARED_STORAGES, platform === "aws" ? "efs" : "none");
   const onAws = platform === "aws";
 
@@ -726,6 +742,7 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
     platform,
     os,
     dbFlavor,
+    seedMethod,
     dbNodes,
     servers,
     ssh,
@@ -749,6 +766,34 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
     pandoraServerPackages,
     passwords,
   };
+}
+
+const MYSQL_FAMILY: readonly DbFlavor[] = ["percona84", "percona80", "mysql"];
+
+/**
+ * MySQL (Oracle's or Percona's server) rather than MariaDB: MySQL 8's replication SQL and option
+ * names, GTIDs with gtid_mode, super_read_only, the clone plugin.
+ */
+export function mysqlFamily(flavor: DbFlavor): boolean {
+  return MYSQL_FAMILY.includes(flavor);
+}
+
+/** seedMethod when the stack does not set it: the clone plugin for MySQL (no SSH between DB nodes), else mariabackup. */
+export function defaultSeedMethod(flavor: DbFlavor): SeedMethod {
+  // percona80 keeps what its existing installs were seeded with (and their my.cnf unchanged).
+  if (flavor === "percona80") return "xtrabackup";
+  return mysqlFamily(flavor) ? "clone" : "mariabackup";
+}
+
+/** Why `method` cannot seed a `flavor` node, or undefined when it can. */
+function seedMethodProblem(flavor: DbFlavor, method: SeedMethod): string | undefined {
+  if (!mysqlFamily(flavor) && method !== "mariabackup")
+    return `${method} cannot copy MariaDB (${method === "clone" ? "MariaDB has no clone plugin" : "xtrabackup does not support MariaDB 10.11"}); with dbFlavor ${flavor} use mariabackup`;
+  if (mysqlFamily(flavor) && method === "mariabackup")
+    return `mariabackup only copies MariaDB; with dbFlavor ${flavor} use ${flavor === "mysql" ? "clone" : "clone or xtrabackup"}`;
+  if (flavor === "mysql" && method === "xtrabackup")
+    return "xtrabackup is not packaged with dbFlavor mysql (the OS's own MySQL server); use clone";
+  return undefined;
 }
 
 /** The login user of the official images for each OS (aws); root for existing hosts. */

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
 import { buildDaemonBundle } from "./bundle";
-import type { ClusterConfig, DbNodeConfig } from "./config";
+import type { ClusterConfig, DbFlavor, DbNodeConfig } from "./config";
 import { myCnfPath, renderMyCnf, defaultDbPaths } from "./render/mycnf";
 import { GUARD_PATHS, PANDORA_PATHS, SHARED_DATA_IN_SUBDIRS, pandoraServerTokens, renderGuardUnit, renderPandoraHaUnit, renderTentacleConf } from "./render/pandora";
 import type { TokenValue } from "./render/pandora";
@@ -71,6 +71,14 @@ export const NODE_MIN_MAJOR = 18;
 /** Official Node 20 builds, for hosts whose OS offers no Node >= 18 (Ubuntu 22.04). */
 export const NODE_DIST_URL = "https://nodejs.org/dist/latest-v20.x";
 
+/** What db/<n>/install puts on a DB node, per flavor (its description). */
+const FLAVOR_PACKAGES: Record<DbFlavor, string> = {
+  percona84: "Percona Server 8.4 LTS and xtrabackup 8.4",
+  percona80: "Percona Server 8.0 and xtrabackup",
+  mysql: "the OS's MySQL server (8.0.30 or later)",
+  mariadb1011: "MariaDB 10.11 and mariabackup",
+};
+
 const ref = (r: string): Value => ({ ref: r });
 const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
 
@@ -124,7 +132,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       group: "db",
       host: node.name,
       script: "db-install.sh",
-      description: `install ${cfg.dbFlavor === "percona80" ? "Percona Server 8.0 and xtrabackup" : "MariaDB 10.11 and mariabackup"}`,
+      description: `install ${FLAVOR_PACKAGES[cfg.dbFlavor]}`,
       env: { DB_FLAVOR: cfg.dbFlavor },
       dependsOn: [],
     });
@@ -211,9 +219,12 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       group: "replication",
       host: replica.name,
       script: "db-seed.sh",
-      description: `stream a backup of the current master (at first ${master.name}) into ${replica.name} and start replication`,
+      description: cfg.seedMethod === "clone"
+        ? `clone the current master (at first ${master.name}) into ${replica.name} with the clone plugin and start replication`
+        : `stream a ${cfg.seedMethod} backup of the current master (at first ${master.name}) into ${replica.name} and start replication`,
       env: {
         DB_FLAVOR: cfg.dbFlavor,
+        SEED_METHOD: cfg.seedMethod,
         DB_HOSTS: dbHosts,
         SELF_HOST: ref(`address:${replica.name}`),
         DB_NAME: cfg.dbName,
@@ -299,6 +310,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
         TOOLS_DIR,
         CLUSTER_ENV_PATH,
         DB_FLAVOR: cfg.dbFlavor,
+        SEED_METHOD: cfg.seedMethod,
         MYCNF_PATH: myCnfPath(cfg.os),
         DATADIR: paths.datadir,
         NODE_KEY_FILE: SSH_KEY_FILE,
@@ -423,6 +435,7 @@ function addRollingRestarts(cfg: ClusterConfig, opts: PlanOptions, steps: HostSt
 function renderNodeMyCnf(cfg: ClusterConfig, node: DbNodeConfig, opts: PlanOptions): string {
   return renderMyCnf({
     flavor: cfg.dbFlavor,
+    seedMethod: cfg.seedMethod,
     os: cfg.os,
     serverId: node.serverId,
     reportHost: node.name,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # db-configure.sh — lays down a DB node's complete my.cnf, prepares its directories, initializes
 # an empty datadir and starts the server.
-# DB_FLAVOR (percona80|mariadb1011), MYCNF_PATH (where the file goes: /etc/my.cnf on Rocky,
+# DB_FLAVOR (percona84|percona80|mysql|mariadb1011), MYCNF_PATH (where the file goes: /etc/my.cnf on Rocky,
 # /etc/mysql/my.cnf on Ubuntu, where it replaces the alternatives symlink; the link target is
 # kept as MYCNF_PATH.pandora-ha.orig), MYCNF_B64 (the complete file, base64), DATADIR, BINLOG_DIR
 # (empty: binary logs stay in the datadir; else that directory, owned by mysql and labelled
@@ -23,7 +23,7 @@ if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
 fi
 
 require_env DB_FLAVOR MYCNF_PATH MYCNF_B64 DATADIR
-require_one_of DB_FLAVOR percona80 mariadb1011
+require_one_of DB_FLAVOR percona84 percona80 mysql mariadb1011
 require_abs_path MYCNF_PATH
 require_abs_path DATADIR
 BINLOG_DIR="${BINLOG_DIR:-}"
@@ -97,7 +97,7 @@ if [[ ! -d "$DATADIR/mysql" ]]; then
     die "$DATADIR is not empty but holds no initialized server (no mysql/ inside); move its content away first"
   fi
   log "initializing $DATADIR"
-  if [[ "$DB_FLAVOR" == percona80 ]]; then
+  if mysql_family "$DB_FLAVOR"; then
     # read_only options are for serving, not for creating the system tables.
     mysqld --defaults-file="$MYCNF_PATH" --initialize-insecure --user=mysql \
       --read-only=OFF --super-read-only=OFF || db_fail_with_log "$MYCNF_PATH" "mysqld --initialize-insecure failed"

@@ -22,7 +22,7 @@ require_abs_path GUARD_CONF
 require_abs_path UNIT_PATH
 require_abs_path PID_FILE
 require_abs_path LOG_FILE
-require_one_of DB_FLAVOR percona80 mariadb1011
+require_one_of DB_FLAVOR percona84 percona80 mysql mariadb1011
 require_match FENCE_AFTER_MS '^(0|[1-9][0-9]{3,4})$' "0 (off) or milliseconds from 1000 to 60000"
 SERVICE=pandora_ha_guard.service
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # db-install.sh — installs the database server and its hot-backup tool on a DB node.
-# DB_FLAVOR=percona80: Percona's percona-release, the ps80 repository, percona-server-server
-# and percona-xtrabackup-80 (the manual's procedure, with dnf on Rocky and apt on Ubuntu).
+# DB_FLAVOR=percona84 (the default) / percona80: Percona's percona-release, the ps-84-lts / ps80
+# repository, percona-server-server and percona-xtrabackup-84 / -80 (the manual's procedure,
+# with dnf on Rocky and apt on Ubuntu).
+# DB_FLAVOR=mysql: the operating system's own MySQL server packages (mysql-server; 8.0.30 or
+# later, checked: Ubuntu 24.04's 8.0, Rocky's, Debian sid's 9.7), seeded by the clone plugin
+# (no xtrabackup there).
 # DB_FLAVOR=mariadb1011: MariaDB 10.11 with mariadb-backup — from the distribution on Debian 12
 # and Ubuntu 24.04, from MariaDB's own 10.11 repository elsewhere (Ubuntu 22.04, Rocky).
 # Also rsync, zstd (compresses the seeding stream), the OpenSSH client and, on Rocky, semanage
@@ -16,7 +20,7 @@ if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
 fi
 
 require_env DB_FLAVOR
-require_one_of DB_FLAVOR percona80 mariadb1011
+require_one_of DB_FLAVOR percona84 percona80 mysql mariadb1011
 
 pha_tmp_init
 FAMILY=$(os_family)
@@ -24,15 +28,17 @@ OS_ID=$(os_release_field ID)
 OS_VERSION=$(os_release_field VERSION_ID)
 MARIADB_KEY_URL="https://supplychain.mariadb.com/MariaDB-Server-GPG-KEY"
 
+# install_percona REPO XTRABACKUP: REPO is percona-release's name (ps-84-lts, ps80).
 install_percona() {
+  local repo=$1 xtrabackup=$2
   if [[ "$FAMILY" == rhel ]]; then
     if ! pkg_installed percona-release; then
       dnf install -y https://repo.percona.com/yum/percona-release-latest.noarch.rpm || die "installing percona-release failed"
       changed "installed percona-release"
     fi
-    if ! compgen -G "/etc/yum.repos.d/percona-ps-80-release.repo" >/dev/null; then
-      percona-release setup -y ps80 || die "percona-release setup ps80 failed"
-      changed "enabled the Percona ps80 repository"
+    if ! compgen -G "/etc/yum.repos.d/percona-$repo-release.repo" >/dev/null; then
+      percona-release setup -y "$repo" || die "percona-release setup $repo failed"
+      changed "enabled the Percona $repo repository"
     fi
   else
     if ! pkg_installed percona-release; then
@@ -43,13 +49,29 @@ install_percona() {
       pkg_install_files "$deb"
       changed "installed percona-release"
     fi
-    if ! compgen -G "/etc/apt/sources.list.d/percona-ps-80-release.list" >/dev/null; then
-      percona-release setup ps80 || die "percona-release setup ps80 failed"
+    if ! compgen -G "/etc/apt/sources.list.d/percona-$repo-release.list" >/dev/null; then
+      percona-release setup "$repo" || die "percona-release setup $repo failed"
       PHA_APT_UPDATED=0 # the new repository needs a fresh package list
-      changed "enabled the Percona ps80 repository"
+      changed "enabled the Percona $repo repository"
     fi
   fi
-  pkg_install percona-server-server percona-xtrabackup-80
+  pkg_install percona-server-server "$xtrabackup"
+}
+
+# The OS's MySQL: its version must speak CHANGE REPLICATION SOURCE, innodb_redo_log_capacity
+# and the clone plugin (8.0.30 or later); another server already installed is refused.
+install_os_mysql() {
+  local version
+  if command -v mariadbd >/dev/null 2>&1; then
+    die "MariaDB is installed here ($(mariadbd --version 2>/dev/null)); installing MySQL would replace it: remove it first, or use DB_FLAVOR=mariadb1011"
+  fi
+  if [[ "$FAMILY" == rhel ]]; then pkg_install mysql-server; else pkg_install mysql-server mysql-client; fi
+  version=$(mysqld --version 2>/dev/null || true)
+  [[ "$version" != *MariaDB* ]] || die "the installed server is MariaDB ($version), not MySQL: use DB_FLAVOR=mariadb1011"
+  [[ "$version" =~ Ver\ ([0-9]+)\.([0-9]+)\.([0-9]+) ]] || die "cannot tell the installed MySQL server's version (mysqld --version: ${version:-nothing})"
+  local major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]} patch=${BASH_REMATCH[3]}
+  ((major > 8 || (major == 8 && (minor > 0 || patch >= 30)))) ||
+    die "the installed MySQL server is $major.$minor.$patch; DB_FLAVOR=mysql needs 8.0.30 or later ($version)"
 }
 
 # MariaDB 10.11 is the distribution's own on Debian 12 and Ubuntu 24.04.
@@ -116,7 +138,12 @@ install_mariadb() {
   check_mariadb_version
 }
 
-if [[ "$DB_FLAVOR" == percona80 ]]; then install_percona; else install_mariadb; fi
+case "$DB_FLAVOR" in
+  percona84) install_percona ps-84-lts percona-xtrabackup-84 ;;
+  percona80) install_percona ps80 percona-xtrabackup-80 ;;
+  mysql) install_os_mysql ;;
+  *) install_mariadb ;;
+esac
 
 if [[ "$FAMILY" == rhel ]]; then
   pkg_install rsync zstd openssh-clients policycoreutils-python-utils

@@ -2,7 +2,7 @@
 # db-restart.sh — runs ON A DB NODE, sent over SSH by server-rolling-restart.sh: tells whether
 # the node owes a restart (its my.cnf changed while it ran; db-configure.sh left the marker
 # $PHA_STATE_DIR/restart-pending) and performs it, as a replica only.
-# Parameters: REQUEST (check|restart), DB_FLAVOR (percona80|mariadb1011), MYCNF_PATH, DB_NAME (where
+# Parameters: REQUEST (check|restart), DB_FLAVOR (percona84|percona80|mysql|mariadb1011), MYCNF_PATH, DB_NAME (where
 # pandora_ha keeps its promotion epochs), NODE_HOST (this node's cluster address, as ha_hosts
 # names it).
 # check: the last line is `restart: pending` or `restart: none`; nothing is changed (a marker
@@ -20,7 +20,7 @@ fi
 
 require_env REQUEST DB_FLAVOR MYCNF_PATH DB_NAME NODE_HOST
 require_one_of REQUEST check restart
-require_one_of DB_FLAVOR percona80 mariadb1011
+require_one_of DB_FLAVOR percona84 percona80 mysql mariadb1011
 require_abs_path MYCNF_PATH
 require_sql_ident DB_NAME
 require_host NODE_HOST

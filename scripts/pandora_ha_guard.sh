@@ -66,7 +66,7 @@ ms_in() { # KEY MIN MAX
   [[ "${!1}" =~ ^[1-9][0-9]{0,5}$ ]] || die "$CONF: $1 must be a whole number of milliseconds (got '${!1}')"
   ((10#${!1} >= $2 && 10#${!1} <= $3)) || die "$CONF: $1 must be a whole number of milliseconds from $2 to $3 (got '${!1}')"
 }
-require_one_of DB_FLAVOR mariadb1011 percona80
+require_one_of DB_FLAVOR percona84 percona80 mysql mariadb1011
 ms_in FENCE_AFTER_MS 1000 60000
 ms_in ROUND_MS 200 2000
 ms_in PROBE_MS 100 "$ROUND_MS"

@@ -2,7 +2,7 @@
 # server-install.sh — makes sure a Pandora FMS server host has what the HA setup needs.
 # PANDORA_PACKAGES: space-separated URLs (https://…) or absolute paths of the Pandora FMS server
 # .rpm/.deb packages, installed only when /usr/bin/pandora_server is missing (may be empty when
-# the server is installed already). DB_FLAVOR (percona80|mariadb1011): which database client
+# the server is installed already). DB_FLAVOR (percona84|percona80|mysql|mariadb1011): which database client
 # to install when no mysql/mariadb client is present. NFS_CLIENT (0|1): nfs-utils / nfs-common
 # for the shared data_in directories.
 # Idempotent: what is installed already is skipped. Fails when no Pandora FMS server is installed
@@ -14,7 +14,7 @@ if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
 fi
 
 require_env DB_FLAVOR NFS_CLIENT
-require_one_of DB_FLAVOR percona80 mariadb1011
+require_one_of DB_FLAVOR percona84 percona80 mysql mariadb1011
 require_one_of NFS_CLIENT 0 1
 PANDORA_PACKAGES="${PANDORA_PACKAGES:-}"
 PANDORA_BIN=/usr/bin/pandora_server
@@ -62,7 +62,7 @@ fi
 # --- database client (any mysql/mariadb client will do; installing a second one conflicts)
 if command -v mysql >/dev/null 2>&1 || command -v mariadb >/dev/null 2>&1; then
   unchanged "database client installed ($(command -v mariadb || command -v mysql))"
-elif [[ "$DB_FLAVOR" == percona80 ]]; then
+elif mysql_family "$DB_FLAVOR"; then
   if [[ "$FAMILY" == rhel ]]; then pkg_install mysql; else pkg_install mysql-client; fi
 else
   if [[ "$FAMILY" == rhel ]]; then pkg_install mariadb; else pkg_install mariadb-client; fi

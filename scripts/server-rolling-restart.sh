@@ -32,7 +32,7 @@ require_sql_ident HA_DB_USER
 require_match SSH_USER '^[a-z_][a-z0-9_-]{0,31}$' "a Unix user name"
 require_port SSH_PORT
 require_abs_path KEY_FILE
-require_one_of DB_FLAVOR percona80 mariadb1011
+require_one_of DB_FLAVOR percona84 percona80 mysql mariadb1011
 require_abs_path MYCNF_PATH
 require_abs_path PANDORA_CONF
 require_one_of LAST 0 1
@@ -74,7 +74,7 @@ replicates() {
 caught_up() {
   local pos wait_sql
   replicates "$1" "$2" || return 1
-  if [[ "$DB_FLAVOR" == percona80 ]]; then
+  if mysql_family "$DB_FLAVOR"; then
     pos=$(ha_sql "$2" 'SELECT @@global.gtid_executed' | tr -d '\n') || return 1
     wait_sql="SELECT WAIT_FOR_EXECUTED_GTID_SET($(sql_quote "$pos"), 60)"
   else

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { ConfigError, cidrToAccountHost, parseConfig } from "../../lib/config";
+import { ConfigError, DB_FLAVORS, cidrToAccountHost, defaultSeedMethod, mysqlFamily, parseConfig } from "../../lib/config";
 import { stackConfig } from "./mocks";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -32,11 +32,12 @@ function problems(cfg: Record<string, string>): string[] {
 }
 
 describe("defaults", () => {
-  test("an aws stack gets two DB nodes, two servers, rocky9, percona80, efs, semi-sync", () => {
+  test("an aws stack gets two DB nodes, two servers, rocky9, percona84 seeded by clone, efs, semi-sync", () => {
     const c = parseConfig(aws());
     expect(c.platform).toBe("aws");
     expect(c.os).toBe("rocky9");
-    expect(c.dbFlavor).toBe("percona80");
+    expect(c.dbFlavor).toBe("percona84");
+    expect(c.seedMethod).toBe("clone");
     expect(c.sharedStorage).toBe("efs");
     expect(c.dbNodes.map((n) => [n.name, n.serverId])).toEqual([["db1", 1], ["db2", 2]]);
     expect(c.servers.map((s) => s.name)).toEqual(["pfms1", "pfms2"]);
@@ -87,7 +88,8 @@ describe("defaults", () => {
 const invalid: Array<[string, Record<string, string>, string, string]> = [
   ["unknown platform", aws({ platform: "gcp" }), "pandora-ha:platform", "expected one of aws, existing"],
   ["unknown os", aws({ os: "centos7" }), "pandora-ha:os", "rocky8, rocky9, ubuntu2204, ubuntu2404"],
-  ["unknown dbFlavor", aws({ dbFlavor: "mysql57" }), "pandora-ha:dbFlavor", "percona80, mariadb1011"],
+  ["unknown dbFlavor", aws({ dbFlavor: "mysql57" }), "pandora-ha:dbFlavor", "expected one of percona84, percona80, mysql, mariadb1011, got 'mysql57'"],
+  ["unknown seedMethod", aws({ seedMethod: "rsync" }), "pandora-ha:seedMethod", "expected one of clone, xtrabackup, mariabackup, got 'rsync'"],
   ["unknown sharedStorage", aws({ sharedStorage: "s3" }), "pandora-ha:sharedStorage", "efs, nfs, mounted, none"],
   ["missing host on existing", existing({ dbNodes: [{ name: "db1", host: "10.0.0.11" }, { name: "db2" }] }), "pandora-ha:dbNodes[1].host", "required on platform existing"],
   ["host given on aws", aws({ dbNodes: [{ name: "db1", host: "10.0.0.1" }, { name: "db2" }] }), "pandora-ha:dbNodes[0].host", "not allowed on platform aws"],
@@ -185,11 +187,80 @@ describe("the example stack file", () => {
     const c = parseConfig(all);
     expect(c.platform).toBe("aws");
     expect(c.os).toBe("rocky9");
-    expect(c.dbFlavor).toBe("percona80");
+    expect(c.dbFlavor).toBe("percona84");
     expect(c.dbNodes.map((n) => [n.name, n.serverId])).toEqual([["db1", 1], ["db2", 2]]);
     expect(c.servers.map((s) => [s.name, s.master])).toEqual([["pfms1", 2], ["pfms2", 1]]);
     expect(c.sharedStorage).toBe("efs");
     expect(c.tentacleLoadBalancer).toBe(true);
+  });
+});
+
+describe("dbFlavor and seedMethod", () => {
+  test("mysqlFamily: the Percona flavors and the OS's MySQL, not MariaDB", () => {
+    expect(DB_FLAVORS.filter(mysqlFamily)).toEqual(["percona84", "percona80", "mysql"]);
+    expect(mysqlFamily("mariadb1011")).toBe(false);
+  });
+
+  test("seedMethod defaults to clone for percona84 and mysql, xtrabackup for percona80 (as its installs were seeded), mariabackup for MariaDB", () => {
+    const defaults: Record<string, string> = { percona84: "clone", mysql: "clone", percona80: "xtrabackup", mariadb1011: "mariabackup" };
+    for (const dbFlavor of DB_FLAVORS) {
+      const expected = defaults[dbFlavor];
+      expect(defaultSeedMethod(dbFlavor)).toBe(expected);
+      expect(parseConfig(aws({ dbFlavor })).seedMethod, dbFlavor).toBe(expected);
+    }
+  });
+
+  test.each([
+    ["percona84", "clone"],
+    ["percona84", "xtrabackup"],
+    ["percona80", "clone"],
+    ["percona80", "xtrabackup"],
+    ["mysql", "clone"],
+    ["mariadb1011", "mariabackup"],
+  ])("%s seeded by %s is accepted", (dbFlavor, seedMethod) => {
+    expect(parseConfig(aws({ dbFlavor, seedMethod }))).toMatchObject({ dbFlavor, seedMethod });
+  });
+
+  test.each([
+    ["mysql", "xtrabackup", "xtrabackup is not packaged with dbFlavor mysql (the OS's own MySQL server); use clone"],
+    ["mysql", "mariabackup", "mariabackup only copies MariaDB; with dbFlavor mysql use clone"],
+    ["percona84", "mariabackup", "mariabackup only copies MariaDB; with dbFlavor percona84 use clone or xtrabackup"],
+    ["percona80", "mariabackup", "mariabackup only copies MariaDB; with dbFlavor percona80 use clone or xtrabackup"],
+    ["mariadb1011", "clone", "clone cannot copy MariaDB (MariaDB has no clone plugin); with dbFlavor mariadb1011 use mariabackup"],
+    ["mariadb1011", "xtrabackup", "xtrabackup cannot copy MariaDB (xtrabackup does not support MariaDB 10.11); with dbFlavor mariadb1011 use mariabackup"],
+  ])("%s seeded by %s is refused, naming seedMethod", (dbFlavor, seedMethod, why) => {
+    expect(problems(aws({ dbFlavor, seedMethod }))).toEqual([`pandora-ha:seedMethod: ${why}`]);
+  });
+
+  test("an unknown dbFlavor is its own problem: seedMethod is not checked against a guess", () => {
+    expect(problems(aws({ dbFlavor: "mariadb", seedMethod: "mariabackup" }))).toEqual([
+      "pandora-ha:dbFlavor: expected one of percona84, percona80, mysql, mariadb1011, got 'mariadb'",
+    ]);
+  });
+
+  test("the plan: each flavor's install description; SEED_METHOD beside DB_FLAVOR for the seed and the resync tool", async () => {
+    const { buildPlan } = await import("../../lib/plan");
+    const installs: Array<[string, string | undefined, string]> = [
+      ["percona84", undefined, "install Percona Server 8.4 LTS and xtrabackup 8.4"],
+      ["percona80", "xtrabackup", "install Percona Server 8.0 and xtrabackup"],
+      ["mysql", undefined, "install the OS's MySQL server (8.0.30 or later)"],
+      ["mariadb1011", undefined, "install MariaDB 10.11 and mariabackup"],
+    ];
+    for (const [dbFlavor, seedMethod, description] of installs) {
+      const c = parseConfig(existing({ dbFlavor, ...(seedMethod ? { seedMethod } : {}) }));
+      const plan = buildPlan(c, { binlogVolumes: false });
+      const step = (id: string) => plan.find((s) => s.id === id)!;
+      expect(step("db/db1/install")).toMatchObject({ description, env: { DB_FLAVOR: dbFlavor } });
+      for (const id of ["replication/db2/seed", "servers/pfms1/ha-tools", "servers/pfms2/ha-tools"])
+        expect(step(id).env, `${dbFlavor} ${id}`).toMatchObject({ DB_FLAVOR: dbFlavor, SEED_METHOD: c.seedMethod });
+      // Only the seed and the tools that reseed get it.
+      expect(plan.filter((s) => "SEED_METHOD" in s.env).map((s) => s.id)).toEqual(["replication/db2/seed", "servers/pfms1/ha-tools", "servers/pfms2/ha-tools"]);
+      expect(step("replication/db2/seed").description).toBe(
+        c.seedMethod === "clone"
+          ? "clone the current master (at first db1) into db2 with the clone plugin and start replication"
+          : `stream a ${c.seedMethod} backup of the current master (at first db1) into db2 and start replication`,
+      );
+    }
   });
 });
 

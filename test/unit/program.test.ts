@@ -52,6 +52,9 @@ const command = (r: Run, id: string) => {
   if (!c) throw new Error(`no command for ${id}; have ${commands(r).map((x) => x.name).join(", ")}`);
   return c;
 };
+/** The my.cnf a node's configure step writes (base64 on its command line). */
+const myCnfOf = (r: Run, node: string) =>
+  Buffer.from(/MYCNF_B64='([^']+)'/.exec(command(r, `db/${node}/configure`).inputs.create)![1], "base64").toString();
 
 /** Inputs with every secret-wrapped value removed: what would be visible in plain text. */
 function plainView(v: unknown): unknown {
@@ -68,7 +71,7 @@ function ingressRules(r: Run) {
   return ofType(r, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((x) => x.inputs);
 }
 
-describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", async () => {
+describe("default aws stack (rocky9, percona84 seeded by clone, 2 DB nodes, 2 servers, efs)", async () => {
   const run = await runProgram(
     { adminCidrs: ["203.0.113.4/32"], pandoraServerPackages: PKG_RPM, dbRootPassword: GIVEN_ROOT_PW },
     ["dbRootPassword"],
@@ -91,6 +94,16 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
     // 2 DB nodes × (binlog volume, install, keys, my.cnf, accounts, guard) + 1 seed
     // + 2 servers × (install, keys, shared storage, tentacle, ha-tools, pandora-conf, pandora-ha, rolling-restart).
     expect(commands(run)).toHaveLength(29);
+  });
+
+  test("percona84 and clone: the flavor and the seed method on the command lines, a my.cnf for 8.4 with the clone plugin", () => {
+    expect(command(run, "db/db1/install").inputs.create).toContain("DB_FLAVOR='percona84'");
+    for (const id of ["replication/db2/seed", "servers/pfms1/ha-tools", "servers/pfms2/ha-tools"])
+      expect(command(run, id).inputs.create, id).toContain("SEED_METHOD='clone'");
+    const cnf = myCnfOf(run, "db1");
+    expect(cnf).toMatch(/^innodb_redo_log_capacity = 128M/m);
+    expect(cnf).toMatch(/^plugin-load-add = mysql_clone\.so/m);
+    expect(cnf).not.toMatch(/^(innodb_log_file_size|master-info-repository|relay-log-info-repository) /m);
   });
 
   test("instances: official Rocky 9 image, gp3 encrypted root, DB nodes in two AZs", () => {
@@ -193,9 +206,11 @@ describe("default aws stack (rocky9, percona80, 2 DB nodes, 2 servers, efs)", as
   });
 });
 
-describe("3-node rocky8 percona80 stack with an NLB", async () => {
+describe("3-node rocky8 percona80 stack (an existing install, seeded by xtrabackup) with an NLB", async () => {
   const run = await runProgram({
     os: "rocky8",
+    dbFlavor: "percona80",
+    seedMethod: "xtrabackup",
     adminCidrs: ["203.0.113.0/28", "198.51.100.7/32"],
     agentCidrs: ["192.0.2.0/24"],
     pandoraServerPackages: PKG_RPM,
@@ -205,11 +220,11 @@ describe("3-node rocky8 percona80 stack with an NLB", async () => {
 
   test("three DB nodes with unique server_id in their my.cnf, two replicas seeded from db1", () => {
     expect(ofType(run, "aws:ec2/instance:Instance")).toHaveLength(5);
-    const ids = ["db1", "db2", "db3"].map((n) => {
-      const env = /MYCNF_B64='([^']+)'/.exec(command(run, `db/${n}/configure`).inputs.create)![1];
-      return /^server_id = (\d+)/m.exec(Buffer.from(env, "base64").toString())![1];
-    });
+    const ids = ["db1", "db2", "db3"].map((n) => /^server_id = (\d+)/m.exec(myCnfOf(run, n))![1]);
     expect(ids).toEqual(["1", "2", "30"]);
+    // Percona 8.0's file as before: the redo log by file size, no clone plugin (seeded by xtrabackup).
+    expect(myCnfOf(run, "db1")).toMatch(/^innodb_log_file_size = 64M$/m);
+    expect(myCnfOf(run, "db1")).not.toMatch(/mysql_clone/);
     expect(commands(run).filter((c) => c.name.startsWith("replication-")).map((c) => c.name)).toEqual([
       "replication-db2-seed",
       "replication-db3-seed",
@@ -219,6 +234,8 @@ describe("3-node rocky8 percona80 stack with an NLB", async () => {
       // The master is asked of the cluster (every node's address), never assumed to be db1.
       expect(create).toMatch(/DB_HOSTS='10\.42\.0\.\d+ 10\.42\.0\.\d+ 10\.42\.0\.\d+'/);
       expect(create).not.toMatch(/MASTER_HOST=/);
+      expect(create).toContain("DB_FLAVOR='percona80'");
+      expect(create).toContain("SEED_METHOD='xtrabackup'");
       for (const n of ["db1", "db2", "db3"]) expect(run.deps.get(`replication-${r}-seed`)).toContainEqual(expect.stringContaining(`::db-${n}-bootstrap`));
     }
     expect(commands(run)).toHaveLength(3 * 6 + 2 + 2 * 8);
@@ -289,10 +306,11 @@ describe("existing ubuntu2204 mariadb1011 stack", async () => {
   test("MariaDB my.cnf at /etc/mysql/my.cnf; replication uses the cluster address", () => {
     const create = command(run, "db/db1/configure").inputs.create;
     expect(create).toContain("MYCNF_PATH='/etc/mysql/my.cnf'");
-    const cnf = Buffer.from(/MYCNF_B64='([^']+)'/.exec(create)![1], "base64").toString();
+    const cnf = myCnfOf(run, "db1");
     expect(cnf).toMatch(/^gtid_strict_mode = ON/m);
     expect(cnf).not.toMatch(/super_read_only|gtid-mode/);
     expect(command(run, "db/db1/install").inputs.create).toContain("DB_FLAVOR='mariadb1011'");
+    expect(command(run, "replication/db2/seed").inputs.create).toContain("SEED_METHOD='mariabackup'");
     // db2's cluster address differs from its SSH host: ha_hosts and the seed use the address.
     const tokens = command(run, "servers/pfms1/pandora-conf").inputs.stdin.value as string;
     expect(tokens).toMatch(/^ha_hosts 192\.0\.2\.11,10\.1\.0\.12$/m);

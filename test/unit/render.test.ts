@@ -1,10 +1,17 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, test } from "vitest";
-import { parseConfig } from "../../lib/config";
-import { MARIADB_REJECTED_OPTIONS, myCnfPath, parseCnfSection, renderMyCnf } from "../../lib/render/mycnf";
+import { OSES, parseConfig } from "../../lib/config";
+import {
+  MARIADB_REJECTED_OPTIONS,
+  MYSQL84_REFUSED_OPTIONS,
+  MYSQL84_REFUSED_PREFIXES,
+  myCnfPath,
+  parseCnfSection,
+  renderMyCnf,
+} from "../../lib/render/mycnf";
 import type { MyCnfInput } from "../../lib/render/mycnf";
 import {
   consoleRemoteConfigLine,
@@ -29,6 +36,9 @@ const base: MyCnfInput = {
 
 const mysqld = (i: MyCnfInput) => new Map(parseCnfSection(renderMyCnf(i), "mysqld").map(([k, v]) => [k, v]));
 const keysOf = (i: MyCnfInput) => parseCnfSection(renderMyCnf(i), "mysqld").map(([k]) => k);
+const plugins = (i: MyCnfInput) => parseCnfSection(renderMyCnf(i), "mysqld").filter(([k]) => k === "plugin-load-add").map(([, v]) => v);
+/** An option as the server reads it: '-' and '_' alike, without the `loose-` prefix. */
+const optionName = (k: string) => k.replace(/-/g, "_").replace(/^loose_/, "");
 
 // Every key of the manual's my.cnf, with the name each flavor uses for it.
 const MANUAL_KEYS: Array<[percona: string, mariadb: string]> = [
@@ -68,10 +78,16 @@ const MANUAL_KEYS: Array<[percona: string, mariadb: string]> = [
   ["innodb_flush_log_at_timeout", "innodb_flush_log_at_timeout"],
 ];
 
+/** The name a flavor's file uses for a manual key: MariaDB's, or 8.4's redo log capacity for the log file size. */
+function manualKey(flavor: MyCnfInput["flavor"], [pk, mk]: [string, string]): string {
+  if (flavor === "mariadb1011") return mk;
+  return pk === "innodb_log_file_size" && (flavor === "percona84" || flavor === "mysql") ? "innodb_redo_log_capacity" : pk;
+}
+
 describe("my.cnf", () => {
-  test.each(["percona80", "mariadb1011"] as const)("%s: every key the manual requires, with the manual's values", (flavor) => {
+  test.each(["percona84", "percona80", "mysql", "mariadb1011"] as const)("%s: every key the manual requires, with the manual's values", (flavor) => {
     const m = mysqld({ ...base, flavor });
-    for (const [pk, mk] of MANUAL_KEYS) expect(m.has(flavor === "percona80" ? pk : mk), `${flavor} lacks ${pk}`).toBe(true);
+    for (const keys of MANUAL_KEYS) expect(m.has(manualKey(flavor, keys)), `${flavor} lacks ${manualKey(flavor, keys)}`).toBe(true);
     expect(m.get("binlog-format")).toBe("ROW");
     expect(m.get("binlog-do-db")).toBe("pandora");
     expect(m.get("replicate-do-db")).toBe("pandora");
@@ -87,7 +103,7 @@ describe("my.cnf", () => {
     expect(m.get("log-bin")).toBeDefined();
   });
 
-  test("percona80: GTIDs, super_read_only, semi-sync AFTER_SYNC through the plugins", () => {
+  test("percona80: GTIDs, super_read_only, semi-sync AFTER_SYNC through the plugins; the clone plugin only when seeding by clone", () => {
     const m = mysqld(base);
     expect(m.get("gtid-mode")).toBe("ON");
     expect(m.get("enforce-gtid-consistency")).toBe("ON");
@@ -95,8 +111,9 @@ describe("my.cnf", () => {
     expect(m.get("read_only")).toBe("ON");
     expect(m.get("loose-rpl_semi_sync_source_wait_point")).toBe("AFTER_SYNC");
     expect(m.get("loose-rpl_semi_sync_source_timeout")).toBe("5000");
-    const plugins = parseCnfSection(renderMyCnf(base), "mysqld").filter(([k]) => k === "plugin-load-add").map(([, v]) => v);
-    expect(plugins).toEqual(["semisync_source.so", "semisync_replica.so"]);
+    // percona80's default is xtrabackup (what its existing installs were seeded with).
+    expect(plugins(base)).toEqual(["semisync_source.so", "semisync_replica.so"]);
+    expect(plugins({ ...base, seedMethod: "clone" })).toEqual(["mysql_clone.so", "semisync_source.so", "semisync_replica.so"]);
   });
 
   test("mariadb1011: no option MariaDB 10.11 rejects, MariaDB's own names for semi-sync and strict GTIDs", () => {
@@ -117,7 +134,7 @@ describe("my.cnf", () => {
   });
 
   test("no semi-sync settings when ha.semiSync is false", () => {
-    for (const flavor of ["percona80", "mariadb1011"] as const) {
+    for (const flavor of ["percona84", "percona80", "mysql", "mariadb1011"] as const) {
       expect(renderMyCnf({ ...base, flavor, semiSync: false })).not.toMatch(/semi_sync|semisync/);
     }
   });
@@ -143,11 +160,126 @@ describe("my.cnf", () => {
     expect(mysqld({ ...base, os: "ubuntu2204" }).get("socket")).toBe("/var/run/mysqld/mysqld.sock");
   });
 
+  test("per flavor: Percona 8.4 where Percona 8.0 is; the OS's MySQL where its packages put things (Rocky: /var/log/mysql)", () => {
+    const paths = (flavor: MyCnfInput["flavor"], os: MyCnfInput["os"]) => {
+      const m = mysqld({ ...base, flavor, os });
+      return [m.get("socket"), m.get("log-error"), m.get("pid-file"), m.get("datadir")];
+    };
+    for (const os of OSES) expect(paths("percona84", os), os).toEqual(paths("percona80", os));
+    expect(paths("mysql", "rocky9")).toEqual(["/var/lib/mysql/mysql.sock", "/var/log/mysql/mysqld.log", "/var/run/mysqld/mysqld.pid", "/var/lib/mysql"]);
+    expect(paths("mysql", "ubuntu2404")).toEqual(["/var/run/mysqld/mysqld.sock", "/var/log/mysql/error.log", "/var/run/mysqld/mysqld.pid", "/var/lib/mysql"]);
+  });
+
   test("no password in my.cnf (it is world-readable); the lab's paths override the defaults", () => {
     const text = renderMyCnf({ ...base, paths: { datadir: "/lab/db1/data" }, extra: { innodb_buffer_pool_size: "64M" } });
     expect(text).not.toMatch(/password/i);
     expect(parseCnfSection(text, "mysqld").find(([k]) => k === "datadir")?.[1]).toBe("/lab/db1/data");
     expect(() => renderMyCnf({ ...base, serverId: 0 })).toThrow(/server_id/);
+  });
+});
+
+describe("my.cnf for MySQL 8.4 and 9.x (percona84, mysql; the mysql file also for 8.0.30+)", () => {
+  const FLAVORS = ["percona84", "mysql"] as const;
+  const SEEDS = { percona84: ["clone", "xtrabackup"], mysql: ["clone"] } as const;
+
+  test.each(FLAVORS)("%s: none of the options those servers refuse to start with, on any OS, with or without semi-sync", (flavor) => {
+    for (const os of OSES)
+      for (const semiSync of [true, false])
+        for (const seedMethod of SEEDS[flavor]) {
+          const text = renderMyCnf({ ...base, flavor, os, semiSync, seedMethod });
+          const names = [...parseCnfSection(text, "mysqld"), ...parseCnfSection(text, "client")].map(([k]) => optionName(k));
+          const what = `${flavor} ${os} semiSync ${semiSync} ${seedMethod}`;
+          for (const bad of MYSQL84_REFUSED_OPTIONS) expect(names, `${what} has ${bad}`).not.toContain(bad);
+          for (const prefix of MYSQL84_REFUSED_PREFIXES) expect(names.filter((n) => n.startsWith(prefix)), what).toEqual([]);
+          // Nothing by its master/slave name at all: 8.4's names only.
+          expect(names.filter((n) => /master|slave/.test(n)), what).toEqual([]);
+        }
+  });
+
+  test("the refused options are the lab's list (mysql-lab-notes.md), with the slave_ twin of replica_parallel_type", () => {
+    expect([...MYSQL84_REFUSED_OPTIONS].sort()).toEqual([
+      "binlog_transaction_dependency_tracking",
+      "default_authentication_plugin",
+      "expire_logs_days",
+      "innodb_log_file_size",
+      "innodb_log_files_in_group",
+      "master_info_repository",
+      "relay_log_info_repository",
+      "replica_parallel_type",
+      "slave_parallel_type",
+      "transaction_write_set_extraction",
+    ]);
+    expect(MYSQL84_REFUSED_PREFIXES).toEqual(["rpl_semi_sync_master_", "rpl_semi_sync_slave_"]);
+    // The percona80 file does hold some of them (8.0 reads them): the check above can fail.
+    const percona80 = keysOf({ ...base, seedMethod: "xtrabackup" }).map(optionName);
+    expect(MYSQL84_REFUSED_OPTIONS.filter((o) => percona80.includes(o))).toEqual(["innodb_log_file_size", "master_info_repository", "relay_log_info_repository"]);
+  });
+
+  test.each(FLAVORS)("%s: the replacements: redo log capacity, binlog_expire_logs_seconds, semi-sync and clone plugins, source/replica names", (flavor) => {
+    const m = mysqld({ ...base, flavor });
+    // The manual's innodb_log_file_size 64M times the 2 log files it had.
+    expect(m.get("innodb_redo_log_capacity")).toBe("128M");
+    expect(m.get("binlog_expire_logs_seconds")).toBe("172800");
+    expect(plugins({ ...base, flavor })).toEqual(["mysql_clone.so", "semisync_source.so", "semisync_replica.so"]);
+    expect(Object.fromEntries([...m].filter(([k]) => k.startsWith("loose-rpl_semi_sync_")))).toEqual({
+      "loose-rpl_semi_sync_source_enabled": "ON",
+      "loose-rpl_semi_sync_replica_enabled": "ON",
+      "loose-rpl_semi_sync_source_wait_point": "AFTER_SYNC",
+      "loose-rpl_semi_sync_source_timeout": "5000",
+      "loose-rpl_semi_sync_source_wait_for_replica_count": "1",
+      "loose-rpl_semi_sync_source_wait_no_replica": "OFF",
+    });
+    for (const [k, v] of [
+      ["gtid-mode", "ON"],
+      ["enforce-gtid-consistency", "ON"],
+      ["super_read_only", "ON"],
+      ["read_only", "ON"],
+      ["sync_source_info", "1"],
+      ["log_replica_updates", "ON"],
+      ["replica_parallel_workers", "4"],
+      ["replica_preserve_commit_order", "ON"],
+      ["replica_net_timeout", "5"],
+    ]) expect(m.get(k), `${flavor} ${k}`).toBe(v);
+    // caching_sha2_password, the server's default: no authentication option at all.
+    expect([...m.keys()].filter((k) => /auth/.test(k))).toEqual([]);
+    // Without clone, no clone plugin.
+    expect(plugins({ ...base, flavor, seedMethod: "xtrabackup", semiSync: false })).toEqual([]);
+  });
+
+  test.each(FLAVORS)("%s: each change from the manual and from percona80 is a comment in the file", (flavor) => {
+    const text = renderMyCnf({ ...base, flavor });
+    expect(text).toMatch(/^innodb_redo_log_capacity = 128M {2}# manual: innodb_log_file_size = 64M \(x 2 files\), deprecated since 8\.0\.30 and refused by 9\.x; the same redo space$/m);
+    expect(text).toMatch(/^# master-info-repository, relay-log-info-repository: not written \(TABLE is the default since 8\.0\.23; 8\.4\+ refuses them\)$/m);
+    expect(text).toMatch(/^# Accounts: caching_sha2_password, the server's default \(8\.4\+ refuses default_authentication_plugin/m);
+    expect(text).toMatch(/^plugin-load-add = mysql_clone\.so {2}# seedMethod clone: /m);
+    expect(text).toMatch(new RegExp(`^# Flavor: ${flavor}; node: db1\\.$`, "m"));
+  });
+});
+
+describe("percona80 and mariadb1011 files: unchanged in substance", () => {
+  // Rendered by the code before the 8.4 flavors (same `base`): every option, value and order.
+  const fixture = (name: string) => readFileSync(path.join(__dirname, "..", "fixtures", "mycnf", name), "utf8");
+  const sections = (text: string) => ({ mysqld: parseCnfSection(text, "mysqld"), client: parseCnfSection(text, "client") });
+  const clonePlugin = ([k, v]: [string, string | undefined]) => k === "plugin-load-add" && v === "mysql_clone.so";
+
+  test("percona80 seeded by xtrabackup: the same options and values, in the same order", () => {
+    expect(sections(renderMyCnf({ ...base, seedMethod: "xtrabackup" }))).toEqual(sections(fixture("percona80-rocky9.cnf")));
+  });
+
+  test("percona80 seeded by clone (not its default): the same, plus the clone plugin once", () => {
+    const before = sections(fixture("percona80-rocky9.cnf"));
+    expect(sections(renderMyCnf(base))).toEqual(before);
+    const now = sections(renderMyCnf({ ...base, seedMethod: "clone" }));
+    expect(now.client).toEqual(before.client);
+    expect(now.mysqld.filter((l) => !clonePlugin(l))).toEqual(before.mysqld);
+    expect(now.mysqld.filter(clonePlugin)).toHaveLength(1);
+  });
+
+  test("mariadb1011: the same options and values, whatever seedMethod says", () => {
+    for (const seedMethod of [undefined, "mariabackup", "clone"] as const) {
+      const text = renderMyCnf({ ...base, flavor: "mariadb1011", os: "ubuntu2204", seedMethod });
+      expect(sections(text), String(seedMethod)).toEqual(sections(fixture("mariadb1011-ubuntu2204.cnf")));
+    }
   });
 });
 
