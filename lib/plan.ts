@@ -176,6 +176,8 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
         ACCOUNT_HOST: cfg.dbAccountHost,
         DB_PORT: String(cfg.dbPort),
         PEERS: peersOf(node),
+        // Where its MySQL-family accounts are tried (a salted hash cannot say "unchanged").
+        SELF_HOST: ref(`address:${node.name}`),
       },
       secretEnv: {
         DB_ROOT_PASSWORD: ref("secret:dbRootPassword"),

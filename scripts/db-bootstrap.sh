@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # db-bootstrap.sh — root password and the cluster's accounts on one DB node; on the first node
 # also the Pandora database, made writable.
-# Parameters: DB_FLAVOR (percona80|mariadb1011), ROLE (master|replica), DB_NAME, REPL_USER,
+# Parameters: DB_FLAVOR (percona84|percona80|mysql|mariadb1011), ROLE (master|replica), DB_NAME, REPL_USER,
 # HA_DB_USER, PANDORA_DB_USER, ACCOUNT_HOST (host part of those accounts, e.g. '%' or
 # '10.42.0.0/255.255.0.0'), DB_PORT, PEERS (the other DB nodes' addresses, space-separated;
-# may be empty); secrets DB_ROOT_PASSWORD, REPL_PASSWORD, HA_DB_PASSWORD,
+# may be empty), SELF_HOST (this node's cluster address, default 127.0.0.1: where the MySQL
+# family's accounts are tried); secrets DB_ROOT_PASSWORD, REPL_PASSWORD, HA_DB_PASSWORD,
 # PANDORA_DB_PASSWORD.
 # Every statement runs with sql_log_bin=0: accounts are created on each node, never replicated.
-# root@localhost gets DB_ROOT_PASSWORD (Percona: mysql_native_password; MariaDB: unix_socket OR
-# mysql_native_password) and /root/.my.cnf (0600) holds it for the local tools (xtrabackup).
-# Accounts: replication (REPLICATION SLAVE/CLIENT), pandora (DB_NAME.*) — never global ALL nor
+# root@localhost gets DB_ROOT_PASSWORD (MySQL family: caching_sha2_password; MariaDB: unix_socket
+# OR mysql_native_password) and /root/.my.cnf (0600) holds it for the local tools (xtrabackup).
+# The MySQL family's accounts are all caching_sha2_password (mysql_native_password is off in 8.4
+# and gone in 9.x); its stored hash is salted anew by every ALTER USER, so a password counts as
+# unchanged when it authenticates (over TCP to SELF_HOST, the socket for root), and only a
+# password that does not is set. Replication (REPLICATION SLAVE/CLIENT, and on the MySQL family
+# BACKUP_ADMIN: a clone donor), pandora (DB_NAME.*) — never global ALL nor
 # READ_ONLY ADMIN, so read_only stops them — and HA admin (what promotion, demotion and
 # monitoring need, plus DB_NAME.*). On MariaDB 10.11 only READ_ONLY ADMIN may SET GLOBAL
 # read_only, so the HA admin has it (pandora_ha writes no Pandora data); on Percona it has
@@ -28,17 +33,19 @@ fi
 require_env DB_FLAVOR ROLE DB_NAME REPL_USER HA_DB_USER PANDORA_DB_USER ACCOUNT_HOST DB_PORT \
   DB_ROOT_PASSWORD REPL_PASSWORD HA_DB_PASSWORD PANDORA_DB_PASSWORD
 PHA_SECRET_VARS=(DB_ROOT_PASSWORD REPL_PASSWORD HA_DB_PASSWORD PANDORA_DB_PASSWORD)
-require_one_of DB_FLAVOR percona80 mariadb1011
+require_one_of DB_FLAVOR percona84 percona80 mysql mariadb1011
 require_one_of ROLE master replica
 for v in DB_NAME REPL_USER HA_DB_USER PANDORA_DB_USER; do require_sql_ident "$v"; done
 require_match ACCOUNT_HOST '^[A-Za-z0-9.%_/:-]+$' "a MySQL host pattern such as % or 10.0.0.0/255.255.0.0"
 require_port DB_PORT
 PEERS="${PEERS:-}"
 require_host_list PEERS
+SELF_HOST="${SELF_HOST:-127.0.0.1}"
+require_host SELF_HOST
 MASTER_MARKER="$PHA_STATE_DIR/master-initialized"
 pha_tmp_init
-PERCONA=0
-[[ "$DB_FLAVOR" == percona80 ]] && PERCONA=1
+MYSQL_FAMILY=0
+mysql_family "$DB_FLAVOR" && MYSQL_FAMILY=1
 
 wait_db_ping 60 || die "the database server does not answer: run db-configure.sh first"
 
@@ -70,36 +77,62 @@ HA=$(acct "$HA_DB_USER" "$ACCOUNT_HOST")
 PANDORA=$(acct "$PANDORA_DB_USER" "$ACCOUNT_HOST")
 DB="\`$DB_NAME\`"
 
-# account_state ACCOUNT: its definition and grants (includes password hashes: compared, never
-# printed), or "absent".
-account_state() { mysql_root -e "SHOW CREATE USER $1; SHOW GRANTS FOR $1" 2>/dev/null || echo absent; }
+# account_state ACCOUNT: its definition and grants (MariaDB: with the password hash, compared,
+# never printed; MySQL family: without it, a salted hash tells nothing), or "absent".
+account_state() {
+  local out
+  out=$(mysql_root -e "SHOW CREATE USER $1; SHOW GRANTS FOR $1" 2>/dev/null) || { echo absent; return 0; }
+  if ((MYSQL_FAMILY)); then sed -E "s/ AS '.*' (REQUIRE|PASSWORD|ACCOUNT|DEFAULT|COMMENT|ATTRIBUTE)/ AS <hash> \1/" <<<"$out"; else printf '%s\n' "$out"; fi
+}
 ACCOUNTS=("$ROOT" "$REPL" "$HA" "$PANDORA")
 declare -A BEFORE
 for a in "${ACCOUNTS[@]}"; do BEFORE[$a]=$(account_state "$a"); done
 
-# --- the SQL (on stdin only: it holds passwords)
-user_sql() { # ACCOUNT PASSWORD
-  if ((PERCONA)); then
-    printf 'CREATE USER IF NOT EXISTS %s IDENTIFIED WITH mysql_native_password BY %s;\n' "$1" "$(sql_quote "$2")"
-    printf 'ALTER USER %s IDENTIFIED WITH mysql_native_password BY %s;\n' "$1" "$(sql_quote "$2")"
+# authenticates USER PASSWORD: the account logs in with PASSWORD (root@localhost over the
+# socket, the others over TCP to SELF_HOST, from where the cluster's clients connect).
+authenticates() {
+  local f
+  f=$(pha_mktemp)
+  client_cnf "$1" "$2" >"$f"
+  if [[ "$1" == root ]]; then
+    PHA_MYSQL_DEFAULTS=$f db_client_run "$(db_client_bin)" -N -B -e 'SELECT 1' >/dev/null 2>&1
   else
-    printf 'CREATE USER IF NOT EXISTS %s IDENTIFIED BY %s;\n' "$1" "$(sql_quote "$2")"
-    printf 'ALTER USER %s IDENTIFIED BY %s;\n' "$1" "$(sql_quote "$2")"
+    remote_client "$f" "$SELF_HOST" "$DB_PORT" -N -B -e 'SELECT 1' >/dev/null 2>&1
+  fi
+}
+
+# mysql_password_sql ACCOUNT USER PASSWORD: the ALTER USER a MySQL-family account needs — none
+# when it is caching_sha2_password already and PASSWORD authenticates.
+declare -A PASSWORD_SET
+mysql_password_sql() {
+  if [[ "${BEFORE[$1]}" == *"'caching_sha2_password'"* ]] && authenticates "$2" "$3"; then return 0; fi
+  PASSWORD_SET[$1]=1
+  printf 'ALTER USER %s IDENTIFIED WITH caching_sha2_password BY %s;\n' "$1" "$(sql_quote "$3")"
+}
+
+# --- the SQL (on stdin only: it holds passwords)
+user_sql() { # ACCOUNT USER PASSWORD
+  if ((MYSQL_FAMILY)); then
+    printf 'CREATE USER IF NOT EXISTS %s IDENTIFIED WITH caching_sha2_password BY %s;\n' "$1" "$(sql_quote "$3")"
+    [[ "${BEFORE[$1]}" == absent ]] || mysql_password_sql "$1" "$2" "$3"
+  else
+    printf 'CREATE USER IF NOT EXISTS %s IDENTIFIED BY %s;\n' "$1" "$(sql_quote "$3")"
+    printf 'ALTER USER %s IDENTIFIED BY %s;\n' "$1" "$(sql_quote "$3")"
   fi
 }
 
 accounts_sql() {
   echo "SET SESSION sql_log_bin=0;"
-  if ((PERCONA)); then
-    printf 'ALTER USER %s IDENTIFIED WITH mysql_native_password BY %s;\n' "$ROOT" "$(sql_quote "$DB_ROOT_PASSWORD")"
+  if ((MYSQL_FAMILY)); then
+    mysql_password_sql "$ROOT" root "$DB_ROOT_PASSWORD"
   else
     printf 'ALTER USER %s IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(%s);\n' "$ROOT" "$(sql_quote "$DB_ROOT_PASSWORD")"
   fi
-  user_sql "$REPL" "$REPL_PASSWORD"
-  user_sql "$HA" "$HA_DB_PASSWORD"
-  user_sql "$PANDORA" "$PANDORA_DB_PASSWORD"
-  if ((PERCONA)); then
-    echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO $REPL;"
+  user_sql "$REPL" "$REPL_USER" "$REPL_PASSWORD"
+  user_sql "$HA" "$HA_DB_USER" "$HA_DB_PASSWORD"
+  user_sql "$PANDORA" "$PANDORA_DB_USER" "$PANDORA_DB_PASSWORD"
+  if ((MYSQL_FAMILY)); then
+    echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT, BACKUP_ADMIN ON *.* TO $REPL;"
     echo "GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, CONNECTION_ADMIN, BINLOG_ADMIN, RELOAD, PROCESS, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO $HA;"
   else
     echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO $REPL;"
@@ -107,7 +140,7 @@ accounts_sql() {
   fi
   echo "GRANT ALL PRIVILEGES ON $DB.* TO $HA;"
   echo "GRANT ALL PRIVILEGES ON $DB.* TO $PANDORA;"
-  if ((!PERCONA)); then
+  if ((!MYSQL_FAMILY)); then
     # read_only does not stop READ_ONLY ADMIN (part of a global ALL): take it away.
     local a
     for a in "$REPL" "$PANDORA"; do
@@ -121,7 +154,7 @@ accounts_sql() {
 # --- Percona: the validate_password component (the manual removes it) and super_read_only
 # (every node starts with it; even root cannot create accounts under it).
 SUPER_RO=0
-if ((PERCONA)); then
+if ((MYSQL_FAMILY)); then
   if [[ "$(mysql_root -e "SELECT COUNT(*) FROM mysql.component WHERE component_urn LIKE '%validate_password%'")" != 0 ]]; then
     mysql_root -e "UNINSTALL COMPONENT 'file://component_validate_password'" || die "cannot uninstall component_validate_password"
     changed "uninstalled component_validate_password (as the manual does)"
@@ -139,7 +172,11 @@ restore_super_read_only() {
   fi
 }
 
-if ! accounts_sql | sql_exec; then
+# Into a file first (0600, the private temp dir), not a pipe: accounts_sql notes in this shell
+# which passwords it sets.
+ACCOUNTS_SQL=$(pha_mktemp)
+accounts_sql >"$ACCOUNTS_SQL"
+if ! sql_exec <"$ACCOUNTS_SQL"; then
   restore_super_read_only
   die "creating the accounts failed (see the error above)"
 fi
@@ -160,7 +197,7 @@ unset PHA_MYSQL_DEFAULTS
 names=("root@localhost" "$REPL_USER@$ACCOUNT_HOST (replication)" "$HA_DB_USER@$ACCOUNT_HOST (HA admin)" "$PANDORA_DB_USER@$ACCOUNT_HOST (pandora)")
 for i in "${!ACCOUNTS[@]}"; do
   after=$(account_state "${ACCOUNTS[$i]}")
-  if [[ "$after" == "${BEFORE[${ACCOUNTS[$i]}]}" ]]; then
+  if [[ "$after" == "${BEFORE[${ACCOUNTS[$i]}]}" && -z "${PASSWORD_SET[${ACCOUNTS[$i]}]:-}" ]]; then
     unchanged "account ${names[$i]}"
   else
     changed "account ${names[$i]}"
