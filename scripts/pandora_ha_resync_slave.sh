@@ -60,7 +60,7 @@ require_abs_path RESYNC_LOG
 # cluster.env holds plain KEY=value lines; read them without executing the file.
 while IFS='=' read -r k v; do
   case "$k" in
-    DB_FLAVOR | MYCNF_PATH | DATADIR | NODE_KEY_FILE | SEED_SCRIPT) printf -v "$k" '%s' "$v" ;;
+    DB_FLAVOR | SEED_METHOD | MYCNF_PATH | DATADIR | NODE_KEY_FILE | SEED_SCRIPT) printf -v "$k" '%s' "$v" ;;
   esac
 done < <(grep -E '^[A-Z_]+=' "$CLUSTER_ENV")
 require_env DB_FLAVOR MYCNF_PATH DATADIR NODE_KEY_FILE SEED_SCRIPT
@@ -100,7 +100,7 @@ SSH=(ssh -i "$NODE_KEY_FILE" -p "$SSH_PORT" -o BatchMode=yes -o StrictHostKeyChe
   -o IdentitiesOnly=yes -o ConnectTimeout=10 "$SSH_USER@$SLAVE")
 SUDO=""
 [[ "$SSH_USER" == root ]] || SUDO="sudo -n "
-params=(PHA_STEP=resync RESYNC=1 DB_FLAVOR="$DB_FLAVOR" MASTER_HOST="$MASTER" MASTER_PORT="$DB_PORT"
+params=(PHA_STEP=resync RESYNC=1 DB_FLAVOR="$DB_FLAVOR" SEED_METHOD="${SEED_METHOD:-}" MASTER_HOST="$MASTER" MASTER_PORT="$DB_PORT"
   MASTER_SSH_USER="$SSH_USER" MASTER_SSH_PORT="$SSH_PORT" REPL_USER="$REPL_USER" DATADIR="$DATADIR"
   MYCNF_PATH="$MYCNF_PATH" KEY_FILE="$NODE_KEY_FILE")
 remote=$(remote_script_cmd "$SUDO" "${params[@]}")

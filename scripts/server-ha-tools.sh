@@ -3,8 +3,9 @@
 # TOOLS_DIR (e.g. /usr/share/pandora-ha) gets pandora_ha_resync_slave.sh (0755, from
 # RESYNC_SCRIPT_B64) and db-seed.sh (0644, from SEED_SCRIPT_B64: what the resync runs on the
 # replica over SSH). CLUSTER_ENV_PATH (e.g. /etc/pandora-ha/cluster.env) records what the
-# resync needs to know about the DB nodes: DB_FLAVOR, MYCNF_PATH, DATADIR, NODE_KEY_FILE (the
-# key a node streams from another with) and SEED_SCRIPT. The ha_resync token points at the tool.
+# resync needs to know about the DB nodes: DB_FLAVOR, SEED_METHOD (optional: db-seed.sh's
+# default for the flavor), MYCNF_PATH, DATADIR, NODE_KEY_FILE (the key a node streams from
+# another with) and SEED_SCRIPT. The ha_resync token points at the tool.
 # Idempotent: same files → unchanged.
 set -euo pipefail
 if [[ -z "${PHA_COMMON_LOADED:-}" ]]; then
@@ -15,10 +16,12 @@ fi
 require_env TOOLS_DIR CLUSTER_ENV_PATH DB_FLAVOR MYCNF_PATH DATADIR NODE_KEY_FILE RESYNC_SCRIPT_B64 SEED_SCRIPT_B64
 require_abs_path TOOLS_DIR
 require_abs_path CLUSTER_ENV_PATH
-require_one_of DB_FLAVOR percona80 mariadb1011
+require_one_of DB_FLAVOR percona84 percona80 mysql mariadb1011
 require_abs_path MYCNF_PATH
 require_abs_path DATADIR
 require_abs_path NODE_KEY_FILE
+SEED_METHOD="${SEED_METHOD:-}"
+[[ -z "$SEED_METHOD" ]] || require_one_of SEED_METHOD clone xtrabackup mariabackup
 
 pha_tmp_init
 RESYNC=$(pha_mktemp)
@@ -38,6 +41,7 @@ install_one "$TOOLS_DIR/db-seed.sh" 0644 <"$SEED"
 install_one "$CLUSTER_ENV_PATH" 0644 <<EOT
 # Managed by pandora-ha: what pandora_ha_resync_slave.sh needs to know about the DB nodes.
 DB_FLAVOR=$DB_FLAVOR
+SEED_METHOD=$SEED_METHOD
 MYCNF_PATH=$MYCNF_PATH
 DATADIR=$DATADIR
 NODE_KEY_FILE=$NODE_KEY_FILE

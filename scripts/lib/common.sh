@@ -362,15 +362,28 @@ fstab_ensure() {
 # ------------------------------------------------------------------------------------------
 # MySQL / MariaDB
 
+# mysql_family FLAVOR: Percona Server 8.4 / 8.0 or the OS's MySQL (not MariaDB).
+mysql_family() { [[ "$1" == percona84 || "$1" == percona80 || "$1" == mysql ]]; }
+
 db_service_name() {
   case "$1" in
-    percona80) if [[ "$(os_family)" == rhel ]]; then echo mysqld; else echo mysql; fi ;;
+    percona84 | percona80 | mysql) if [[ "$(os_family)" == rhel ]]; then echo mysqld; else echo mysql; fi ;;
     mariadb1011) echo mariadb ;;
     *) die "unknown DB flavor '$1'" ;;
   esac
 }
 
 db_client_bin() { command -v mariadb 2>/dev/null || command -v mysql 2>/dev/null || die "no mysql/mariadb client installed"; }
+
+# db_client_key_opts: MySQL's own client asks for the server's RSA key only when told
+# (caching_sha2_password without TLS fails otherwise); MariaDB's client does it by itself and
+# knows no such option. Prints the option, or nothing.
+db_client_key_opts() {
+  # Not grep -q: an early exit would break the client's pipe (pipefail).
+  if "$(db_client_bin)" --help 2>/dev/null | grep -- '--get-server-public-key' >/dev/null; then echo --get-server-public-key; fi
+  return 0
+}
+
 db_admin_bin() { command -v mariadb-admin 2>/dev/null || command -v mysqladmin 2>/dev/null || die "no mysqladmin/mariadb-admin installed"; }
 
 # Client options: PHA_MYSQL_DEFAULTS (a 0600 option file) replaces /root/.my.cnf, and then
@@ -455,7 +468,9 @@ remote_client() {
   local cnf=$1 host=$2 port=$3
   shift 3
   pha_tmp_init
-  HOME=$PHA_TMP "$(db_client_bin)" --defaults-extra-file="$cnf" --connect-timeout=3 -h "$host" -P "$port" "$@"
+  local key_opts=()
+  mapfile -t key_opts < <(db_client_key_opts)
+  HOME=$PHA_TMP "$(db_client_bin)" --defaults-extra-file="$cnf" --connect-timeout=3 "${key_opts[@]}" -h "$host" -P "$port" "$@"
 }
 
 # vertical_fields: the client's vertical output (-E) on stdin as "Field<TAB>value" lines.
@@ -511,6 +526,19 @@ threads_running() {
 replication_summary() {
   printf 'source %s, IO=%s, SQL=%s' "$(replica_field "$1" Source_Host Master_Host)" \
     "$(replica_field "$1" Replica_IO_Running Slave_IO_Running)" "$(replica_field "$1" Replica_SQL_Running Slave_SQL_Running)"
+}
+
+# reset_binlogs_sql: the local server's statement that empties its binary logs and GTID
+# history: RESET BINARY LOGS AND GTIDS from 8.4 on (RESET MASTER is gone there), RESET MASTER
+# on MariaDB and MySQL 8.0.
+reset_binlogs_sql() {
+  local v
+  v=$(mysql_root -e 'SELECT VERSION()') || die "cannot read the server's version"
+  if [[ "$v" != *MariaDB* && "$v" =~ ^([0-9]+)\.([0-9]+)\. ]] && ((BASH_REMATCH[1] > 8 || (BASH_REMATCH[1] == 8 && BASH_REMATCH[2] >= 4))); then
+    echo "RESET BINARY LOGS AND GTIDS"
+  else
+    echo "RESET MASTER"
+  fi
 }
 
 # db_use_cnf MYCNF: lets the clients find the server (socket) named in that file.
