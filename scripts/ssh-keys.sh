@@ -137,7 +137,8 @@ awk '/^[[:space:]]*Banner[[:space:]]/ { print "# " $0 "  # disabled by pandora-h
 permit_root_login() {
   local out
   out=$("$SSHD" -T -f "$SSHD_CONFIG" 2>&1) || die "sshd -T cannot read the configuration: $out"
-  awk '$1 == "permitrootlogin" { print $2 }' <<<"$out"
+  # OpenSSH 10 prints the names as written (PermitRootLogin), earlier ones in lower case.
+  awk 'tolower($1) == "permitrootlogin" { print $2 }' <<<"$out"
 }
 
 if [[ "$LOGIN_USER" == root ]]; then
