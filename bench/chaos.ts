@@ -25,6 +25,7 @@ import { HA_LOG_FILE, haCommand, readHaLog, serverHosts, startDaemon } from "../
 import type { Lab } from "../lab/lab";
 import { down, fault, findHost, requireNoLiveLab, up } from "../lab/lab";
 import { sleep } from "../lab/proc";
+import { asMariaNames } from "../lab/status";
 import type { PhaseName } from "../runtime/state";
 import type { SeqReport } from "../lab/agents";
 import { finalSeqReport, setAgents } from "../lab/agents";
@@ -324,7 +325,7 @@ export async function notConverged(lab: Lab): Promise<string | undefined> {
   const m = writable[0];
   if (publishedMaster(lab) !== m.address) return `${m.name} writable but pandora_ha_hosts.conf names '${publishedMaster(lab)}'`;
   for (const h of dbs.filter((x) => x !== m)) {
-    const [s] = await adminQuery(lab, h.address, "SHOW SLAVE STATUS");
+    const [s] = asMariaNames(await adminQuery(lab, h.address, "SHOW REPLICA STATUS"));
     if (!s) return `${h.name} not replicating (no replication configured)`;
     if (s.Master_Host !== m.address || s.Slave_IO_Running !== "Yes" || s.Slave_SQL_Running !== "Yes") {
       const err = String(s.Last_IO_Error || s.Last_SQL_Error || "").slice(0, 120);
@@ -360,7 +361,7 @@ async function forceConverge(ctx: Ctx): Promise<string> {
   const done: string[] = [];
   for (const r of ctx.replicas()) {
     const rAddr = findHost(ctx.lab, r).address;
-    const [s] = await adminQuery(ctx.lab, rAddr, "SHOW SLAVE STATUS").catch(() => [undefined]);
+    const [s] = await adminQuery(ctx.lab, rAddr, "SHOW REPLICA STATUS").then(asMariaNames, () => [undefined]);
     if (s?.Master_Host === mAddr && s.Slave_IO_Running === "Yes" && s.Slave_SQL_Running === "Yes") continue;
     const res = await haCommand(ctx.lab, `resync ${PANDORA_PATHS.serverConf} ${mAddr} ${rAddr}`, 150_000);
     done.push(`${r} resynced (exit ${res.code})`);

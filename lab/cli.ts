@@ -1,5 +1,5 @@
 /**
- * npm run lab -- up [--nodes 2|3] [--servers 1|2] [--stack FILE]
+ * npm run lab -- up [--nodes 2|3] [--servers 1|2] [--flavor mariadb1011|mysql] [--stack FILE]
  * npm run lab -- status [--json]
  * npm run lab -- fault <node> crash|hang|resume|restart|stop|isolate [--from <host>]|heal|blip --seconds S|disk-full|disk-free [--follow S]
  * npm run lab -- fault <host> partition|heal
@@ -14,7 +14,7 @@ import type { FaultKind } from "./lab";
 import { FAULTS, down, fault, loadLab, readState, status, statusExtras, up } from "./lab";
 import { PANDORA_PATHS } from "../lib/render/pandora";
 import { HA_LOG_FILE, followHaLogs, haCommand, haLogSize, serverHosts } from "./ha";
-import { DEFAULT_SERVERS, paths } from "./layout";
+import { DEFAULT_SERVERS, LAB_FLAVORS, paths } from "./layout";
 import { PAUSE_PHASES, settled } from "./faults";
 import { statusTable } from "./status";
 import type { PhaseName } from "../runtime/state";
@@ -23,6 +23,7 @@ import { AGENTS_DIR, setAgents } from "./agents";
 const USAGE = `usage:
   npm run lab -- up [--nodes 2|3]      create the lab hosts and deploy the cluster (again: changes nothing)
          [--servers 1|2]             Pandora server hosts: pfms1 (site A) and pfms2 (site B), the default; 1: pfms1 alone
+         [--flavor mariadb1011|mysql]  the database: MariaDB 10.11 (default), or MySQL 9.7 from a Debian sid root filesystem (built once)
          [--stack FILE]              deploy this stack file instead of Pulumi.lab.yaml (a changed config, rolled out)
   npm run lab -- status [--json]       each node's role, read_only, server_id, GTID, replication
   npm run lab -- fault <node> crash|hang|resume|restart|stop|isolate [--from <host>]|heal [--follow S]
@@ -83,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   switch (cmd) {
     case "up": {
-      const { flags, rest } = parseFlags(args, { nodes: "value", servers: "value", stack: "value" });
+      const { flags, rest } = parseFlags(args, { nodes: "value", servers: "value", stack: "value", flavor: "value" });
       if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`);
       if (typeof flags.stack === "string") {
         if (!existsSync(flags.stack)) throw new UsageError(`--stack: no such file ${flags.stack}`);
@@ -94,7 +95,9 @@ export async function main(argv: string[]): Promise<number> {
       const servers = flags.servers === undefined ? (readState()?.servers ?? DEFAULT_SERVERS) : Number(flags.servers);
       if (servers !== 1 && servers !== 2) throw new UsageError(`--servers must be 1 or 2 (got ${String(flags.servers)})`);
       const t = Date.now();
-      const r = await up(nodes, undefined, servers);
+      if (flags.flavor !== undefined && !(LAB_FLAVORS as readonly unknown[]).includes(flags.flavor))
+        throw new UsageError(`--flavor must be one of ${LAB_FLAVORS.join(", ")} (got ${String(flags.flavor)})`);
+      const r = await up(nodes, undefined, servers, flags.flavor as string | undefined);
       const secs = ((Date.now() - t) / 1000).toFixed(1);
       process.stdout.write(
         r.changed === 0

@@ -226,9 +226,11 @@ function diskScript(os: OsName, body: string): string {
   return [
     "set -euo pipefail",
     `D=${DISK_DIR}; DATADIR=${datadir}`,
-    'sql() { timeout "${2:-10}" mariadb --connect-timeout=2 -NBe "$1"; }',
-    // SHOW MASTER STATUS waits while a commit waits for space.
-    'binlog() { local o; o=$(sql "SHOW MASTER STATUS" "${1:-10}") || { echo "SHOW MASTER STATUS did not answer" >&2; return 1; }; echo "${o%%	*}"; }',
+    // MariaDB's client and statement, or (a MySQL host has no `mariadb`) MySQL's: 8.4 dropped SHOW MASTER STATUS.
+    'if command -v mariadb >/dev/null; then CLIENT=mariadb ADMIN=mariadb-admin STATUS="SHOW MASTER STATUS"; else CLIENT=mysql ADMIN=mysqladmin STATUS="SHOW BINARY LOG STATUS"; fi',
+    'sql() { timeout "${2:-10}" "$CLIENT" --connect-timeout=2 -NBe "$1"; }',
+    // The binlog status waits while a commit waits for space.
+    'binlog() { local o; o=$(sql "$STATUS" "${1:-10}") || { echo "$STATUS did not answer" >&2; return 1; }; echo "${o%%	*}"; }',
     body,
   ].join("\n");
 }
@@ -248,7 +250,7 @@ echo "$cur $(df -k --output=size,avail "$D" | tail -1 | xargs)"`;
 const FREE = `
 mountpoint -q "$D" || { echo "not full"; exit 0; }
 rm -f "$D/filler"
-if mariadb-admin --connect-timeout=2 ping >/dev/null 2>&1; then
+if "$ADMIN" --connect-timeout=2 ping >/dev/null 2>&1; then
   t0=$SECONDS
   # The server waits for space by itself (it checks again every minute): this rotation waits with it.
   cur=$(binlog 90)

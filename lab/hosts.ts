@@ -5,8 +5,13 @@
  * has the lab's shared directory mounted at the stack's sharedPath. A DB
  * host's `mysql` user has a uid of its own, so firewall rules can tell its replication
  * traffic apart; every host's ssh client binds to the host's address.
+ *
+ * A host given a root filesystem of its own (`rootfs`: the MySQL lab's DB hosts run Debian sid,
+ * lab/rootfs.ts) has it as a per-host overlay inside its namespace, with the same private
+ * directories mounted into it, /dev, /proc and /sys bound in, and everything the lab runs there
+ * (sshd first, so every SSH session) chrooted into it.
  */
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { SHARED_DATA_IN_SUBDIRS } from "../lib/render/pandora";
 import { buildDataServer } from "./dataserver/bundle";
@@ -61,9 +66,15 @@ export function hostPids(h: string): number[] {
   return pids;
 }
 
-/** Runs a command inside the host (its mounts, the machine's network and PIDs). */
+/** Does the host run on a root filesystem of its own (its overlay's upper directory exists)? */
+function ownRoot(h: string): boolean {
+  return existsSync(`${paths.hostRoot(h)}-upper`);
+}
+
+/** Runs a command inside the host (its mounts, the machine's network and PIDs; its own root, if it has one). */
 export function inHost(h: string, cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}) {
-  return run("nsenter", [`--mount=${paths.nsFile(h)}`, "--", cmd, ...args], opts);
+  const chroot = ownRoot(h) ? ["chroot", paths.hostRoot(h)] : [];
+  return run("nsenter", [`--mount=${paths.nsFile(h)}`, "--", ...chroot, cmd, ...args], opts);
 }
 
 function sshdConfig(host: LabHost, port: number): string {
@@ -84,6 +95,11 @@ function sshdConfig(host: LabHost, port: number): string {
     "Subsystem sftp /usr/lib/openssh/sftp-server",
     "",
   ].join("\n");
+}
+
+/** The host's operating system: the machine's, or its own root filesystem. */
+function base(host: LabHost, p: string): string {
+  return host.rootfs === undefined ? p : path.join(host.rootfs, p);
 }
 
 /** /etc/passwd and /etc/group with the `mysql` user and group moved to the host's own uid. */
@@ -139,8 +155,8 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
   // /etc: the host's own passwd/group (DB hosts), sshd, client binding, init scripts.
   const etc = d("etc-upper");
   if (host.uid !== undefined) {
-    writeFileSync(path.join(etc, "passwd"), withOwnMysqlUser("/etc/passwd", host.uid, "passwd"));
-    writeFileSync(path.join(etc, "group"), withOwnMysqlUser("/etc/group", host.uid, "group"));
+    writeFileSync(path.join(etc, "passwd"), withOwnMysqlUser(base(host, "/etc/passwd"), host.uid, "passwd"));
+    writeFileSync(path.join(etc, "group"), withOwnMysqlUser(base(host, "/etc/group"), host.uid, "group"));
   } else if (host.kind === "server") {
     writeFileSync(path.join(etc, "passwd"), withPandoraUser("/etc/passwd", "passwd"));
     writeFileSync(path.join(etc, "group"), withPandoraUser("/etc/group", "group"));
@@ -158,10 +174,12 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
   // No init script for MariaDB in the lab: the host scripts then start mariadbd-safe themselves
   // (their path for hosts without a service manager). Debian's script would `killall mariadbd`,
   // every lab node's, when a shutdown fails. An overlay whiteout hides it.
-  if (!existsSync(path.join(etc, "init.d", "mariadb"))) await runOk("mknod", [path.join(etc, "init.d", "mariadb"), "c", "0", "0"]);
+  // Debian's MySQL script likewise (and it would start the server with the package's conf).
+  for (const script of ["mariadb", "mysql"])
+    if (!existsSync(path.join(etc, "init.d", script))) await runOk("mknod", [path.join(etc, "init.d", script), "c", "0", "0"]);
   if (host.kind === "server") installServerStandIns(host, etc, d("usr-bin-upper"), d("spool"));
   // A ps that lists only this host's processes (see stubs/ps: mysqld_safe kills what it sees).
-  if (!existsSync(d("usr-bin-upper", "ps.pha-lab-real"))) copyFileSync("/usr/bin/ps", d("usr-bin-upper", "ps.pha-lab-real"));
+  if (!existsSync(d("usr-bin-upper", "ps.pha-lab-real"))) copyFileSync(base(host, "/usr/bin/ps"), d("usr-bin-upper", "ps.pha-lab-real"));
   copyFileSync(path.join(STUBS, "ps"), d("usr-bin-upper", "ps"));
   chmodSync(d("usr-bin-upper", "ps"), 0o755);
 
@@ -175,23 +193,80 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
     writeFileSync(paths.nsFile(host.name), "");
     await runOk("unshare", [`--mount=${paths.nsFile(host.name)}`, "--propagation", "private", "true"]);
     for (const sub of SHARED_VAR_LIB) mkdirSync(d("var-lib", sub), { recursive: true });
-    const mounts = [
-      ...[...OVERLAYS].map((p) => {
-        const sub = HOST_MOUNTS.find(([inside]) => inside === p)![1];
-        return `mount -t overlay overlay -o lowerdir=${p},upperdir=${d(sub)},workdir=${d(sub.replace(/-upper$/, "-work"))} ${p}`;
-      }),
-      // Before /var/lib is covered: the machine's package databases, bound into the private one.
-      ...SHARED_VAR_LIB.map((sub) => `mount --bind /var/lib/${sub} ${d("var-lib", sub)}`),
-      ...BOUND_FIRST.map(([inside, sub]) => `mount --rbind ${d(sub)} ${inside}`),
-      ...(sharedPath === undefined ? [] : [`mkdir -p ${sharedPath}`, `mount --bind ${SHARED_DIR} ${sharedPath}`]),
-      // /var/lib last: it covers the lab's own directory, where every source lives.
-      `mount --rbind ${d("var-lib")} /var/lib`,
-    ];
+    const mounts = host.rootfs === undefined ? machineRootMounts(host, sharedPath) : ownRootMounts(host);
     if (sharedPath !== undefined) mkdirSync(SHARED_DIR, { recursive: true, mode: 0o755 });
-    const r = await inHost(host.name, "sh", ["-ec", mounts.join("\n")]);
+    // In the namespace, not chrooted: the host's own root is what these mount.
+    const r = await run("nsenter", [`--mount=${paths.nsFile(host.name)}`, "--", "sh", "-ec", mounts.join("\n")]);
     if (r.code !== 0) throw new Error(`lab host ${host.name}: mounting its directories failed: ${r.stderr.trim()}`);
   }
   await startSshd(host);
+}
+
+/** The mounts of a host on the machine's own root (run in its namespace, before any chroot). */
+function machineRootMounts(host: LabHost, sharedPath?: string): string[] {
+  const d = (...p: string[]) => path.join(paths.hostDir(host.name), ...p);
+  return [
+    ...[...OVERLAYS].map((p) => {
+      const sub = HOST_MOUNTS.find(([inside]) => inside === p)![1];
+      return `mount -t overlay overlay -o lowerdir=${p},upperdir=${d(sub)},workdir=${d(sub.replace(/-upper$/, "-work"))} ${p}`;
+    }),
+    // Before /var/lib is covered: the machine's package databases, bound into the private one.
+    ...SHARED_VAR_LIB.map((sub) => `mount --bind /var/lib/${sub} ${d("var-lib", sub)}`),
+    ...BOUND_FIRST.map(([inside, sub]) => `mount --rbind ${d(sub)} ${inside}`),
+    ...(sharedPath === undefined ? [] : [`mkdir -p ${sharedPath}`, `mount --bind ${SHARED_DIR} ${sharedPath}`]),
+    // /var/lib last: it covers the lab's own directory, where every source lives.
+    `mount --rbind ${d("var-lib")} /var/lib`,
+  ];
+}
+
+/**
+ * A host on a root filesystem of its own gets in its private /var/lib what the packages put
+ * there (MySQL's secure-file-priv directory /var/lib/mysql-files, say: the server refuses to
+ * start without it), the `mysql` user's files given to the host's own uid. Not the datadir,
+ * which db-configure initializes as on a fresh host, nor the package databases, bound in.
+ */
+function seedVarLib(host: LabHost): void {
+  const varLib = path.join(paths.hostDir(host.name), "var-lib");
+  const from = path.join(host.rootfs!, "var/lib");
+  const mysqlUid = Number(readFileSync(path.join(host.rootfs!, "etc/passwd"), "utf8").match(/^mysql:x:(\d+):/m)?.[1] ?? NaN);
+  for (const e of readdirSync(from)) {
+    if (e === "mysql" || SHARED_VAR_LIB.includes(e) || existsSync(path.join(varLib, e))) continue;
+    cpSync(path.join(from, e), path.join(varLib, e), { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    if (host.uid !== undefined && Number.isInteger(mysqlUid)) chownTree(path.join(varLib, e), mysqlUid, host.uid);
+  }
+}
+
+/** Gives what `from` owns under `dir` (itself included) to `to` (uid and gid). */
+function chownTree(dir: string, from: number, to: number): void {
+  const st = lstatSync(dir);
+  if (st.uid === from) lchownSync(dir, to, st.gid === from ? to : st.gid);
+  if (st.isDirectory()) for (const e of readdirSync(dir)) chownTree(path.join(dir, e), from, to);
+}
+
+/**
+ * The mounts of a host on a root filesystem of its own: an overlay of it (the host's changes
+ * in hosts/<name>/fs-upper), the kernel's filesystems, and the same private directories as
+ * elsewhere, mounted into it (nothing on the machine's own paths is covered).
+ */
+function ownRootMounts(host: LabHost): string[] {
+  const d = (...p: string[]) => path.join(paths.hostDir(host.name), ...p);
+  const root = paths.hostRoot(host.name);
+  const lower = host.rootfs!;
+  for (const dir of [root, `${root}-upper`, `${root}-work`]) mkdirSync(dir, { recursive: true });
+  seedVarLib(host);
+  return [
+    `mount -t overlay overlay -o lowerdir=${lower},upperdir=${root}-upper,workdir=${root}-work ${root}`,
+    `mount --rbind /dev ${root}/dev`,
+    `mount -t proc proc ${root}/proc`,
+    `mount --rbind /sys ${root}/sys`,
+    ...[...OVERLAYS].map((p) => {
+      const sub = HOST_MOUNTS.find(([inside]) => inside === p)![1];
+      return `mount -t overlay overlay -o lowerdir=${lower}${p},upperdir=${d(sub)},workdir=${d(sub.replace(/-upper$/, "-work"))} ${root}${p}`;
+    }),
+    // Its own package databases, bound into the private /var/lib (the packages are installed).
+    ...SHARED_VAR_LIB.map((sub) => `mount --bind ${lower}/var/lib/${sub} ${d("var-lib", sub)}`),
+    ...HOST_MOUNTS.filter(([inside]) => !OVERLAYS.has(inside)).map(([inside, sub]) => `mkdir -p ${root}${inside} && mount --rbind ${d(sub)} ${root}${inside}`),
+  ];
 }
 
 function installServerStandIns(host: LabHost, etc: string, usrBin: string, spool: string): void {

@@ -9,10 +9,11 @@ import { deploy } from "./deploy";
 import * as faults from "./faults";
 import { HA_LOG_FILE, createPandoraSchema, onServer, serverHost } from "./ha";
 import { createHost, destroyHost, ensureNsDir, hostExists, hostPids, startSshd } from "./hosts";
-import type { LabHost, LabState } from "./layout";
-import { DEFAULT_SERVERS, HOST_MOUNTS, LAB_DIR, MAX_SERVERS, SHARED_DIR, labHosts, paths } from "./layout";
+import type { LabFlavor, LabHost, LabState } from "./layout";
+import { DEFAULT_SERVERS, HOST_MOUNTS, LAB_DIR, MAX_SERVERS, SHARED_DIR, labFlavor, labHosts, paths } from "./layout";
 import type { RunResult } from "./proc";
 import { run, runOk } from "./proc";
+import { ROOTFS_DIR, ensureMysqlRootfs } from "./rootfs";
 import type { LabSecrets } from "./stack";
 import type { PhaseName } from "../runtime/state";
 import { labClusterConfig, labSecrets } from "./stack";
@@ -60,9 +61,10 @@ export function runResyncTool(lab: Lab, master: string, slave: string, timeoutMs
 }
 
 /** Installs the Debian packages the lab needs, when missing (as root). */
-export async function ensurePackages(log: Log): Promise<void> {
+export async function ensurePackages(log: Log, flavor: LabFlavor = "mariadb1011"): Promise<void> {
   const missing: string[] = [];
-  for (const p of LAB_PACKAGES) {
+  // The MySQL lab builds its DB hosts' root filesystem with debootstrap.
+  for (const p of flavor === "mysql" ? [...LAB_PACKAGES, "debootstrap"] : LAB_PACKAGES) {
     const r = await run("dpkg-query", ["-W", "-f=${Status}", p]);
     if (r.stdout.trim() !== "install ok installed") missing.push(p);
   }
@@ -97,7 +99,8 @@ export function loadLab(): Lab {
   const state = readState();
   if (!state) throw new Error(`no lab is up (no ${paths.state}): run \`npm run lab -- up\``);
   const secrets = JSON.parse(readFileSync(paths.secrets, "utf8")) as LabSecrets;
-  return { state, secrets, cfg: labClusterConfig(state.nodes, state.servers, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8")) };
+  const cfg = labClusterConfig(state.nodes, state.servers, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8"), state.flavor);
+  return { state, secrets, cfg };
 }
 
 export interface UpResult {
@@ -109,9 +112,11 @@ export interface UpResult {
 /**
  * Brings the lab up (or rolls the stack out again on a running one): `nodes` DB nodes and
  * `serverHosts` Pandora server hosts (the production layout, by default: two, pfms1 on site A and
- * pfms2 on site B; on a running lab, as many as it has).
+ * pfms2 on site B; on a running lab, as many as it has), on MariaDB 10.11 or, with `flavor`
+ * mysql (default: $PANDORA_HA_LAB_FLAVOR), on Debian sid's MySQL (its root filesystem built
+ * once, lab/rootfs.ts).
  */
-export async function up(nodes: number, log: Log = stdoutLog, serverHosts?: number): Promise<UpResult> {
+export async function up(nodes: number, log: Log = stdoutLog, serverHosts?: number, flavorName?: string): Promise<UpResult> {
   if (process.getuid?.() !== 0) throw new Error("the lab needs root (mount namespaces, sshd, iptables)");
   if (olderLab()) throw new Error("the lab that is up was made by an earlier version of the lab (one server host, no shared directory): run `npm run lab -- down` first");
   const existing = readState();
@@ -122,13 +127,18 @@ export async function up(nodes: number, log: Log = stdoutLog, serverHosts?: numb
     throw new Error(
       `a lab with ${existing.nodes} nodes and ${existing.servers} server hosts is up; run \`npm run lab -- down\` first to change it to ${nodes} and ${servers}`,
     );
-  await ensurePackages(log);
+  const flavor = existing ? (existing.flavor ?? "mariadb1011") : labFlavor(flavorName);
+  if (existing && flavorName !== undefined && labFlavor(flavorName) !== flavor)
+    throw new Error(`a ${flavor} lab is up; run \`npm run lab -- down\` first to bring up a ${flavorName} one`);
+  await ensurePackages(log, flavor);
+  const rootfs = flavor === "mysql" ? ROOTFS_DIR : undefined;
+  if (rootfs) await ensureMysqlRootfs(log);
   mkdirSync(LAB_DIR, { recursive: true, mode: 0o700 });
   if (!existsSync(paths.adminKey)) await runOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "pandora-ha lab admin", "-f", paths.adminKey]);
   const secrets = await labSecrets();
   let state = existing;
   if (!state) {
-    state = { nodes, servers, sshPort: await pickSshPort(), hosts: labHosts(nodes, servers), createdAt: new Date().toISOString() };
+    state = { nodes, flavor, servers, sshPort: await pickSshPort(), hosts: labHosts(nodes, servers, rootfs), createdAt: new Date().toISOString() };
   }
   // A private mount needs a directory to cover on the machine: made when missing, and recorded.
   for (const [inside] of HOST_MOUNTS) {
@@ -139,7 +149,7 @@ export async function up(nodes: number, log: Log = stdoutLog, serverHosts?: numb
   writeFileSync(paths.state, JSON.stringify(state, null, 2));
   await ensureNsDir();
   const adminPub = readFileSync(`${paths.adminKey}.pub`, "utf8");
-  const cfg = labClusterConfig(nodes, servers, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8"));
+  const cfg = labClusterConfig(nodes, servers, state.sshPort, secrets, readFileSync(paths.adminKey, "utf8"), flavor);
   const sharedPath = cfg.sharedStorage === "mounted" ? cfg.sharedPath : undefined;
   for (const h of state.hosts) {
     const t = Date.now();

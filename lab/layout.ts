@@ -19,6 +19,23 @@ export interface LabHost {
   kind: HostKind;
   /** uid/gid of the host's own `mysql` user (DB hosts): partitions match on it. */
   uid?: number;
+  /**
+   * The root filesystem the host runs on when it is not the machine's own: a DB host of the
+   * MySQL lab runs Debian sid's (lab/rootfs.ts), chrooted inside its namespace.
+   */
+  rootfs?: string;
+}
+
+/** The lab's database families: MariaDB 10.11 (the machine's own packages) or MySQL (sid's). */
+export const LAB_FLAVORS = ["mariadb1011", "mysql"] as const;
+export type LabFlavor = (typeof LAB_FLAVORS)[number];
+/** Names the family a new lab gets when `up` is not told (the tests and benches of a CI run on MySQL). */
+export const LAB_FLAVOR_ENV = "PANDORA_HA_LAB_FLAVOR";
+
+/** The family `flavor` (or $PANDORA_HA_LAB_FLAVOR, else MariaDB), checked. */
+export function labFlavor(flavor = process.env[LAB_FLAVOR_ENV] || "mariadb1011"): LabFlavor {
+  if (!(LAB_FLAVORS as readonly string[]).includes(flavor)) throw new Error(`lab flavor '${flavor}': expected one of ${LAB_FLAVORS.join(", ")} (--flavor, or ${LAB_FLAVOR_ENV})`);
+  return flavor as LabFlavor;
 }
 
 /** The Pandora server hosts of the production layout: pfms1 = 127.0.1.100, pfms2 = 127.0.1.101. */
@@ -29,12 +46,12 @@ export function serverLabHost(n: number): LabHost {
   return { name: `pfms${n}`, address: `127.0.1.${99 + n}`, kind: "server" };
 }
 
-export function dbHost(n: number): LabHost {
-  return { name: `node${n}`, address: `127.0.1.${n}`, kind: "db", uid: 3300 + n };
+export function dbHost(n: number, rootfs?: string): LabHost {
+  return { name: `node${n}`, address: `127.0.1.${n}`, kind: "db", uid: 3300 + n, ...(rootfs === undefined ? {} : { rootfs }) };
 }
 
-export function labHosts(nodes: number, servers: number): LabHost[] {
-  return [...Array.from({ length: nodes }, (_, i) => dbHost(i + 1)), ...Array.from({ length: servers }, (_, i) => serverLabHost(i + 1))];
+export function labHosts(nodes: number, servers: number, dbRootfs?: string): LabHost[] {
+  return [...Array.from({ length: nodes }, (_, i) => dbHost(i + 1, dbRootfs)), ...Array.from({ length: servers }, (_, i) => serverLabHost(i + 1))];
 }
 
 /**
@@ -55,6 +72,8 @@ export const paths = {
   logs: path.join(LAB_DIR, "logs"),
   stepsRan: path.join(LAB_DIR, "steps-ran.json"),
   hostDir: (h: string) => path.join(LAB_DIR, "hosts", h),
+  /** Where a host on a root filesystem of its own has it mounted, inside its namespace. */
+  hostRoot: (h: string) => path.join(LAB_DIR, "hosts", h, "fs"),
   nsFile: (h: string) => path.join(LAB_DIR, "ns", h),
   /**
    * A path inside a host (on one of its private mounts), as seen from outside. While the host
@@ -111,6 +130,8 @@ export const SHARED_VAR_LIB = ["dpkg", "apt"];
 /** Lab state saved by `up`. */
 export interface LabState {
   nodes: number;
+  /** The database family (absent in a lab made before there were two: MariaDB). */
+  flavor?: LabFlavor;
   /** Pandora server hosts (pfms1, pfms2), each with pandora_ha, a data server and Tentacle. */
   servers: number;
   /**

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { load } from "js-yaml";
 import type { ClusterConfig, PasswordName } from "../lib/config";
 import { SECRET_KEYS, parseConfig } from "../lib/config";
+import type { LabFlavor } from "./layout";
 import { dbHost, paths, serverLabHost } from "./layout";
 import { runOk } from "./proc";
 
@@ -39,10 +40,19 @@ export function labStackFile(): Record<string, string> {
 
 /**
  * The stack config for a lab of `nodes` DB nodes and the first `servers` server hosts of the
- * stack file, with sshd on `sshPort`, secrets included.
+ * stack file, with sshd on `sshPort`, secrets included. A MySQL lab (`flavor` mysql) deploys
+ * `dbFlavor: mysql`, the operating system's own MySQL (sid's, on its DB hosts).
  */
-export function labStackConfig(nodes: number, servers: number, sshPort: number, secrets: LabSecrets, adminKey: string): Record<string, string> {
+export function labStackConfig(
+  nodes: number,
+  servers: number,
+  sshPort: number,
+  secrets: LabSecrets,
+  adminKey: string,
+  flavor: LabFlavor = "mariadb1011",
+): Record<string, string> {
   const cfg = labStackFile();
+  if (flavor === "mysql") cfg["pandora-ha:dbFlavor"] = "mysql";
   const listed = JSON.parse(cfg["pandora-ha:servers"] ?? "[]") as Array<{ name: string }>;
   if (listed.length < servers) throw new Error(`${labStackPath()}: pandora-ha:servers lists ${listed.length} server hosts; the lab was asked for ${servers}`);
   listed.forEach((s, i) => {
@@ -63,8 +73,15 @@ export function labStackConfig(nodes: number, servers: number, sshPort: number, 
   return cfg;
 }
 
-export function labClusterConfig(nodes: number, servers: number, sshPort: number, secrets: LabSecrets, adminKey: string): ClusterConfig {
-  return parseConfig(labStackConfig(nodes, servers, sshPort, secrets, adminKey));
+export function labClusterConfig(
+  nodes: number,
+  servers: number,
+  sshPort: number,
+  secrets: LabSecrets,
+  adminKey: string,
+  flavor: LabFlavor = "mariadb1011",
+): ClusterConfig {
+  return parseConfig(labStackConfig(nodes, servers, sshPort, secrets, adminKey, flavor));
 }
 
 /** Letters and digits, like the program's RandomPassword (safe in SQL, shell and conf files). */

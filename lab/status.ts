@@ -1,5 +1,6 @@
 /** What each lab node is doing, read over TCP as the HA admin (connect and query timeouts). */
 import * as mysql from "mysql2/promise";
+import { dialectFor } from "../runtime/dialect";
 import type { LabHost } from "./layout";
 
 export interface NodeStatus {
@@ -47,9 +48,11 @@ export async function nodeStatus(h: LabHost, port: number, cred: Credentials): P
       // One variable per query: MariaDB 10.11.19 misreports a boolean beside an aggregate.
       const [ro] = await query<{ v: number }>(c, "SELECT @@global.read_only AS v");
       const [id] = await query<{ v: number }>(c, "SELECT @@global.server_id AS v");
-      const [g] = await query<{ v: string }>(c, "SELECT @@global.gtid_current_pos AS v");
+      const [version] = await query<{ v: string }>(c, "SELECT VERSION() AS v");
+      const [g] = await query<{ v: string }>(c, dialectFor(version.v).gtidExecutedSql);
       const [r] = await query<Record<string, unknown>>(c, "SHOW REPLICA STATUS");
-      const s: NodeStatus = { ...base, readOnly: Number(ro.v) === 1, serverId: Number(id.v), gtid: String(g.v) };
+      // MySQL prints ",\n" between a GTID set's UUIDs.
+      const s: NodeStatus = { ...base, readOnly: Number(ro.v) === 1, serverId: Number(id.v), gtid: String(g.v).replace(/\s+/g, "") };
       if (r) {
         s.role = "replica";
         s.ioRunning = String(r.Slave_IO_Running ?? r.Replica_IO_Running);
@@ -80,4 +83,17 @@ export function statusTable(rows: NodeStatus[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   return [head, ...body].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}
+
+/**
+ * SHOW REPLICA STATUS rows with MariaDB's column names whatever the family (MySQL says
+ * Source_Host, Replica_IO_Running, …): the tests read Master_Host, Slave_IO_Running,
+ * Slave_SQL_Running and Seconds_Behind_Master on both.
+ */
+export function asMariaNames(rows: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+  const names: Record<string, string> = {
+    Source_Host: "Master_Host", Source_Port: "Master_Port", Replica_IO_Running: "Slave_IO_Running",
+    Replica_SQL_Running: "Slave_SQL_Running", Seconds_Behind_Source: "Seconds_Behind_Master",
+  };
+  return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [names[k] ?? k, v])));
 }

@@ -3,6 +3,7 @@ import * as mysql from "mysql2/promise";
 import type { Lab } from "../../lab/lab";
 import { findHost, requireNoLiveLab } from "../../lab/lab";
 import { run } from "../../lab/proc";
+export { asMariaNames } from "../../lab/status";
 
 /** The lab needs root and a machine whose lab addresses are free: fail loudly otherwise. */
 export async function requireLabMachine(): Promise<void> {
@@ -50,4 +51,16 @@ export async function eventually(what: string, f: () => Promise<boolean>, timeou
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
+}
+
+/** The lab's database family, and what it runs: the client on its DB hosts, the server's version. */
+export function family(lab: Lab): { mysql: boolean; client: string; version: RegExp; readOnlyAgain: string } {
+  const mysql = lab.state.flavor === "mysql";
+  return {
+    mysql,
+    client: mysql ? "mysql" : "mariadb",
+    version: mysql ? /^9\.7\.\d+/ : /^10\.11\.\d+$/,
+    // On MySQL read_only=OFF lifts super_read_only too; a replica has both (pandora_ha's fence).
+    readOnlyAgain: mysql ? "SET GLOBAL read_only=ON; SET GLOBAL super_read_only=ON" : "SET GLOBAL read_only=ON",
+  };
 }

@@ -17,7 +17,7 @@ import { sshArgs } from "../../lab/deploy";
 import { labRules } from "../../lab/faults";
 import { installMocks, settle } from "../unit/mocks";
 import { missingKeys, startNodeWriter, writerTableSql } from "../../lab/writer";
-import { eventually, pandoraConnection, requireLabMachine, sql } from "./helpers";
+import { eventually, family, pandoraConnection, requireLabMachine, sql } from "./helpers";
 
 const quiet = () => undefined;
 
@@ -58,7 +58,7 @@ describe("a 2-node lab", () => {
 
   test("the lab ran exactly the steps the Pulumi program registers for the same config", async () => {
     const ran = (JSON.parse(readFileSync(paths.stepsRan, "utf8")) as string[]).map((id) => id.replace(/\//g, "-")).sort();
-    const config = labStackConfig(2, lab.state.servers, lab.state.sshPort, lab.secrets, readFileSync(paths.adminKey, "utf8"));
+    const config = labStackConfig(2, lab.state.servers, lab.state.sshPort, lab.secrets, readFileSync(paths.adminKey, "utf8"), lab.state.flavor);
     const registered = await programCommands(config);
     expect(ran.length).toBeGreaterThan(10);
     expect(ran).toEqual(registered);
@@ -86,8 +86,8 @@ describe("a 2-node lab", () => {
     await sql(lab, "node1", writerTableSql("resync_rows"));
     await eventually("resync_rows on node2", async () => (await sql(lab, "node2", "SHOW TABLES LIKE 'resync_rows'")).length === 1);
     // Break node2: replication stopped, and a row of its own (written as root, past read_only).
-    const broke = await inHost("node2", "mariadb", ["-e",
-      "STOP SLAVE; SET GLOBAL read_only=OFF; INSERT INTO pandora.resync_rows (k, v) VALUES ('diverged', -1); SET GLOBAL read_only=ON"]);
+    const broke = await inHost("node2", family(lab).client, ["-e",
+      `STOP REPLICA; SET GLOBAL read_only=OFF; INSERT INTO pandora.resync_rows (k, v) VALUES ('diverged', -1); ${family(lab).readOnlyAgain}`]);
     expect(broke.stderr).toBe("");
     const writer = startNodeWriter(lab, "node1", "resync_rows");
     await eventually("the writer to get going", async () => writer.acked.length > 20);
@@ -107,7 +107,7 @@ describe("a 2-node lab", () => {
       }
     }).catch(async (e) => {
       // What to look at when it does not: node2's replication, and what pandora_ha did meanwhile.
-      const st = await sql(lab, "node2", "SHOW SLAVE STATUS").catch((x) => [String(x)]);
+      const st = await sql(lab, "node2", "SHOW REPLICA STATUS").catch((x) => [String(x)]);
       const ha = readHaLog(lab).lines.filter((l) => l.event || l.error || l.warning).slice(-15);
       throw new Error(`${(e as Error).message}\nnode2: ${JSON.stringify(st)}\npandora_ha: ${ha.map((l) => JSON.stringify(l)).join("\n")}`);
     });
@@ -131,13 +131,13 @@ describe("a 2-node lab", () => {
     // is about the seed step alone. Every server host's daemon is stopped.
     for (const h of serverHosts(lab)) await stopDaemon(lab, "SIGTERM", h.name);
     // node2 leaves the cluster and gets a database that exists nowhere else.
-    const r = await inHost("node2", "mariadb", ["-e",
-      "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=OFF; CREATE DATABASE foreign_data; CREATE TABLE foreign_data.keep (id INT); SET GLOBAL read_only=ON"]);
+    const r = await inHost("node2", family(lab).client, ["-e",
+      `STOP REPLICA; RESET REPLICA ALL; SET GLOBAL read_only=OFF; CREATE DATABASE foreign_data; CREATE TABLE foreign_data.keep (id INT); ${family(lab).readOnlyAgain}`]);
     expect(r.stderr).toBe("");
     const before = readdirSync(paths.inHost("node2", "/var/lib")).filter((d) => d.startsWith("mysql"));
     await expect(up(2, quiet)).rejects.toThrow(/refusing to seed: this node replicates from nobody and its datadir holds data: foreign_data \(1 tables\)/);
     expect(readdirSync(paths.inHost("node2", "/var/lib")).filter((d) => d.startsWith("mysql"))).toEqual(before);
-    expect(await inHost("node2", "mariadb", ["-N", "-e", "SELECT COUNT(*) FROM foreign_data.keep"]).then((x) => x.stdout.trim())).toBe("0");
+    expect(await inHost("node2", family(lab).client, ["-N", "-e", "SELECT COUNT(*) FROM foreign_data.keep"]).then((x) => x.stdout.trim())).toBe("0");
     // The operator decides: the resync tool rebuilds it (the old datadir is kept aside).
     const rs = await runResyncTool(lab, "127.0.1.1", "127.0.1.2");
     expect(rs.code, rs.stderr).toBe(0);
@@ -284,7 +284,7 @@ describe("a 3-node lab", () => {
     await fault(lab, "node3", "isolate");
     await fault(lab, "node2", "hang");
     const pids = labHosts(3, lab.state.servers).flatMap((h) => hostPids(h.name));
-    expect(pids.length).toBeGreaterThanOrEqual(3 * 3 + 1); // sshd + mariadbd-safe + mariadbd per node, sshd+ on pfms1
+    expect(pids.length).toBeGreaterThanOrEqual(3 * 3 + 1); // sshd + mysqld_safe/mariadbd-safe + the server per node, sshd+ on pfms1
     await down(quiet);
     // Ended: gone, or a zombie waiting for PID 1 (this machine's init reaps lazily).
     expect(pids.filter(alive)).toEqual([]);

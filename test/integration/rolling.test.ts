@@ -122,7 +122,7 @@ describe("a my.cnf change rolled out on a running 2-node lab", () => {
         const [v] = await sc.adminQuery<{ v: string }>(n, "SELECT @@global.innodb_buffer_pool_size AS v");
         expect(Number(v.v), `${n}'s buffer pool`).toBe(80 * 1024 * 1024);
       }
-      const [rs] = await sc.adminQuery<Record<string, unknown>>("node1", "SHOW SLAVE STATUS");
+      const [rs] = await sc.replicaStatus("node1");
       expect(rs).toMatchObject({ Master_Host: sc.addr("node2"), Slave_IO_Running: "Yes", Slave_SQL_Running: "Yes" });
 
       // The next deployment, with the master on node2: the seed step recognises it, nothing changes.

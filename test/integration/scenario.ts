@@ -15,7 +15,8 @@ import type { Lab } from "../../lab/lab";
 import { down, findHost, up } from "../../lab/lab";
 import { missingKeys, publishedMaster, startPublishedWriter, writerTableSql } from "../../lab/writer";
 import type { Writer } from "../../lab/writer";
-import { eventually, requireLabMachine } from "./helpers";
+import { dialectFor } from "../../runtime/dialect";
+import { asMariaNames, eventually, requireLabMachine } from "./helpers";
 
 export const TABLE = "pha_writer";
 const quiet = () => undefined;
@@ -43,6 +44,18 @@ export class Scenario {
     } finally {
       c.destroy();
     }
+  }
+
+  /** SHOW REPLICA STATUS with MariaDB's column names, whatever the family (helpers.ts asMariaNames). */
+  async replicaStatus(node: string, timeoutMs = 15_000): Promise<Array<Record<string, unknown>>> {
+    return asMariaNames(await this.adminQuery(node, "SHOW REPLICA STATUS", timeoutMs));
+  }
+
+  /** The node's transaction history: gtid_binlog_state (MariaDB), gtid_executed (MySQL). */
+  async history(node: string): Promise<string> {
+    const [v] = await this.adminQuery<{ v: string }>(node, "SELECT VERSION() AS v");
+    const [h] = await this.adminQuery<{ v: string }>(node, dialectFor(v.v).gtidHistorySql);
+    return String(h.v).replace(/\s+/g, "");
   }
 
   async readOnly(node: string): Promise<boolean | undefined> {
