@@ -38,6 +38,19 @@ async function step(what: string, cmd: string, args: string[], timeoutMs: number
   return r.stdout;
 }
 
+/** Unmounts every mount point at or below `dir` (deepest first); fails loudly if one stays. */
+async function unmountUnder(dir: string): Promise<void> {
+  const points = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((p): p is string => !!p && (p === dir || p.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) {
+    const r = await run("umount", ["-l", p], { timeoutMs: 30_000 });
+    if (r.code !== 0) throw new Error(`${p} is still mounted (left by an earlier build): ${r.stderr.trim()}; unmount it by hand`);
+  }
+}
+
 /** The version the rootfs's mysqld reports, e.g. "9.7.4-2". */
 export async function rootfsMysqlVersion(dir = ROOTFS_DIR): Promise<string> {
   const r = await run("chroot", [dir, "dpkg-query", "-W", "-f", "${Version}", "mysql-server-core"], { timeoutMs: 30_000 });
@@ -49,7 +62,9 @@ export async function rootfsMysqlVersion(dir = ROOTFS_DIR): Promise<string> {
 export async function ensureMysqlRootfs(log: (l: string) => void = () => undefined): Promise<string> {
   if (existsSync(path.join(ROOTFS_DIR, MARKER))) return checkedVersion(await rootfsMysqlVersion());
   const tmp = `${ROOTFS_DIR}.partial`;
-  // A partial tree is the lab's own unfinished build (nothing else writes there).
+  // A partial tree is the lab's own unfinished build (nothing else writes there). A killed
+  // debootstrap leaves its /proc and /sys mounted in it: unmounted first, never walked into.
+  await unmountUnder(tmp);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(path.dirname(ROOTFS_DIR), { recursive: true });
   const mirror = debianMirror();

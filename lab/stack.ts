@@ -73,15 +73,9 @@ export function labStackConfig(
   return cfg;
 }
 
-export function labClusterConfig(
-  nodes: number,
-  servers: number,
-  sshPort: number,
-  secrets: LabSecrets,
-  adminKey: string,
-  flavor: LabFlavor = "mariadb1011",
-): ClusterConfig {
-  return parseConfig(labStackConfig(nodes, servers, sshPort, secrets, adminKey, flavor));
+/** labStackConfig's config, parsed as the program parses it. */
+export function labClusterConfig(...args: Parameters<typeof labStackConfig>): ClusterConfig {
+  return parseConfig(labStackConfig(...args));
 }
 
 /** Letters and digits, like the program's RandomPassword (safe in SQL, shell and conf files). */

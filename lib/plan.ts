@@ -178,6 +178,8 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
         PEERS: peersOf(node),
         // Where its MySQL-family accounts are tried (a salted hash cannot say "unchanged").
         SELF_HOST: ref(`address:${node.name}`),
+        // The replication account is a clone donor only when seeding by clone.
+        SEED_METHOD: cfg.seedMethod,
       },
       secretEnv: {
         DB_ROOT_PASSWORD: ref("secret:dbRootPassword"),

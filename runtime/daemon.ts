@@ -696,6 +696,7 @@ export class Daemon {
         delete this.state.diverged[c.node];
         this.state.fenced = this.state.fenced.filter((h) => h !== c.node);
         this.state.unsafeTails = this.state.unsafeTails.filter((h) => h !== c.node);
+        this.state.safeTails = (this.state.safeTails ?? []).filter((h) => h !== c.node);
         this.ctx.saveState();
         this.events.emit("rejoined", "normal", `${c.node} replicates from the master again (resynced): no longer diverged`, { node: c.node, key: `rejoin:${c.node}` });
         return;

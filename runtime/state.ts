@@ -52,8 +52,8 @@ export interface DivergedNode {
 export interface ResyncRecord {
   state: "running" | "done" | "failed";
   master: string;
-  /** Who asked: the console's Manage HA view, or splitbrain_autofix. */
-  by: "console" | "splitbrain_autofix";
+  /** Who asked: the console's Manage HA view, splitbrain_autofix, or pandora_ha for a tail it cannot undo in place (MySQL family). */
+  by: "console" | "splitbrain_autofix" | "tail";
   started: number;
   ended?: number;
   /** The tool's last line (or why it did not run). */
@@ -116,6 +116,12 @@ export interface DaemonState {
    * --force`): their tail may hold acknowledged commits, so it is never undone, only kept.
    */
   unsafeTails: string[];
+  /**
+   * Old masters demoted by a failover made while pandora_ha last saw them durable (strict
+   * semi-sync) and not forced: their tail holds nothing a client was told was committed. The
+   * MySQL family rebuilds such a node rather than undoing its tail (absent in older state files).
+   */
+  safeTails?: string[];
   /**
    * The master this host's pandora_server was last started or restarted against by pandora_ha
    * (what pandora_ha_hosts.conf named then). Another server's daemon may write the shared file

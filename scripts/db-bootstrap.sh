@@ -5,7 +5,8 @@
 # HA_DB_USER, PANDORA_DB_USER, ACCOUNT_HOST (host part of those accounts, e.g. '%' or
 # '10.42.0.0/255.255.0.0'), DB_PORT, PEERS (the other DB nodes' addresses, space-separated;
 # may be empty), SELF_HOST (this node's cluster address, default 127.0.0.1: where the MySQL
-# family's accounts are tried); secrets DB_ROOT_PASSWORD, REPL_PASSWORD, HA_DB_PASSWORD,
+# family's accounts are tried), SEED_METHOD (clone: the replication account may be a clone
+# donor, BACKUP_ADMIN; default none); secrets DB_ROOT_PASSWORD, REPL_PASSWORD, HA_DB_PASSWORD,
 # PANDORA_DB_PASSWORD.
 # Every statement runs with sql_log_bin=0: accounts are created on each node, never replicated.
 # root@localhost gets DB_ROOT_PASSWORD (MySQL family: caching_sha2_password; MariaDB: unix_socket
@@ -13,8 +14,8 @@
 # The MySQL family's accounts are all caching_sha2_password (mysql_native_password is off in 8.4
 # and gone in 9.x); its stored hash is salted anew by every ALTER USER, so a password counts as
 # unchanged when it authenticates (over TCP to SELF_HOST, the socket for root), and only a
-# password that does not is set. Replication (REPLICATION SLAVE/CLIENT, and on the MySQL family
-# BACKUP_ADMIN: a clone donor), pandora (DB_NAME.*) — never global ALL nor
+# password that does not is set. Replication (REPLICATION SLAVE/CLIENT, and with SEED_METHOD
+# clone BACKUP_ADMIN: a clone donor), pandora (DB_NAME.*) — never global ALL nor
 # READ_ONLY ADMIN, so read_only stops them — and HA admin (what promotion, demotion and
 # monitoring need, plus DB_NAME.*). On MariaDB 10.11 only READ_ONLY ADMIN may SET GLOBAL
 # read_only, so the HA admin has it (pandora_ha writes no Pandora data); on Percona it has
@@ -42,6 +43,10 @@ PEERS="${PEERS:-}"
 require_host_list PEERS
 SELF_HOST="${SELF_HOST:-127.0.0.1}"
 require_host SELF_HOST
+SEED_METHOD="${SEED_METHOD:-}"
+[[ -z "$SEED_METHOD" ]] || require_one_of SEED_METHOD clone xtrabackup mariabackup
+DONOR=""
+[[ "$SEED_METHOD" == clone ]] && DONOR=", BACKUP_ADMIN"
 MASTER_MARKER="$PHA_STATE_DIR/master-initialized"
 pha_tmp_init
 MYSQL_FAMILY=0
@@ -132,7 +137,7 @@ accounts_sql() {
   user_sql "$HA" "$HA_DB_USER" "$HA_DB_PASSWORD"
   user_sql "$PANDORA" "$PANDORA_DB_USER" "$PANDORA_DB_PASSWORD"
   if ((MYSQL_FAMILY)); then
-    echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT, BACKUP_ADMIN ON *.* TO $REPL;"
+    echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT$DONOR ON *.* TO $REPL;"
     echo "GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, CONNECTION_ADMIN, BINLOG_ADMIN, RELOAD, PROCESS, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO $HA;"
   else
     echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO $REPL;"

@@ -28,15 +28,18 @@ OS_ID=$(os_release_field ID)
 OS_VERSION=$(os_release_field VERSION_ID)
 MARIADB_KEY_URL="https://supplychain.mariadb.com/MariaDB-Server-GPG-KEY"
 
-# install_percona REPO XTRABACKUP: REPO is percona-release's name (ps-84-lts, ps80).
+# install_percona REPO FILE XTRABACKUP: REPO is percona-release's name (ps-84-lts, ps80), FILE
+# the stem of the repository file it writes (percona-FILE-release.repo/.list: ps-80 for ps80).
 install_percona() {
-  local repo=$1 xtrabackup=$2
+  local repo=$1 file=$2 xtrabackup=$3
+  # Before any repository changes: a server of the other series stays as it is.
+  if command -v mysqld >/dev/null 2>&1; then check_mysql_series "$repo"; fi
   if [[ "$FAMILY" == rhel ]]; then
     if ! pkg_installed percona-release; then
       dnf install -y https://repo.percona.com/yum/percona-release-latest.noarch.rpm || die "installing percona-release failed"
       changed "installed percona-release"
     fi
-    if ! compgen -G "/etc/yum.repos.d/percona-$repo-release.repo" >/dev/null; then
+    if ! compgen -G "/etc/yum.repos.d/percona-$file-release.repo" >/dev/null; then
       percona-release setup -y "$repo" || die "percona-release setup $repo failed"
       changed "enabled the Percona $repo repository"
     fi
@@ -49,13 +52,26 @@ install_percona() {
       pkg_install_files "$deb"
       changed "installed percona-release"
     fi
-    if ! compgen -G "/etc/apt/sources.list.d/percona-$repo-release.list" >/dev/null; then
+    if ! compgen -G "/etc/apt/sources.list.d/percona-$file-release.list" >/dev/null; then
       percona-release setup "$repo" || die "percona-release setup $repo failed"
       PHA_APT_UPDATED=0 # the new repository needs a fresh package list
       changed "enabled the Percona $repo repository"
     fi
   fi
   pkg_install percona-server-server "$xtrabackup"
+  check_mysql_series "$repo"
+}
+
+# check_mysql_series REPO: the installed server is the series the flavor names (an 8.0 server
+# under percona84 — a stack that relied on the old default — is refused, not upgraded behind
+# the operator's back).
+check_mysql_series() {
+  local version want=8.4
+  [[ "$1" == ps80 ]] && want=8.0
+  version=$(mysqld --version 2>/dev/null || true)
+  [[ "$version" =~ Ver\ ([0-9]+\.[0-9]+)\. ]] || die "cannot tell the installed server's version (mysqld --version: ${version:-nothing})"
+  [[ "${BASH_REMATCH[1]}" == "$want" ]] ||
+    die "the installed server is ${BASH_REMATCH[1]} ($version), not the $want DB_FLAVOR=$DB_FLAVOR installs: set dbFlavor to match it (percona80 for 8.0), or upgrade it by hand first"
 }
 
 # The OS's MySQL: its version must speak CHANGE REPLICATION SOURCE, innodb_redo_log_capacity
@@ -139,8 +155,8 @@ install_mariadb() {
 }
 
 case "$DB_FLAVOR" in
-  percona84) install_percona ps-84-lts percona-xtrabackup-84 ;;
-  percona80) install_percona ps80 percona-xtrabackup-80 ;;
+  percona84) install_percona ps-84-lts ps-84-lts percona-xtrabackup-84 ;;
+  percona80) install_percona ps80 ps-80 percona-xtrabackup-80 ;;
   mysql) install_os_mysql ;;
   *) install_mariadb ;;
 esac

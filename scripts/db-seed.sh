@@ -425,7 +425,8 @@ if [[ -n "$(replica_status)" ]]; then
   mysql_root -e 'STOP REPLICA; RESET REPLICA ALL' || die "cannot clear the copied replication settings"
 fi
 if [[ "$SEED_METHOD" == clone ]]; then
-  GTID=$(mysql_root -e 'SELECT @@global.gtid_executed' | tr -d '\n')
+  # The client's batch mode prints the set's newlines as a literal \n: removed by the server.
+  GTID=$(mysql_root -e "SELECT REPLACE(@@global.gtid_executed, '\\n', '')")
   log "the clone's position: GTID ${GTID:-(none yet)}"
 fi
 
@@ -436,7 +437,7 @@ replication_sql() {
     echo "SET GLOBAL super_read_only=OFF;"
     if [[ "$SEED_METHOD" != clone ]]; then
       # A backup brings no gtid_executed of its own: the history starts from its position.
-      echo "$(reset_binlogs_sql);"
+      echo "$RESET_SQL;"
       echo "SET GLOBAL gtid_purged=$(sql_quote "$GTID");"
     fi
     source="SOURCE_HOST=$(sql_quote "$MASTER_HOST"), SOURCE_PORT=$MASTER_PORT, SOURCE_USER=$(sql_quote "$REPL_USER"), SOURCE_PASSWORD=$(sql_quote "$REPL_PASSWORD")"
@@ -453,6 +454,9 @@ replication_sql() {
     echo "SET GLOBAL read_only=ON;"
   fi
 }
+RESET_SQL=""
+# In this shell, not in replication_sql's output: a failure here must stop the step.
+if mysql_family "$DB_FLAVOR" && [[ "$SEED_METHOD" != clone ]]; then RESET_SQL=$(reset_binlogs_sql) || die "cannot tell how to reset the binary logs"; fi
 REPLICATION_SQL=$(pha_mktemp)
 replication_sql >"$REPLICATION_SQL"
 sql_exec <"$REPLICATION_SQL" || die "configuring replication failed (see above)"

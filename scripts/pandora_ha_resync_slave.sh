@@ -6,12 +6,14 @@
 # check both nodes; default dbuser/dbpass), ha_sshuser/ha_sshport (SSH to the nodes; default
 # pandora/22), ha_resync_log (appended to; default /var/log/pandora/pandora_ha_resync.log),
 # dbport (3306). From /etc/pandora-ha/cluster.env (written at deployment): DB_FLAVOR,
-# MYCNF_PATH, DATADIR, NODE_KEY_FILE (the key a node streams from another with), SEED_SCRIPT.
+# SEED_METHOD, MYCNF_PATH, DATADIR, NODE_KEY_FILE (the key a node streams from another with),
+# SEED_SCRIPT.
 # It refuses (nothing touched) when MASTER is not the writable master, or SLAVE is writable.
-# Then the seeding step runs on SLAVE (over SSH, secrets on stdin) with RESYNC=1: the backup
-# streams from MASTER into a directory beside SLAVE's datadir and is prepared there, then takes
-# the datadir's place (the old one is moved aside, never deleted), and replication starts from
-# the backup's position. One resync at a time (lock).
+# Then the seeding step runs on SLAVE (over SSH, secrets on stdin) with RESYNC=1: the copy of
+# MASTER (SEED_METHOD clone: the clone plugin; xtrabackup/mariabackup: a streamed backup,
+# prepared) goes into a directory beside SLAVE's datadir, then takes the datadir's place (the
+# old one is moved aside, never deleted), and replication starts from the copy's position. One
+# resync at a time (lock).
 # Exit 0 only when SLAVE replicates from MASTER with both threads running; otherwise non-zero
 # with the reason on the last line.
 set -euo pipefail

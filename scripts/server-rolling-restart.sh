@@ -75,7 +75,8 @@ caught_up() {
   local pos wait_sql
   replicates "$1" "$2" || return 1
   if mysql_family "$DB_FLAVOR"; then
-    pos=$(ha_sql "$2" 'SELECT @@global.gtid_executed' | tr -d '\n') || return 1
+    # The client's batch mode prints the set's newlines as a literal \n: removed by the server.
+    pos=$(ha_sql "$2" "SELECT REPLACE(@@global.gtid_executed, '\\n', '')") || return 1
     wait_sql="SELECT WAIT_FOR_EXECUTED_GTID_SET($(sql_quote "$pos"), 60)"
   else
     pos=$(ha_sql "$2" 'SELECT @@global.gtid_binlog_pos') || return 1

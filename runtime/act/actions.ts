@@ -16,7 +16,7 @@ import { ActionError, session } from "./context";
 import { mergeDivergedWrites } from "./merge";
 import { startPandoraServer, stopPandoraServer } from "./server";
 import type { OwnHistory } from "./truncate";
-import { commonPosition, ownHistory, resetHistory, TailKept, undoTail } from "./truncate";
+import { MAX_TRUNCATE, commonPosition, ownHistory, resetHistory, TailKept, undoTail } from "./truncate";
 import type { HistoryComparison, NodeObservation, ReplicaStatus } from "../types";
 
 export type { Ctx } from "./context";
@@ -635,6 +635,9 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
       ctx.state.failovers.push(Date.now());
       ctx.state.fenced = ctx.state.fenced.filter((h) => h !== candidate);
       if (opts.unsafe && !ctx.state.unsafeTails.includes(oldMaster)) ctx.state.unsafeTails.push(oldMaster);
+      const durable = ctx.state.lastMaster?.host === oldMaster && ctx.state.lastMaster.durable;
+      ctx.state.safeTails = (ctx.state.safeTails ?? []).filter((h) => h !== oldMaster);
+      if (durable && !opts.unsafe) ctx.state.safeTails.push(oldMaster);
       ctx.saveState();
       return `epoch ${epoch} recorded on ${candidate}`;
     });
@@ -846,6 +849,12 @@ export async function rejoin(ctx: Ctx, host: string, master: string, known?: Own
     } catch (e) {
       ctx.events.log({ truncate: host, refused: shortError(e) });
       if (!(e instanceof TailKept)) return rejoinFailed(ctx, host, cmp, `undoing its tail failed (${shortError(e)})`);
+      // Only the tail of an old master that was durable when pandora_ha failed over from it: a
+      // replica's own writes, or a tail after an asynchronous or forced failover, stay diverged.
+      if (e.reseed && (ctx.state.safeTails ?? []).includes(host) && cmp.errantCount <= MAX_TRUNCATE) {
+        const r = await reseedTail(ctx, host, master, cmp);
+        if (r) return r;
+      }
     }
     ctx.state.diverged[host] = { since: ctx.state.diverged[host]?.since ?? Date.now(), errant: cmp.errant, errantCount: cmp.errantCount };
     ctx.saveState();
@@ -899,12 +908,36 @@ function rejoinFailed(ctx: Ctx, host: string, cmp: HistoryComparison, cause: str
   return "diverged";
 }
 
+/**
+ * The MySQL family's way to undo a tail: the node, an old master fenced by the failover away
+ * from it, holds transactions the master lacks that no client was told were committed (strict
+ * semi-sync, and that failover was not forced: the tail MariaDB's nodes undo in place), and no
+ * flashback exists there.
+ * So it is rebuilt from the master by the resync tool (the clone plugin), its old datadir, the
+ * tail's rows included, moved aside and kept; out of replication until then.
+ */
+async function reseedTail(ctx: Ctx, host: string, master: string, cmp: HistoryComparison): Promise<"diverged" | undefined> {
+  // One resync at a time: while another runs, the node is left to the diverged path (retried).
+  if (Object.values(ctx.state.resyncs).some((r) => r.state === "running")) return undefined;
+  ctx.state.diverged[host] = { since: ctx.state.diverged[host]?.since ?? Date.now(), errant: cmp.errant, errantCount: cmp.errantCount };
+  ctx.saveState();
+  ctx.events.emit(
+    "tail_resync",
+    "warning",
+    `${host} holds ${cmp.errantCount} transactions the master ${master} lacks (${cmp.errant}), none of them acknowledged; its server cannot undo them in place, so it is rebuilt from ${master} (its datadir, those rows included, is kept aside)`,
+    { node: host, key: `rejoin:${host}` },
+  );
+  resyncNode(ctx, host, master, "tail").catch((e) => ctx.events.log({ error: `resync of ${host}: ${shortError(e)}` }));
+  return "diverged";
+}
+
 /** After this many failed tries of a rejoin the event is critical (diverged). */
 const ESCALATE_AFTER = 4;
 
 /** A node replicates from the master again: no longer fenced nor diverged. */
 function rejoined(ctx: Ctx, host: string): void {
   ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
+  ctx.state.safeTails = (ctx.state.safeTails ?? []).filter((h) => h !== host);
   delete ctx.state.diverged[host];
   ctx.saveState();
 }
@@ -970,7 +1003,7 @@ export async function resyncNode(ctx: Ctx, host: string, master: string, by: Res
   const rec: ResyncRecord = { state: "running", master, by, started: Date.now(), detail: "" };
   ctx.state.resyncs[host] = rec;
   ctx.saveState();
-  const who = by === "console" ? "requested in the console" : "splitbrain_autofix";
+  const who = by === "console" ? "requested in the console" : by === "tail" ? "its tail cannot be undone in place" : "splitbrain_autofix";
   ctx.events.emit("resync", "warning", `resync of ${host} from ${master} started (${who})`, { node: host, key: `resync:${host}` });
   // The tool appends everything it says to ha_resync_log itself, with timestamps.
   const r = await runShell(`${shq(s.resyncScript)} ${shq(s.confPath)} ${shq(master)} ${shq(host)}`, 6 * 3600_000);

@@ -116,7 +116,15 @@ export const CUT_SHORT_AWK = [
 ].join("\n");
 
 /** A tail kept by rule (too long, DDL, no common point, not MariaDB) or half undone: only a resync clears it. */
-export class TailKept extends Error {}
+export class TailKept extends Error {
+  /** Kept only because this flavor cannot undo a tail in place: rebuilding the node instead is as safe as undoing it. */
+  constructor(
+    message: string,
+    readonly reseed = false,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * Archives and undoes `s`'s tail (`mine`: its own history, read from its binary log files too)
@@ -126,7 +134,7 @@ export class TailKept extends Error {}
  */
 export async function undoTail(ctx: Ctx, s: NodeSession, mine: string, masterHistory: string, cmp: HistoryComparison, epoch: number): Promise<string> {
   const d = s.dialect!;
-  if (d.flavor !== "mariadb") throw new TailKept(`${d.flavor}: the tail cannot be truncated in place (reseed it)`);
+  if (d.flavor !== "mariadb") throw new TailKept(`${d.flavor}: the tail cannot be truncated in place (reseed it)`, true);
   if (cmp.errantCount > MAX_TRUNCATE) throw new TailKept(`${cmp.errantCount} diverged transactions (more than ${MAX_TRUNCATE}): reseed it`);
   const start = commonPosition(mine, masterHistory);
   if (!start) throw new TailKept(`no common point with the master's history (${masterHistory})`);

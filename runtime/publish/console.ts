@@ -87,6 +87,19 @@ export function consoleView(o: NodeObservation, s: Pick<DaemonState, "master" | 
  */
 const WRITABLE = "@@global.read_only = 0";
 
+/**
+ * A write guarded by WRITABLE: the rows it changed, 0 when the node is read-only. MariaDB runs
+ * the statement and changes nothing; MySQL's super_read_only refuses it outright (errno 1290).
+ */
+async function writeIfWritable(conn: NodeConnection, sql: string, values: unknown[]): Promise<number> {
+  try {
+    return affectedRows(await conn.query(sql, values));
+  } catch (e) {
+    if ((e as { errno?: number }).errno === 1290) return 0;
+    throw e;
+  }
+}
+
 /** A console request found in the table. */
 export interface ConsoleRequest {
   id: number;
@@ -120,13 +133,13 @@ export async function syncConsoleTable(conn: NodeConnection, settings: HaSetting
     if (known.has(host)) continue;
     const fields: Record<string, unknown> = { host, label: host, os_port: settings.sshPort, os_user: settings.sshUser, db_port: settings.dbPort };
     const names = Object.keys(fields).filter((k) => cols.has(k));
-    const r = await conn.query(`INSERT INTO tdatabase (${names.join(", ")}) SELECT ${names.map(() => "?").join(", ")} FROM DUAL WHERE ${WRITABLE}`, names.map((k) => fields[k]));
-    if (affectedRows(r) === 1) created.push(host);
+    const sql = `INSERT INTO tdatabase (${names.join(", ")}) SELECT ${names.map(() => "?").join(", ")} FROM DUAL WHERE ${WRITABLE}`;
+    if ((await writeIfWritable(conn, sql, names.map((k) => fields[k]))) === 1) created.push(host);
   }
   for (const [host, v] of views) {
     const names = (Object.keys(v) as Array<keyof ConsoleView>).filter((k) => cols.has(k));
     if (!names.length) continue;
-    await conn.query(`UPDATE tdatabase SET ${names.map((k) => `${k} = ?`).join(", ")} WHERE host = ? AND ${WRITABLE}`, [...names.map((k) => v[k]), host]);
+    await writeIfWritable(conn, `UPDATE tdatabase SET ${names.map((k) => `${k} = ?`).join(", ")} WHERE host = ? AND ${WRITABLE}`, [...names.map((k) => v[k]), host]);
   }
   return {
     disabled: rows.filter((r) => Number(r.disabled) === 1 && views.has(r.host)).map((r) => r.host),
@@ -137,10 +150,10 @@ export async function syncConsoleTable(conn: NodeConnection, settings: HaSetting
 
 /** Marks a request taken (only if the console has not asked for something else meanwhile). */
 export async function takeConsoleRequest(conn: NodeConnection, req: ConsoleRequest): Promise<boolean> {
-  return affectedRows(await conn.query(`UPDATE tdatabase SET action = 0 WHERE id = ? AND action = ? AND ${WRITABLE}`, [req.id, req.action])) === 1;
+  return (await writeIfWritable(conn, `UPDATE tdatabase SET action = 0 WHERE id = ? AND action = ? AND ${WRITABLE}`, [req.id, req.action])) === 1;
 }
 
 /** Sets a node's disabled flag (console actions disable / enable). */
 export async function setConsoleDisabled(conn: NodeConnection, host: string, disabled: boolean): Promise<void> {
-  await conn.query(`UPDATE tdatabase SET disabled = ? WHERE host = ? AND ${WRITABLE}`, [disabled ? 1 : 0, host]);
+  await writeIfWritable(conn, `UPDATE tdatabase SET disabled = ? WHERE host = ? AND ${WRITABLE}`, [disabled ? 1 : 0, host]);
 }

@@ -15,7 +15,7 @@ export const CRITICITY: Record<Severity, number> = { info: 1, normal: 2, warning
 
 export type EventType =
   | "node_down" | "node_up" | "failover_start" | "failover_end" | "failover_failure" | "fenced" | "rejoined"
-  | "diverged" | "budget_exhausted" | "no_failover" | "replica_link_broken" | "replica_lagging" | "semi_sync_off"
+  | "diverged" | "tail_resync" | "budget_exhausted" | "no_failover" | "replica_link_broken" | "replica_lagging" | "semi_sync_off"
   | "master_writable" | "master_adopted" | "switchover_start" | "switchover_end" | "switchover_failure"
   | "server_restarted" | "agent_files_handed_back" | "tentacle_restarted" | "resync" | "console" | "publish_refused" | "daemon_start" | "daemon_stop" | "warning"
   | "semi_sync_on" | "failover_held" | "total_outage" | "master_read_only" | "errant_transaction" | "replication_restarted" | "rejoin_failed";

@@ -251,10 +251,10 @@ describe("dbFlavor and seedMethod", () => {
       const plan = buildPlan(c, { binlogVolumes: false });
       const step = (id: string) => plan.find((s) => s.id === id)!;
       expect(step("db/db1/install")).toMatchObject({ description, env: { DB_FLAVOR: dbFlavor } });
-      for (const id of ["replication/db2/seed", "servers/pfms1/ha-tools", "servers/pfms2/ha-tools"])
-        expect(step(id).env, `${dbFlavor} ${id}`).toMatchObject({ DB_FLAVOR: dbFlavor, SEED_METHOD: c.seedMethod });
-      // Only the seed and the tools that reseed get it.
-      expect(plan.filter((s) => "SEED_METHOD" in s.env).map((s) => s.id)).toEqual(["replication/db2/seed", "servers/pfms1/ha-tools", "servers/pfms2/ha-tools"]);
+      const reseeding = ["db/db1/bootstrap", "db/db2/bootstrap", "replication/db2/seed", "servers/pfms1/ha-tools", "servers/pfms2/ha-tools"];
+      for (const id of reseeding) expect(step(id).env, `${dbFlavor} ${id}`).toMatchObject({ DB_FLAVOR: dbFlavor, SEED_METHOD: c.seedMethod });
+      // Only the seed, the tools that reseed, and the bootstrap (the clone donor's grant) get it.
+      expect(plan.filter((s) => "SEED_METHOD" in s.env).map((s) => s.id).sort()).toEqual(reseeding.sort());
       expect(step("replication/db2/seed").description).toBe(
         c.seedMethod === "clone"
           ? "clone the current master (at first db1) into db2 with the clone plugin and start replication"
