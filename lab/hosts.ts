@@ -202,14 +202,20 @@ export async function createHost(host: LabHost, sshPort: number, adminPublicKey:
   await startSshd(host);
 }
 
+/** The host's /etc, /usr/bin and /usr/share: overlays of `lower`'s (the machine's: "") at `root`'s, its changes in hosts/<name>/. */
+function overlayMounts(host: LabHost, lower: string, root: string): string[] {
+  const d = (...p: string[]) => path.join(paths.hostDir(host.name), ...p);
+  return [...OVERLAYS].map((p) => {
+    const sub = HOST_MOUNTS.find(([inside]) => inside === p)![1];
+    return `mount -t overlay overlay -o lowerdir=${lower}${p},upperdir=${d(sub)},workdir=${d(sub.replace(/-upper$/, "-work"))} ${root}${p}`;
+  });
+}
+
 /** The mounts of a host on the machine's own root (run in its namespace, before any chroot). */
 function machineRootMounts(host: LabHost, sharedPath?: string): string[] {
   const d = (...p: string[]) => path.join(paths.hostDir(host.name), ...p);
   return [
-    ...[...OVERLAYS].map((p) => {
-      const sub = HOST_MOUNTS.find(([inside]) => inside === p)![1];
-      return `mount -t overlay overlay -o lowerdir=${p},upperdir=${d(sub)},workdir=${d(sub.replace(/-upper$/, "-work"))} ${p}`;
-    }),
+    ...overlayMounts(host, "", ""),
     // Before /var/lib is covered: the machine's package databases, bound into the private one.
     ...SHARED_VAR_LIB.map((sub) => `mount --bind /var/lib/${sub} ${d("var-lib", sub)}`),
     ...BOUND_FIRST.map(([inside, sub]) => `mount --rbind ${d(sub)} ${inside}`),
@@ -259,10 +265,7 @@ function ownRootMounts(host: LabHost): string[] {
     `mount --rbind /dev ${root}/dev`,
     `mount -t proc proc ${root}/proc`,
     `mount --rbind /sys ${root}/sys`,
-    ...[...OVERLAYS].map((p) => {
-      const sub = HOST_MOUNTS.find(([inside]) => inside === p)![1];
-      return `mount -t overlay overlay -o lowerdir=${lower}${p},upperdir=${d(sub)},workdir=${d(sub.replace(/-upper$/, "-work"))} ${root}${p}`;
-    }),
+    ...overlayMounts(host, lower, root),
     // Its own package databases, bound into the private /var/lib (the packages are installed).
     ...SHARED_VAR_LIB.map((sub) => `mount --bind ${lower}/var/lib/${sub} ${d("var-lib", sub)}`),
     ...HOST_MOUNTS.filter(([inside]) => !OVERLAYS.has(inside)).map(([inside, sub]) => `mkdir -p ${root}${inside} && mount --rbind ${d(sub)} ${root}${inside}`),

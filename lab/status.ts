@@ -50,16 +50,16 @@ export async function nodeStatus(h: LabHost, port: number, cred: Credentials): P
       const [id] = await query<{ v: number }>(c, "SELECT @@global.server_id AS v");
       const [version] = await query<{ v: string }>(c, "SELECT VERSION() AS v");
       const [g] = await query<{ v: string }>(c, dialectFor(version.v).gtidExecutedSql);
-      const [r] = await query<Record<string, unknown>>(c, "SHOW REPLICA STATUS");
+      const [r] = asMariaNames(await query<Record<string, unknown>>(c, "SHOW REPLICA STATUS"));
       // MySQL prints ",\n" between a GTID set's UUIDs.
       const s: NodeStatus = { ...base, readOnly: Number(ro.v) === 1, serverId: Number(id.v), gtid: String(g.v).replace(/\s+/g, "") };
       if (r) {
         s.role = "replica";
-        s.ioRunning = String(r.Slave_IO_Running ?? r.Replica_IO_Running);
-        s.sqlRunning = String(r.Slave_SQL_Running ?? r.Replica_SQL_Running);
-        const behind = r.Seconds_Behind_Master ?? r.Seconds_Behind_Source;
+        s.ioRunning = String(r.Slave_IO_Running);
+        s.sqlRunning = String(r.Slave_SQL_Running);
+        const behind = r.Seconds_Behind_Master;
         s.secondsBehind = behind === null || behind === undefined ? null : Number(behind);
-        s.source = String(r.Master_Host ?? r.Source_Host);
+        s.source = String(r.Master_Host);
       } else s.role = "master";
       return s;
     });
@@ -87,8 +87,8 @@ export function statusTable(rows: NodeStatus[]): string {
 
 /**
  * SHOW REPLICA STATUS rows with MariaDB's column names whatever the family (MySQL says
- * Source_Host, Replica_IO_Running, …): the tests read Master_Host, Slave_IO_Running,
- * Slave_SQL_Running and Seconds_Behind_Master on both.
+ * Source_Host, Replica_IO_Running, …): the lab's status and the tests read Master_Host,
+ * Slave_IO_Running, Slave_SQL_Running and Seconds_Behind_Master on both.
  */
 export function asMariaNames(rows: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
   const names: Record<string, string> = {

@@ -917,8 +917,8 @@ function rejoinFailed(ctx: Ctx, host: string, cmp: HistoryComparison, cause: str
  * tail's rows included, moved aside and kept; out of replication until then.
  */
 async function reseedTail(ctx: Ctx, host: string, master: string, cmp: HistoryComparison): Promise<"diverged" | undefined> {
-  // One resync at a time: while another runs, the node is left to the diverged path (retried).
-  if (Object.values(ctx.state.resyncs).some((r) => r.state === "running")) return undefined;
+  // One resync at a time: while another runs, the node is left to the diverged path.
+  if (resyncRunning(ctx)) return undefined;
   ctx.state.diverged[host] = { since: ctx.state.diverged[host]?.since ?? Date.now(), errant: cmp.errant, errantCount: cmp.errantCount };
   ctx.saveState();
   ctx.events.emit(
@@ -929,6 +929,11 @@ async function reseedTail(ctx: Ctx, host: string, master: string, cmp: HistoryCo
   );
   resyncNode(ctx, host, master, "tail").catch((e) => ctx.events.log({ error: `resync of ${host}: ${shortError(e)}` }));
   return "diverged";
+}
+
+/** Is a resync running (the daemon runs one at a time)? */
+function resyncRunning(ctx: Ctx): boolean {
+  return Object.values(ctx.state.resyncs).some((r) => r.state === "running");
 }
 
 /** After this many failed tries of a rejoin the event is critical (diverged). */
@@ -998,7 +1003,7 @@ async function mergeFrom(ctx: Ctx, node: NodeSession, master: NodeSession, histo
  * the end and on failure. Resolves when the tool has finished; false when another resync runs.
  */
 export async function resyncNode(ctx: Ctx, host: string, master: string, by: ResyncRecord["by"]): Promise<boolean> {
-  if (Object.values(ctx.state.resyncs).some((r) => r.state === "running")) return false;
+  if (resyncRunning(ctx)) return false;
   const s = ctx.settings;
   const rec: ResyncRecord = { state: "running", master, by, started: Date.now(), detail: "" };
   ctx.state.resyncs[host] = rec;
