@@ -9,12 +9,12 @@
  * temporal directory and log, and one module, `seq`, whose value counts up by one per
  * interval (module_exec on a counter file), so that a value lost or stored twice can be told.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { PANDORA_PATHS, renderAgentSnippet } from "../lib/render/pandora";
-import { VERIFY_AFTER_MS } from "../runtime/act/agent-files";
-import { serverHosts } from "./ha";
+import { KEPT_DIR, VERIFY_AFTER_MS, readAgentFile } from "../runtime/act/agent-files";
+import { HA_LOG_FILE, describeLogLine, readHaLog, serverHosts } from "./ha";
 import type { Lab } from "./lab";
 import { LAB_DIR, paths } from "./layout";
 import { sleep } from "./proc";
@@ -253,4 +253,52 @@ export async function connectedServers(lab: Lab, query: Query): Promise<string[]
   const rows = rowsOf<{ h: string }>(await query("SELECT DISTINCT SUBSTRING_INDEX(host, ':', 1) AS h FROM information_schema.processlist WHERE user = ?", [lab.cfg.pandoraDbUser]));
   const servers = new Set(serverHosts(lab).map((h) => h.address));
   return rows.map((r) => r.h).filter((h) => servers.has(h)).sort();
+}
+
+/**
+ * Where the values `missing` (per agent, seq values) went, for a test's failure message: each
+ * one's file as it is still found in a server host's incoming directory or pandora_ha's kept
+ * links (its times and link count), or that none is; then, from `sinceMs` on, each server host's
+ * pandora_ha log (events, phases, the agent-file keeper's notes) and data-server log.
+ */
+export function lostDiagnosis(lab: Lab, missing: Record<string, number[]>, sinceMs: number): string {
+  const out: string[] = [];
+  const want = new Map(Object.entries(missing).map(([a, vs]) => [a, new Set(vs.map(String))]));
+  const found = new Set<string>();
+  for (const h of serverHosts(lab)) {
+    const incoming = paths.inHost(h.name, PANDORA_PATHS.incomingDir);
+    for (const dir of [incoming, path.join(incoming, KEPT_DIR)]) {
+      for (const name of existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith(".data")) : []) {
+        try {
+          const f = path.join(dir, name);
+          const file = readAgentFile(readFileSync(f, "utf8"));
+          const v = file?.values.find((x) => x.module === SEQ_MODULE)?.data;
+          if (!file || v === undefined || !want.get(file.agent)?.has(v)) continue;
+          const st = statSync(f);
+          found.add(`${file.agent}:${v}`);
+          out.push(`${file.agent} ${v}: ${h.name} ${path.relative(incoming, f) || name} mtime ${st.mtime.toISOString()} ctime ${st.ctime.toISOString()} links ${st.nlink}`);
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+  }
+  for (const [a, vs] of want) for (const v of vs) if (!found.has(`${a}:${v}`)) out.push(`${a} ${v}: no file left on either server host`);
+  const since = new Date(sinceMs).toISOString();
+  for (const h of serverHosts(lab)) {
+    out.push(`-- ${h.name} pandora_ha log since ${since}`);
+    for (const l of readHaLog(lab, 0, HA_LOG_FILE, h.name).lines) {
+      if (l.time < since) continue;
+      const line = describeLogLine(l) ?? (l.agent_files ? `${l.time.slice(11, 23)}  ${JSON.stringify(l)}` : undefined);
+      if (line) out.push(line);
+    }
+    out.push(`-- ${h.name} data server log`);
+    try {
+      const log = readFileSync(paths.inHost(h.name, "/var/log/pandora/pandora_server.log"), "utf8").split("\n");
+      out.push(...log.slice(-200).filter(Boolean));
+    } catch {
+      out.push("(none)");
+    }
+  }
+  return out.join("\n");
 }

@@ -174,7 +174,7 @@ export class Daemon {
     if (s.keepFiles <= 0) return;
     const warn = (msg: string) => this.events.emit("warning", "warning", `agent files: ${msg}`, { key: "agent-files" });
     try {
-      const k = new AgentFileKeeper(s.incomingDir, s.keepFiles * 1000, s.useXmlTimestamp, warn);
+      const k = new AgentFileKeeper(s.incomingDir, s.keepFiles * 1000, s.useXmlTimestamp, warn, (fields) => this.events.log(fields));
       k.start();
       this.ctx.keeper = k;
     } catch (e) {

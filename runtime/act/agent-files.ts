@@ -328,6 +328,8 @@ export class AgentFileKeeper {
     readonly keepMs: number,
     private readonly useXmlTimestamp: boolean,
     private readonly warn: (msg: string) => void,
+    /** A line for the daemon's log (not an event): trouble periods, files looked at, files taken before they could be kept. */
+    private readonly note: (fields: Record<string, unknown>) => void = () => undefined,
   ) {
     this.keptDir = path.join(incoming, KEPT_DIR);
   }
@@ -390,10 +392,12 @@ export class AgentFileKeeper {
   /** What the master the server uses looks like now: in trouble from the first bad sight to the first good one. */
   seen(inTrouble: boolean, at = Date.now()): void {
     if (inTrouble) {
+      if (this.troubleSince === undefined) this.note({ agent_files: "trouble", since: new Date(at).toISOString() });
       this.troubleSince ??= at;
       return;
     }
     if (this.troubleSince === undefined) return;
+    this.note({ agent_files: "trouble_end", since: new Date(this.troubleSince).toISOString() });
     this.trouble(this.troubleSince, at);
     this.troubleSince = undefined;
   }
@@ -408,7 +412,8 @@ export class AgentFileKeeper {
     try {
       linkSync(path.join(this.incoming, name), path.join(this.keptDir, name));
     } catch (e) {
-      if (codeOf(e) === "ENOENT") return; // taken already, or renamed away
+      // Taken (or renamed away) before it could be kept: were the server's write to fail, nothing would bring it back.
+      if (codeOf(e) === "ENOENT") return this.note({ agent_files: "taken_unkept", file: name });
       if (codeOf(e) !== "EEXIST") {
         this.warn(`cannot keep ${name}: ${String(e)}`);
         return;
@@ -524,6 +529,7 @@ export class AgentFileKeeper {
       if (k) k.handBacks = (k.handBacks ?? 0) + 1;
       handedBack.push(f.name);
     }
+    this.note({ agent_files: "looked_at", files: files.length, unchecked: unchecked.size, handed_back: handedBack.slice(0, 20) });
     return { checked: files.length - unchecked.size, handedBack };
   }
 }

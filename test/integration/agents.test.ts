@@ -8,7 +8,7 @@
  * every value the agents made stored, every acknowledged key there, one writable node.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { agentConf, agentLog, connectedServers, finalSeqReport, labAgents, setAgents, storedSeq } from "../../lab/agents";
+import { agentConf, agentLog, connectedServers, finalSeqReport, labAgents, lostDiagnosis, setAgents, storedSeq } from "../../lab/agents";
 import { haStatusJson, onServer, serverHosts } from "../../lab/ha";
 import type { Lab } from "../../lab/lab";
 import { raiseFailoverBudget } from "../../lab/faults";
@@ -123,6 +123,7 @@ describe("real agents on the two-server lab", () => {
     await sleep(3000);
     const newRows = async () => Number((await sql<{ n: number }>(lab, next, "SELECT COUNT(*) AS n FROM tagente_datos"))[0].n);
     const before = await newRows();
+    const faultAt = Date.now();
     await inject(old);
     await eventually(`${next} writable`, async () => Number((await sql<{ v: number }>(lab, next, "SELECT @@global.read_only AS v").catch(() => [{ v: 1 }]))[0].v) === 0, 60_000);
     await repair(old);
@@ -140,7 +141,7 @@ describe("real agents on the two-server lab", () => {
     const acked = await w.stop();
     const r = await finalSeqReport(lab, async (q, v) => sql(lab, next, q, v));
     process.stdout.write(`agents across the ${what}: ${r.stored} values stored, ${r.lost} lost, ${r.twice} stored twice\n`);
-    expect(r.lost, JSON.stringify(r.missing)).toBe(0);
+    expect(r.lost, r.lost ? `${JSON.stringify(r.missing)}\n${lostDiagnosis(lab, r.missing, faultAt - 10_000)}` : "").toBe(0);
     const c = await pandoraConnection(lab, next);
     try {
       expect(await missingKeys(c, table, acked)).toEqual([]);

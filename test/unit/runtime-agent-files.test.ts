@@ -175,7 +175,8 @@ describe("AgentFileKeeper", () => {
   function setUp(keepMs = 600_000) {
     const incoming = mkdtempSync(path.join(tmpdir(), "pha-data-in-"));
     const warnings: string[] = [];
-    const k = new AgentFileKeeper(incoming, keepMs, false, (m) => warnings.push(m));
+    const notes: Array<Record<string, unknown>> = [];
+    const k = new AgentFileKeeper(incoming, keepMs, false, (m) => warnings.push(m), (n) => notes.push(n));
     keepers.push(k);
     k.start();
     /** As Tentacle does: under a temporary name, then renamed. */
@@ -194,8 +195,30 @@ describe("AgentFileKeeper", () => {
       for (const n of names) take(n);
       k.trouble();
     };
-    return { incoming, k, arrive, take, takenInTrouble, dataFiles, warnings };
+    return { incoming, k, arrive, take, takenInTrouble, dataFiles, warnings, notes };
   }
+
+  test("its log notes: each trouble period's start and end, each look (files, handed back), a file taken before it could be kept", async () => {
+    const { k, arrive, take, notes } = setUp();
+    k.seen(true, Date.parse("2026-12-03T10:00:00Z"));
+    k.seen(true);
+    arrive("a1.1.data", xml("a1", 1));
+    await sleep(50);
+    take("a1.1.data");
+    k.seen(false);
+    await k.handBack(async () => []);
+    // Gone before the keeper saw it: nothing could bring it back.
+    arrive("a1.2.data", xml("a1", 2));
+    take("a1.2.data");
+    await sleep(300);
+    expect(notes).toEqual([
+      { agent_files: "trouble", since: "2026-12-03T10:00:00.000Z" },
+      { agent_files: "trouble_end", since: "2026-12-03T10:00:00.000Z" },
+      { agent_files: "looked_at", files: 1, unchecked: 0, handed_back: ["a1.1.data"] },
+      ...notes.slice(3).map(() => ({ agent_files: "taken_unkept", file: "a1.2.data" })),
+    ]);
+    expect(notes.length).toBeGreaterThan(3);
+  });
 
   test("a file taken and not stored is handed back (at most MAX_HAND_BACKS times), its mtime (the data's time) unchanged; one stored is dropped", async () => {
     // A keep time shorter than the wait below: a file waiting again is kept however long.
