@@ -114,10 +114,10 @@ probe_round() {
   (($(grep -c '^contact$' <<<"$out") >= NEEDED))
 }
 
-# server_state: "READ_ONLY SEMISYNC LEASE_IDLE_MS PORT BIND_ADDRESS PID_FILE" (tab-separated) of the local server as root
+# server_state: "READ_ONLY STRICT LEASE_IDLE_MS PORT BIND_ADDRESS PID_FILE" (tab-separated) of the local server as root
 # (LEASE_IDLE_MS -1 when no lease is held), or nothing when it does not answer within a second.
 server_state() {
-  local vars idle opts=()
+  local vars idle strict_sql opts=()
   if [[ "$DB_FLAVOR" == mariadb1011 ]]; then
     vars=information_schema.GLOBAL_VARIABLES
     idle="(SELECT ROUND(TIME_MS) FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK('$LEASE_LOCK'))"
@@ -126,9 +126,15 @@ server_state() {
     # Whole seconds: counted as the most it may be.
     idle="(SELECT TIME * 1000 + 999 FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK('$LEASE_LOCK'))"
   fi
+  # Strict: the source side on, waiting even with no replica attached, with pandora_ha's timeout
+  # (4294967295 ms, runtime/dialect.ts STRICT_TIMEOUT_MS: as it sets a master under ha_semisync 1). One that falls back by itself (the servers'
+  # own my.cnf settings under ha_semisync 0) acknowledges commits alone: never killed.
+  strict_sql="SELECT COUNT(*) FROM $vars WHERE (VARIABLE_NAME IN ('rpl_semi_sync_master_enabled', 'rpl_semi_sync_source_enabled') AND VARIABLE_VALUE IN ('ON', '1'))
+    OR (VARIABLE_NAME IN ('rpl_semi_sync_master_wait_no_slave', 'rpl_semi_sync_source_wait_no_replica') AND VARIABLE_VALUE IN ('ON', '1'))
+    OR (VARIABLE_NAME IN ('rpl_semi_sync_master_timeout', 'rpl_semi_sync_source_timeout') AND CAST(VARIABLE_VALUE AS UNSIGNED) >= 4294967295)"
   [[ -r /root/.my.cnf ]] && opts=(--defaults-extra-file=/root/.my.cnf)
   HOME=/root timeout 1 "$(db_client_bin)" "${opts[@]}" -N -B --connect-timeout=1 -e \
-    "SELECT @@global.read_only, IFNULL((SELECT VARIABLE_VALUE FROM $vars WHERE VARIABLE_NAME IN ('rpl_semi_sync_master_enabled', 'rpl_semi_sync_source_enabled') LIMIT 1), 'OFF'), IFNULL($idle, -1), @@global.port, IFNULL(NULLIF(@@global.bind_address, ''), '*'), @@global.pid_file" 2>/dev/null || true
+    "SELECT @@global.read_only, IF(($strict_sql) = 3, 'ON', 'OFF'), IFNULL($idle, -1), @@global.port, IFNULL(NULLIF(@@global.bind_address, ''), '*'), @@global.pid_file" 2>/dev/null || true
 }
 
 # stop_server PID_FILE PORT BIND_ADDRESS: kill -9 of the server in PID_FILE, or of the one
@@ -161,8 +167,8 @@ while :; do
   # Each contact counted from the round's start (never later than it was).
   [[ -e "$PROBED" ]] && last_contact=$started
   if [[ -n "$state" ]]; then
-    IFS=$'\t' read -r ro semi idle port bind pid_file <<<"$state"
-    if [[ "$ro" == 0 && "$semi" =~ ^(ON|1)$ ]]; then strict=1; else strict=0; fi
+    IFS=$'\t' read -r ro strict_now idle port bind pid_file <<<"$state"
+    if [[ "$ro" == 0 && "$strict_now" == ON ]]; then strict=1; else strict=0; fi
     if [[ "$idle" =~ ^[0-9]+$ ]] && ((started - idle > last_contact)); then last_contact=$((started - idle)); fi
     unread=0
   elif ((++unread == 20)); then
