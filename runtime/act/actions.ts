@@ -635,7 +635,10 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
       ctx.state.failovers.push(Date.now());
       ctx.state.fenced = ctx.state.fenced.filter((h) => h !== candidate);
       if (opts.unsafe && !ctx.state.unsafeTails.includes(oldMaster)) ctx.state.unsafeTails.push(oldMaster);
-      const durable = ctx.state.lastMaster?.host === oldMaster && ctx.state.lastMaster.durable;
+      // Its tail acknowledged nothing only if it was durable at the last look and held so by this
+      // daemon (ha_semisync 1): under ha_semisync 0 the servers' own settings rule, and may have
+      // changed since that look.
+      const durable = ctx.settings.semiSync && ctx.state.lastMaster?.host === oldMaster && ctx.state.lastMaster.durable;
       ctx.state.safeTails = (ctx.state.safeTails ?? []).filter((h) => h !== oldMaster);
       if (durable && !opts.unsafe) ctx.state.safeTails.push(oldMaster);
       ctx.saveState();
