@@ -6,7 +6,8 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { actingStatus, readHaLog, serverHosts, startDaemon, stopDaemon } from "../../lab/ha";
+import { actingStatus, haCommand, readHaLog, serverHosts, startDaemon, stopDaemon } from "../../lab/ha";
+import { PANDORA_PATHS } from "../../lib/render/pandora";
 import { hostPids, inHost, killQuiet } from "../../lab/hosts";
 import type { Lab, UpResult } from "../../lab/lab";
 import { down, fault, findHost, labIsLive, runResyncTool, status, up } from "../../lab/lab";
@@ -191,8 +192,19 @@ describe("a 2-node lab", () => {
       expect(await insert).toBeInstanceOf(Error);
     } finally {
       expect(await fault(lab, "node2", "heal")).toMatch(/3 isolation rules removed/);
-      // Healed: node1 (restarted read-only) is the master again once both answer, node2 follows it.
-      await eventually("node1 writable again and node2 replicating from it", async () => {
+      // Healed: one writable master, the other replicating from it. node1 (restarted read-only)
+      // is the master again when it answers before pandora_ha sees node2 back; when it is still
+      // in crash recovery then (MySQL's takes longer), its connection refused, node2 is promoted
+      // (node1 was durable at the last look). The tests below want node1: a switchover back.
+      await eventually("one writable master and the other replicating from it", async () => {
+        const roles = (await status(lab)).map((n) => `${n.role}${n.role === "master" ? (n.readOnly ? " ro" : "") : ""}`).sort();
+        return roles.join() === "master,replica";
+      }, 90_000);
+      if ((await status(lab))[1].role === "master") {
+        const sw = await haCommand(lab, `switchover ${PANDORA_PATHS.serverConf} ${findHost(lab, "node1").address}`, 90_000);
+        expect(sw.code, sw.stdout + sw.stderr).toBe(0);
+      }
+      await eventually("node1 the writable master and node2 replicating from it", async () => {
         const [a, b] = await status(lab);
         return a.role === "master" && a.readOnly === false && b.role === "replica";
       }, 60_000);
