@@ -16,6 +16,7 @@ import { ActionError, session } from "./context";
 import { mergeDivergedWrites } from "./merge";
 import { startPandoraServer, stopPandoraServer } from "./server";
 import type { OwnHistory } from "./truncate";
+import { recordTail, tailVerdict } from "./tails";
 import { MAX_TRUNCATE, commonPosition, ownHistory, resetHistory, TailKept, undoTail } from "./truncate";
 import type { HistoryComparison, NodeObservation, ReplicaStatus } from "../types";
 
@@ -642,6 +643,8 @@ export async function failover(ctx: Ctx, oldMaster: string, candidate: string, r
       ctx.state.safeTails = (ctx.state.safeTails ?? []).filter((h) => h !== oldMaster);
       if (durable && !opts.unsafe) ctx.state.safeTails.push(oldMaster);
       ctx.saveState();
+      // For whichever daemon acts when the old master comes back.
+      await recordTail(ctx, candidate, epoch, oldMaster, opts.unsafe ? "forced" : durable ? "safe" : "unknown");
       return `epoch ${epoch} recorded on ${candidate}`;
     });
     await ctx.pauseAfter("epoch");
@@ -839,8 +842,10 @@ export async function rejoin(ctx: Ctx, host: string, master: string, known?: Own
     }
     // The tail (in flight when it died or was cut off): archive it, undo it, rejoin. Not after a
     // failover forced past the durability check: that tail may hold acknowledged commits.
+    // What the failover away from it knew, from this daemon's state or the one that decided.
+    const verdict = await tailVerdict(ctx, master, host);
     try {
-      if (ctx.state.unsafeTails.includes(host)) throw new TailKept("its tail may hold acknowledged commits (the failover away from it was forced): kept, not undone");
+      if (ctx.state.unsafeTails.includes(host) || verdict === "forced") throw new TailKept("its tail may hold acknowledged commits (the failover away from it was forced): kept, not undone");
       const how = await undoTail(ctx, s, mine, theirs, cmp, ctx.state.epoch);
       await pointAt(ctx, host, master, false);
       rejoined(ctx, host);
@@ -854,7 +859,8 @@ export async function rejoin(ctx: Ctx, host: string, master: string, known?: Own
       if (!(e instanceof TailKept)) return rejoinFailed(ctx, host, cmp, `undoing its tail failed (${shortError(e)})`);
       // Only the tail of an old master that was durable when pandora_ha failed over from it: a
       // replica's own writes, or a tail after an asynchronous or forced failover, stay diverged.
-      if (e.reseed && (ctx.state.safeTails ?? []).includes(host) && cmp.errantCount <= MAX_TRUNCATE) {
+      const safe = verdict !== "forced" && ((ctx.state.safeTails ?? []).includes(host) || verdict === "safe");
+      if (e.reseed && safe && cmp.errantCount <= MAX_TRUNCATE) {
         const r = await reseedTail(ctx, host, master, cmp);
         if (r) return r;
       }
