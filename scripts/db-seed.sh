@@ -92,6 +92,8 @@ if [[ -n "$BACKUP" ]]; then
 fi
 
 MARKER="$PHA_STATE_DIR/seed-in-progress"
+# One seed of this node at a time: after a healed split the daemons of both sides may ask.
+pha_lock "$PHA_STATE_DIR/seed.lock" "another seed of this node"
 # AES-GCM first: ssh is the bottleneck of a stream on small machines, and it is the cheapest
 # cipher with AES-NI (the others remain acceptable if the master's sshd refuses it).
 CIPHERS="aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr"

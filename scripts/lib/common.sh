@@ -566,6 +566,14 @@ clear_zombie_pid_file() {
   return 0
 }
 
+# pha_lock FILE WHAT: this run alone holds FILE (descriptor 9, released when the script ends), or
+# it dies saying WHAT is running already; nothing changed.
+pha_lock() {
+  mkdir -p "$(dirname "$1")"
+  exec 9>"$1"
+  flock -n 9 || die "$2 is running already (lock $1): nothing changed"
+}
+
 # db_start FLAVOR MYCNF: starts the server and enables it at boot. Without a service manager
 # that knows it, mysqld_safe/mariadbd-safe runs detached with the given option file.
 db_start() {
@@ -573,16 +581,17 @@ db_start() {
   svc=$(db_service_name "$1")
   if svc_known "$svc"; then
     svc_action "$svc" enable >/dev/null 2>&1 || warn "could not enable $svc at boot"
-    svc_action "$svc" start || return 1
+    # The server never inherits a step's lock (pha_lock's descriptor).
+    svc_action "$svc" start 9>&- || return 1
   elif safe=$(command -v mariadbd-safe 2>/dev/null || command -v mysqld_safe 2>/dev/null); then
     log "no service manager for $svc: starting $(basename "$safe") --defaults-file=$2"
     clear_zombie_pid_file "$2"
-    setsid "$safe" --defaults-file="$2" </dev/null >/dev/null 2>&1 &
+    setsid "$safe" --defaults-file="$2" </dev/null >/dev/null 2>&1 9>&- &
   else
     safe=$(command -v mariadbd 2>/dev/null || command -v mysqld 2>/dev/null) ||
       die "no service manager knows $svc and no mysqld_safe/mysqld is installed"
     log "no service manager for $svc: starting $(basename "$safe") --defaults-file=$2"
-    setsid "$safe" --defaults-file="$2" --user=mysql </dev/null >/dev/null 2>&1 &
+    setsid "$safe" --defaults-file="$2" --user=mysql </dev/null >/dev/null 2>&1 9>&- &
   fi
   return 0
 }

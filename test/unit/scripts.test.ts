@@ -460,6 +460,24 @@ describe("common.sh", () => {
     }
   });
 
+  test("pha_lock: a second run refuses while the first holds the lock, changing nothing; once the first ended the lock is free", () => {
+    const lock = path.join(tmp(), "state", "seed.lock");
+    const r = common(
+      [
+        '( pha_lock "$L" "another seed of this node"; sleep 1 ) &',
+        "sleep 0.3",
+        'if ( pha_lock "$L" "another seed of this node" ) 2>"$L.err"; then echo second-ran; else echo "second refused: $(cat "$L.err")"; fi',
+        "wait",
+        '( pha_lock "$L" "another seed of this node" ) && echo third-ran',
+      ].join("\n"),
+      { L: lock },
+    );
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toMatch(/^second refused: .*another seed of this node is running already \(lock .*seed\.lock\): nothing changed$/m);
+    expect(r.stdout).not.toContain("second-ran");
+    expect(r.stdout).toMatch(/^third-ran$/m);
+  });
+
   test("require_host_list: host names and addresses separated by spaces, or nothing; a glob or a shell word is refused", () => {
     for (const ok of ["", "db1 10.0.0.2", "127.0.1.1 fe80::1"]) expect(common("require_host_list PEERS", { PEERS: ok }).status, ok).toBe(0);
     for (const bad of ["db1 *", "db1;reboot", "db1 -oProxyCommand=x"]) {
