@@ -1,5 +1,6 @@
 /** The lab's commands: up, status, fault, down. Used by the CLI and by the integration tests. */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
 import { createServer } from "node:net";
 import type { ClusterConfig } from "../lib/config";
 import { PANDORA_PATHS } from "../lib/render/pandora";
@@ -265,6 +266,25 @@ export async function fault(lab: Lab, node: string, kind: FaultKind, from?: stri
 }
 
 /** Stops every process the lab started (by PID), removes its firewall rules and its state. */
+/**
+ * With PANDORA_HA_KEEP_LOGS=<dir>, each host's /var/log (its daemons', guard's and servers' logs)
+ * copied to <dir>/<time>/<host> before `down` removes the lab: what a failed test run leaves to
+ * read.
+ */
+function keepLogs(hosts: string[], log: Log): void {
+  const keep = process.env.PANDORA_HA_KEEP_LOGS;
+  if (!keep || !hosts.length) return;
+  const to = path.join(keep, new Date().toISOString().replace(/[:.]/g, ""));
+  for (const h of hosts) {
+    try {
+      cpSync(path.join(LAB_DIR, "hosts", h, "log"), path.join(to, h), { recursive: true });
+    } catch (e) {
+      log(`host ${h}: logs not kept (${(e as Error).message})`);
+    }
+  }
+  log(`logs kept in ${to}`);
+}
+
 export async function down(log: Log = stdoutLog): Promise<void> {
   const state = readState();
   await removeAgents();
@@ -277,6 +297,7 @@ export async function down(log: Log = stdoutLog): Promise<void> {
     log(`host ${n}: ${count} processes ended, namespace released (${((Date.now() - t) / 1000).toFixed(1)} s)`);
   }
   if ((await run("mountpoint", ["-q", paths.nsDir])).code === 0) await runOk("umount", [paths.nsDir]);
+  keepLogs(names, log);
   for (const dir of [...(state?.madeDirs ?? [])].reverse()) {
     try {
       rmdirSync(dir);
