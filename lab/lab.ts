@@ -265,7 +265,6 @@ export async function fault(lab: Lab, node: string, kind: FaultKind, from?: stri
   }
 }
 
-/** Stops every process the lab started (by PID), removes its firewall rules and its state. */
 /**
  * With PANDORA_HA_KEEP_LOGS=<dir>, each host's /var/log (its daemons', guard's and servers' logs)
  * copied to <dir>/<time>/<host> before `down` removes the lab: what a failed test run leaves to
@@ -285,6 +284,7 @@ function keepLogs(hosts: string[], log: Log): void {
   log(`logs kept in ${to}`);
 }
 
+/** Stops every process the lab started (by PID), removes its firewall rules and its state. */
 export async function down(log: Log = stdoutLog): Promise<void> {
   const state = readState();
   await removeAgents();
