@@ -487,6 +487,9 @@ function mysqlDialect(flavor: "mysql80" | "mysql84"): Dialect {
     // read_only = OFF alone would leave super_read_only on.
     writableSql: ["SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"],
     stopReplicaSql: "STOP REPLICA",
+    // The coordinator's name since 8.0.26, and before.
+    applierThreadSql:
+      "SELECT PROCESSLIST_ID AS id FROM performance_schema.threads WHERE NAME IN ('thread/sql/replica_sql', 'thread/sql/slave_sql') AND PROCESSLIST_ID IS NOT NULL",
     stopIoThreadSql: "STOP REPLICA IO_THREAD",
     startPurgesStoppedRelayLog: false,
     startReplicaSql: "START REPLICA",

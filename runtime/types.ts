@@ -132,6 +132,13 @@ export interface Dialect {
   /** Make it writable (MySQL: super_read_only OFF then read_only OFF). */
   writableSql: string[];
   stopReplicaSql: string;
+  /**
+   * MySQL: one row (column `id`) per replication applier (the multi-threaded coordinator) that
+   * can be KILLed. Asked to stop in the middle of a transaction whose end never arrives (the IO
+   * thread stopped, the source dead), it waits 60 s; killed, it stops at once. undefined on
+   * MariaDB, whose applier stops without that wait.
+   */
+  applierThreadSql?: string;
   /** Stop fetching from the source, keep applying: what was received is then final (before a drain). */
   stopIoThreadSql: string;
   /**
