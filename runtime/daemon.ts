@@ -698,6 +698,7 @@ export class Daemon {
         this.state.unsafeTails = this.state.unsafeTails.filter((h) => h !== c.node);
         this.state.safeTails = (this.state.safeTails ?? []).filter((h) => h !== c.node);
         this.ctx.saveState();
+        if (this.state.master) await act.clearTail(this.ctx, this.state.master, c.node);
         this.events.emit("rejoined", "normal", `${c.node} replicates from the master again (resynced): no longer diverged`, { node: c.node, key: `rejoin:${c.node}` });
         return;
     }

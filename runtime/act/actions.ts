@@ -16,12 +16,13 @@ import { ActionError, session } from "./context";
 import { mergeDivergedWrites } from "./merge";
 import { startPandoraServer, stopPandoraServer } from "./server";
 import type { OwnHistory } from "./truncate";
-import { recordTail, tailVerdict } from "./tails";
+import { clearTail, ensureTable, recordTail, tailVerdict } from "./tails";
 import { MAX_TRUNCATE, commonPosition, ownHistory, resetHistory, TailKept, undoTail } from "./truncate";
 import type { HistoryComparison, NodeObservation, ReplicaStatus } from "../types";
 
 export type { Ctx } from "./context";
 export { ActionError } from "./context";
+export { clearTail } from "./tails";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -317,10 +318,7 @@ async function durableWith(ctx: Ctx, host: string, followers: number): Promise<s
  */
 export async function recordEpoch(ctx: Ctx, host: string, epoch: number, reason: string): Promise<void> {
   const s = session(ctx, host);
-  await s.conn.admin(
-    `CREATE TABLE IF NOT EXISTS ${EPOCH_TABLE} (epoch INT UNSIGNED NOT NULL PRIMARY KEY, master VARCHAR(255) NOT NULL, ` +
-      "promoted_at DATETIME(3) NOT NULL, daemon VARCHAR(255) NOT NULL, reason TEXT) ENGINE=InnoDB",
-  );
+  await ensureTable(s.conn, EPOCH_TABLE, "epoch INT UNSIGNED NOT NULL PRIMARY KEY, master VARCHAR(255) NOT NULL, promoted_at DATETIME(3) NOT NULL, daemon VARCHAR(255) NOT NULL, reason TEXT");
   const { epoch: before, master: named } = await s.readEpoch();
   if (before > epoch || (before === epoch && named !== host)) throw new ActionError(`${host} already carries epoch ${before} naming ${named}: another pandora_ha decided meanwhile; this one's decision (epoch ${epoch}) is dropped`);
   if (before === epoch) return;
@@ -550,18 +548,38 @@ async function promote(ctx: Ctx, host: string): Promise<string> {
     const after = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
     const pending = d.comparePositions(after?.receivedGtid ?? "", await applied(s));
     if (!pending.prefix) throw new ActionError(`${host} has ${pending.errantCount} received transactions not applied yet (${pending.errant}): its relay log is kept, not reset`);
-    await s.conn.admin(d.stopReplicaSql);
+    await stopReplication(s, after?.io ?? "no");
     await s.conn.admin(d.resetReplicaAllSql);
   }
   await makeWritable(ctx, host);
   return r ? `replication from ${r.sourceHost} removed; writable` : "writable";
 }
 
+/**
+ * Stops both replication threads. With its IO thread not running (`io`), a MySQL applier may
+ * hold the start of a transaction whose end never comes (its source died mid-send): asked to
+ * stop, it waits 60 s for it (measured on 9.7, also at shutdown), so it is killed first, which
+ * rolls that part back. Nothing acknowledged is lost: a replica acknowledges whole transactions,
+ * and what it received whole was applied or is fetched again by GTID.
+ */
+async function stopReplication(s: NodeSession, io: ReplicaStatus["io"]): Promise<void> {
+  const d = s.dialect!;
+  if (d.applierThreadSql && io === "no") {
+    for (const { id } of await s.conn.admin<{ id: unknown }>(d.applierThreadSql)) {
+      // Gone by now (it stopped by itself): ER_NO_SUCH_THREAD.
+      await s.conn.admin(`KILL ${Number(id)}`).catch((e) => {
+        if ((e as { errno?: number }).errno !== 1094) throw e;
+      });
+    }
+  }
+  await s.conn.admin(d.stopReplicaSql);
+}
+
 /** Points `host` at `master` by GTID and starts replication. */
 async function pointAt(ctx: Ctx, host: string, master: string, fromOwnHistory: boolean): Promise<void> {
   const s = session(ctx, host);
   const d = s.dialect!;
-  await s.conn.admin(d.stopReplicaSql);
+  await stopReplication(s, d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql))?.io ?? "no");
   const st = ctx.settings;
   for (const q of d.changeSourceSql({ host: master, port: st.dbPort, user: st.replUser, password: st.replPass }, fromOwnHistory)) await s.conn.admin(q);
   await s.conn.admin(d.startReplicaSql);
@@ -843,12 +861,17 @@ export async function rejoin(ctx: Ctx, host: string, master: string, known?: Own
     // The tail (in flight when it died or was cut off): archive it, undo it, rejoin. Not after a
     // failover forced past the durability check: that tail may hold acknowledged commits.
     // What the failover away from it knew, from this daemon's state or the one that decided.
-    const verdict = await tailVerdict(ctx, master, host);
+    let verdict: Awaited<ReturnType<typeof tailVerdict>>;
+    try {
+      verdict = await tailVerdict(ctx, master, host);
+    } catch (e) {
+      return rejoinFailed(ctx, host, cmp, shortError(e));
+    }
     try {
       if (ctx.state.unsafeTails.includes(host) || verdict === "forced") throw new TailKept("its tail may hold acknowledged commits (the failover away from it was forced): kept, not undone");
       const how = await undoTail(ctx, s, mine, theirs, cmp, ctx.state.epoch);
       await pointAt(ctx, host, master, false);
-      rejoined(ctx, host);
+      await rejoined(ctx, host, master);
       ctx.events.emit("rejoined", "warning", `${host} rejoined as a replica of ${master} after its ${cmp.errantCount} diverged transactions (${cmp.errant}) were archived and undone${merged}: ${how}`, {
         node: host,
         key: `rejoin:${host}`,
@@ -886,7 +909,7 @@ export async function rejoin(ctx: Ctx, host: string, master: string, known?: Own
     how = ` from ${at || "the start"}: its binary log holds ${mine} though its server reported ${own.reported || "nothing"} (a crash recovery lost its GTID state), so its history was reset to that point`;
   }
   await pointAt(ctx, host, master, !own.stale);
-  rejoined(ctx, host);
+  await rejoined(ctx, host, master);
   ctx.events.emit("rejoined", own.stale ? "warning" : "normal", `${host} rejoined as a replica of ${master}${how}`, { node: host, key: `rejoin:${host}` });
   return "rejoined";
 }
@@ -949,11 +972,12 @@ function resyncRunning(ctx: Ctx): boolean {
 const ESCALATE_AFTER = 4;
 
 /** A node replicates from the master again: no longer fenced nor diverged. */
-function rejoined(ctx: Ctx, host: string): void {
+async function rejoined(ctx: Ctx, host: string, master: string): Promise<void> {
   ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
   ctx.state.safeTails = (ctx.state.safeTails ?? []).filter((h) => h !== host);
   delete ctx.state.diverged[host];
   ctx.saveState();
+  await clearTail(ctx, master, host);
 }
 
 async function readOwnHistory(ctx: Ctx, s: NodeSession): Promise<OwnHistory> {
