@@ -409,17 +409,35 @@ export class AgentFileKeeper {
 
   private keep(name: string): void {
     if (this.kept.has(name)) return;
+    const from = path.join(this.incoming, name);
     try {
-      linkSync(path.join(this.incoming, name), path.join(this.keptDir, name));
+      try {
+        linkSync(from, path.join(this.keptDir, name));
+      } catch (e) {
+        if (codeOf(e) !== "ENOENT" || existsSync(this.keptDir)) throw e;
+        this.warn(`${this.keptDir} was removed: made again (agent files arriving meanwhile were not kept)`);
+        mkdirSync(this.keptDir, { recursive: true, mode: 0o700 });
+        linkSync(from, path.join(this.keptDir, name));
+      }
     } catch (e) {
-      // Taken (or renamed away) before it could be kept: were the server's write to fail, nothing would bring it back.
-      if (codeOf(e) === "ENOENT") return this.note({ agent_files: "taken_unkept", file: name });
+      if (codeOf(e) === "ENOENT") return this.takenUnkept(name);
       if (codeOf(e) !== "EEXIST") {
         this.warn(`cannot keep ${name}: ${String(e)}`);
         return;
       }
     }
     this.kept.set(name, {});
+  }
+
+  /** Names noted as taken before they could be kept (a file gives several watch events): each noted once. */
+  private readonly unkept = new Set<string>();
+
+  /** Taken (or renamed away) before it could be kept: were the server's write to fail, nothing would bring it back. */
+  private takenUnkept(name: string): void {
+    if (this.unkept.has(name)) return;
+    if (this.unkept.size >= 10_000) this.unkept.clear();
+    this.unkept.add(name);
+    this.note({ agent_files: "taken_unkept", file: name });
   }
 
   /** New files kept, taken ones noted, old ones dropped. */
