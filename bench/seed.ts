@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { inHost } from "../lab/hosts";
 import { down, requireNoLiveLab, runResyncTool, status, up } from "../lab/lab";
+import { labFamily } from "../lab/layout";
 import { runOk } from "../lab/proc";
 
 export function parseSize(s: string): number {
@@ -22,12 +23,12 @@ export function parseSize(s: string): number {
 }
 
 /** The lab's family: MySQL's client and SQL, or MariaDB's (set once the lab is up). */
-let mysqlLab = false;
+let fam = labFamily(undefined);
 
 async function rootSql(host: string, sql: string): Promise<string> {
   // MySQL caches information_schema's table sizes for a day by default.
-  const pre = mysqlLab ? "SET SESSION information_schema_stats_expiry = 0; SET SESSION cte_max_recursion_depth = 100001; " : "";
-  const r = await inHost(host, mysqlLab ? "mysql" : "mariadb", ["-N", "-B", "-e", pre + sql], { timeoutMs: 1_800_000 });
+  const pre = fam.mysql ? "SET SESSION information_schema_stats_expiry = 0; SET SESSION cte_max_recursion_depth = 100001; " : "";
+  const r = await inHost(host, fam.client, ["-N", "-B", "-e", pre + sql], { timeoutMs: 1_800_000 });
   if (r.code !== 0) throw new Error(`${host}: ${sql.slice(0, 60)}…: ${r.stderr.trim()}`);
   return r.stdout.trim();
 }
@@ -43,7 +44,7 @@ async function fill(bytes: number, log: (l: string) => void): Promise<number> {
     "node1",
     "SET sql_log_bin=0; USE pandora; CREATE TABLE pandora.tagente_datos_bench (id_agente_modulo INT UNSIGNED NOT NULL, " +
       "datos DOUBLE, utimestamp BIGINT NOT NULL DEFAULT 0) ENGINE=InnoDB; " +
-      (mysqlLab
+      (fam.mysql
         ? "INSERT INTO pandora.tagente_datos_bench WITH RECURSIVE s (seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < 100000) SELECT FLOOR(RAND()*5000), ROUND(RAND()*100, 2), 1700000000 + seq FROM s"
         : "INSERT INTO pandora.tagente_datos_bench SELECT FLOOR(RAND()*5000), ROUND(RAND()*100, 2), 1700000000 + seq FROM seq_1_to_100000"),
   );
@@ -87,9 +88,9 @@ export async function benchSeed(size: string, trials: number): Promise<void> {
   log(`bringing up a 2-node lab`);
   // One server host: what this benchmark measures involves one daemon (the figures recorded so far).
   const { lab } = await up(2, () => undefined, 1);
-  mysqlLab = lab.state.flavor === "mysql";
+  fam = labFamily(lab.state.flavor);
   try {
-    await rootSql("node2", mysqlLab ? "STOP REPLICA" : "STOP SLAVE"); // the fill is not replicated; the replica is reseeded anyway
+    await rootSql("node2", fam.mysql ? "STOP REPLICA" : "STOP SLAVE"); // the fill is not replicated; the replica is reseeded anyway
     const filled = await fill(bytes, log);
     const datadir = await datadirBytes("node1");
     // Same start for both: the master's files in the page cache.
@@ -126,12 +127,12 @@ export async function benchSeed(size: string, trials: number): Promise<void> {
     const oursTimes: number[] = [];
     // Alternate the two, so that neither always runs on a warmer machine.
     for (let i = 0; i < trials; i++) {
-      if (!mysqlLab) {
+      if (!fam.mysql) {
         log(`trial ${i + 1}/${trials}: the manual's way (backup to a directory, prepare, rsync over SSH)`);
         manualTimes.push(await manualRun());
         await verify("the manual procedure");
       }
-      log(`trial ${i + 1}/${trials}: ours (pandora_ha_resync_slave.sh: ${mysqlLab ? "the clone plugin into a directory beside the datadir" : "streamed, prepared beside the datadir"})`);
+      log(`trial ${i + 1}/${trials}: ours (pandora_ha_resync_slave.sh: ${fam.mysql ? "the clone plugin into a directory beside the datadir" : "streamed, prepared beside the datadir"})`);
       oursTimes.push(await oursRun());
       await verify("our resync");
     }
@@ -143,7 +144,7 @@ export async function benchSeed(size: string, trials: number): Promise<void> {
     const manualSecs = manualTimes.length ? median(manualTimes) : undefined;
     if (manualSecs !== undefined) table.push(["manual (backup, prepare, rsync)", manualSecs.toFixed(1), (mb / manualSecs).toFixed(0), "1.00", manualTimes.map((x) => x.toFixed(1)).join(" ")]);
     table.push([
-      mysqlLab ? "pandora-ha (clone plugin)" : "pandora-ha (streamed)",
+      fam.mysql ? "pandora-ha (clone plugin)" : "pandora-ha (streamed)",
       oursSecs.toFixed(1),
       (mb / oursSecs).toFixed(0),
       manualSecs !== undefined ? (manualSecs / oursSecs).toFixed(2) : "-",

@@ -38,6 +38,18 @@ export function labFlavor(flavor = process.env[LAB_FLAVOR_ENV] || "mariadb1011")
   return flavor as LabFlavor;
 }
 
+/** What a lab of `flavor` runs: the client on its DB hosts, the server's version, SQL that differs. */
+export function labFamily(flavor: LabFlavor | undefined): { mysql: boolean; client: string; version: RegExp; readOnlyAgain: string } {
+  const mysql = flavor === "mysql";
+  return {
+    mysql,
+    client: mysql ? "mysql" : "mariadb",
+    version: mysql ? /^9\.7\.\d+/ : /^10\.11\.\d+$/,
+    // On MySQL read_only=OFF lifts super_read_only too; a replica has both (pandora_ha's fence).
+    readOnlyAgain: mysql ? "SET GLOBAL read_only=ON; SET GLOBAL super_read_only=ON" : "SET GLOBAL read_only=ON",
+  };
+}
+
 /** The Pandora server hosts of the production layout: pfms1 = 127.0.1.100, pfms2 = 127.0.1.101. */
 export const DEFAULT_SERVERS = 2;
 export const MAX_SERVERS = 2;

@@ -2,6 +2,7 @@
 import * as mysql from "mysql2/promise";
 import type { Lab } from "../../lab/lab";
 import { findHost, requireNoLiveLab } from "../../lab/lab";
+import { labFamily } from "../../lab/layout";
 import { run } from "../../lab/proc";
 export { asMariaNames } from "../../lab/status";
 
@@ -54,13 +55,4 @@ export async function eventually(what: string, f: () => Promise<boolean>, timeou
 }
 
 /** The lab's database family, and what it runs: the client on its DB hosts, the server's version. */
-export function family(lab: Lab): { mysql: boolean; client: string; version: RegExp; readOnlyAgain: string } {
-  const mysql = lab.state.flavor === "mysql";
-  return {
-    mysql,
-    client: mysql ? "mysql" : "mariadb",
-    version: mysql ? /^9\.7\.\d+/ : /^10\.11\.\d+$/,
-    // On MySQL read_only=OFF lifts super_read_only too; a replica has both (pandora_ha's fence).
-    readOnlyAgain: mysql ? "SET GLOBAL read_only=ON; SET GLOBAL super_read_only=ON" : "SET GLOBAL read_only=ON",
-  };
-}
+export const family = (lab: Lab): ReturnType<typeof labFamily> => labFamily(lab.state.flavor);
