@@ -7,7 +7,8 @@ export interface NetworkArgs {
   vpcId?: string;
   subnetIds?: string[];
   adminCidrs: string[];
-  agentCidrs: string[];
+  /** undefined: the given VPC's own CIDR (vpcId), looked up. */
+  agentCidrs?: string[];
   tentaclePort: number;
   dbPort: number;
   sshPort: number;
@@ -17,7 +18,8 @@ export interface NetworkArgs {
   tags: Record<string, string>;
 }
 
-type Rule = { from: string; port: number; cidr?: string; sg?: pulumi.Input<string>; description: string };
+/** `cidr` names the rule by its CIDR (a looked-up one by `what`). */
+type Rule = { from: string; port: number; cidr?: pulumi.Input<string>; cidrName?: string; sg?: pulumi.Input<string>; description: pulumi.Input<string> };
 
 /**
  * VPC, two public subnets in two availability zones (or the given ones) and the security
@@ -57,7 +59,8 @@ export class Network extends pulumi.ComponentResource {
         routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }],
         tags: tags("public"),
       }, p);
-      const azs = aws.getAvailabilityZonesOutput({ state: "available" }, p);
+      // Only zones every account has: an opt-in zone (Local Zones, Wavelength) needs enabling first.
+      const azs = aws.getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, p);
       this.vpcId = vpc.id;
       this.subnetIds = [0, 1].map((i) => {
         const subnet = new aws.ec2.Subnet(`${name}-subnet-${i}`, {
@@ -83,9 +86,12 @@ export class Network extends pulumi.ComponentResource {
     this.efsSecurityGroupId = efs?.id;
     this.lbSecurityGroupId = lb?.id;
 
+    // Each rule is named by what it allows (source, port, CIDR), so reordering a CIDR list
+    // replaces nothing; the alias is the name by list index that earlier versions gave it.
     const ingress = (group: aws.ec2.SecurityGroup, groupName: string, rules: Rule[]) => {
       rules.forEach((r, i) => {
-        new aws.vpc.SecurityGroupIngressRule(`${name}-${groupName}-in-${r.from}-${r.port}-${i}`, {
+        const cidrPart = r.cidrName ? `-${r.cidrName.replace(/[./]/g, "-")}` : "";
+        new aws.vpc.SecurityGroupIngressRule(`${name}-${groupName}-in-${r.from}-${r.port}${cidrPart}`, {
           securityGroupId: group.id,
           ipProtocol: "tcp",
           fromPort: r.port,
@@ -94,11 +100,19 @@ export class Network extends pulumi.ComponentResource {
           referencedSecurityGroupId: r.sg,
           description: r.description,
           tags: tags(`${groupName}-in-${r.from}-${r.port}`),
-        }, p);
+        }, { ...p, aliases: [{ name: `${name}-${groupName}-in-${r.from}-${r.port}-${i}` }] });
       });
     };
     const admin = (port: number, what: string): Rule[] =>
-      args.adminCidrs.map((cidr) => ({ from: "admin", port, cidr, description: `${what} from admin ${cidr}` }));
+      args.adminCidrs.map((cidr) => ({ from: "admin", port, cidr, cidrName: cidr, description: `${what} from admin ${cidr}` }));
+    const agents = (): Rule[] => {
+      const from = "agents";
+      const port = args.tentaclePort;
+      if (args.agentCidrs) return args.agentCidrs.map((cidr) => ({ from, port, cidr, cidrName: cidr, description: `Tentacle from agents ${cidr}` }));
+      // The given VPC's CIDR: where its agents send from unless agentCidrs says otherwise.
+      const cidr = aws.ec2.getVpcOutput({ id: args.vpcId! }, p).cidrBlock;
+      return [{ from, port, cidr, cidrName: "vpc", description: pulumi.interpolate`Tentacle from agents ${cidr} (the VPC)` }];
+    };
 
     ingress(db, "db", [
       { from: "db", port: args.dbPort, sg: db.id, description: "replication between DB nodes" },
@@ -111,13 +125,9 @@ export class Network extends pulumi.ComponentResource {
       ...admin(args.sshPort, "SSH"),
       ...(lb
         ? [{ from: "lb", port: args.tentaclePort, sg: lb.id, description: "Tentacle from the load balancer" }]
-        : args.agentCidrs.map((cidr) => ({ from: "agents", port: args.tentaclePort, cidr, description: `Tentacle from agents ${cidr}` }))),
+        : agents()),
     ]);
-    if (lb) {
-      ingress(lb, "tentacle-lb", args.agentCidrs.map((cidr) => ({
-        from: "agents", port: args.tentaclePort, cidr, description: `Tentacle from agents ${cidr}`,
-      })));
-    }
+    if (lb) ingress(lb, "tentacle-lb", agents());
     if (efs) ingress(efs, "efs", [{ from: "servers", port: 2049, sg: servers.id, description: "NFS from Pandora servers" }]);
 
     // Outbound: packages, the NLB's health checks and replication need it.

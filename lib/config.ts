@@ -139,7 +139,8 @@ export interface ClusterConfig {
   tentacleLoadBalancerInternal: boolean;
   tentaclePort: number;
   adminCidrs: string[];
-  agentCidrs: string[];
+  /** undefined: the CIDR of the given VPC (vpcId), looked up when the program runs. */
+  agentCidrs?: string[];
   aws: AwsConfig;
   ha: HaConfig;
   dbName: string;
@@ -477,6 +478,10 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
     r.problem("ssh.privateKey", "required on platform existing (pulumi config set --secret --path 'pandora-ha:ssh.privateKey' < key)");
   if (onAws && ssh.privateKey)
     r.problem("ssh.privateKey", "not used on platform aws: the program generates the key pair; remove it");
+  // The official images log in as their own user on port 22; the program changes neither.
+  if (onAws && ssh.user !== defaultSshUser(platform, os))
+    r.problem("ssh.user", `the ${os} image on aws logs in as '${defaultSshUser(platform, os)}' only; remove ssh.user`);
+  if (onAws && ssh.port !== 22) r.problem("ssh.port", "the official images on aws listen on port 22 only; remove ssh.port");
 
   // --- DB nodes
   const usedNames = new Map<string, string>();
@@ -515,6 +520,16 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
         ...(bindAddress !== undefined ? { bindAddress } : {}),
       });
     });
+    // Two nodes on one host would share its port and datadir.
+    if (!onAws) {
+      const hosts = new Map<string, number>();
+      dbNodes.forEach((n, i) => {
+        const h = n.host?.toLowerCase();
+        if (h === undefined) return;
+        if (hosts.has(h)) r.problem(`dbNodes[${i}].host`, `'${n.host}' is already the host of dbNodes[${hosts.get(h)}]; each database node needs a host of its own`);
+        else hosts.set(h, i);
+      });
+    }
     // Assign 1..N to nodes without a serverId, skipping ids already taken.
     let next = 1;
     for (const n of dbNodes) {
@@ -576,8 +591,11 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
     r.problem("vpcCidr", `expected a prefix length from /16 to /24 (room for two subnets), got '${vpcCidr}'`);
   const cidrList = (k: string): string[] => {
     const list = r.stringList(k) ?? [];
+    const seen = new Set<string>();
     for (const c of list) {
       if (!parseCidr(c)) r.problem(k, `expected IPv4 CIDRs such as 203.0.113.4/32, got '${c}'`);
+      else if (seen.has(c)) r.problem(k, `'${c}' is listed twice`);
+      seen.add(c);
     }
     return list;
   };
@@ -588,14 +606,16 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
   }
   if (onAws && adminCidrs.length === 0 && !r.has("adminCidrs"))
     r.problem("adminCidrs", "required on platform aws: the CIDRs Pulumi and your admins connect from, e.g. [\"203.0.113.4/32\"]");
-  const agentCidrs = r.has("agentCidrs") ? cidrList("agentCidrs") : [vpcCidr];
-  if (r.has("agentCidrs") && agentCidrs.length === 0)
+  // Not set: the VPC's own CIDR (the one created, or the given vpcId's, looked up at deploy time).
+  const agentCidrs = r.has("agentCidrs") ? cidrList("agentCidrs") : r.has("vpcId") ? undefined : [vpcCidr];
+  if (r.has("agentCidrs") && agentCidrs?.length === 0)
     r.problem("agentCidrs", "expected at least one CIDR the Pandora agents send from");
 
   // --- aws sizing
   const instanceType = (k: string, def: string): string => {
     const v = r.str(k) ?? def;
     if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(v)) r.problem(k, `expected an EC2 instance type such as m6i.large, got '${v}'`);
+    else if (isArmInstanceType(v)) r.problem(k, `'${v}' is an arm64 (Graviton) type; the program's images are x86_64: use an x86_64 type such as m6i.large`);
     return v;
   };
   const aws: AwsConfig = {
@@ -706,6 +726,8 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
     if (v === "root") r.problem(k, "expected an account other than root (root stays local to each node)");
   }
   const dbPort = r.int("dbPort", 3306, 1, 65535);
+  if (dbPort === ssh.port) r.problem("dbPort", `${dbPort} is the SSH port (ssh.port); the database needs a port of its own`);
+  else if (dbPort === tentaclePort) r.problem("dbPort", `${dbPort} is Tentacle's port (tentaclePort); the database needs a port of its own`);
   let dbAccountHost = r.str("dbAccountHost");
   if (dbAccountHost !== undefined && !/^[A-Za-z0-9.%_/:-]+$/.test(dbAccountHost))
     r.problem("dbAccountHost", `expected a MySQL host pattern such as 10.0.0.% or 10.0.0.0/255.255.0.0, got '${dbAccountHost}'`);
@@ -794,6 +816,15 @@ function seedMethodProblem(flavor: DbFlavor, method: SeedMethod): string | undef
   if (flavor === "mysql" && method === "xtrabackup")
     return "xtrabackup is not packaged with dbFlavor mysql (the OS's own MySQL server); use clone";
   return undefined;
+}
+
+/**
+ * An arm64 (Graviton) EC2 type: the a1 family, or a family whose generation digit is followed by
+ * 'g' (m6g, c7gn, t4g, r8gd, x2gd, im4gn, is4gen, g5g).
+ */
+export function isArmInstanceType(type: string): boolean {
+  const family = type.split(".")[0];
+  return family === "a1" || /^[a-z]+\d+g/.test(family);
 }
 
 /** The login user of the official images for each OS (aws); root for existing hosts. */

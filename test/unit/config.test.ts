@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { ConfigError, DB_FLAVORS, cidrToAccountHost, defaultSeedMethod, mysqlFamily, parseConfig } from "../../lib/config";
+import { ConfigError, DB_FLAVORS, cidrToAccountHost, defaultSeedMethod, isArmInstanceType, mysqlFamily, parseConfig } from "../../lib/config";
 import { stackConfig } from "./mocks";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -47,6 +47,19 @@ describe("defaults", () => {
     expect(c.agentCidrs).toEqual(["10.42.0.0/16"]);
     expect(c.dbAccountHost).toBe("10.42.0.0/255.255.0.0");
     expect(c.passwords).toEqual({});
+  });
+
+  test("agentCidrs: the created VPC's CIDR by default; with vpcId, the given VPC's (looked up by the program, so undefined here)", () => {
+    expect(parseConfig(aws({ vpcCidr: "10.50.0.0/16" })).agentCidrs).toEqual(["10.50.0.0/16"]);
+    expect(parseConfig(aws({ vpcId: "vpc-0abc12345def67890", subnetIds: ["subnet-0abc1234", "subnet-0abc5678"] })).agentCidrs).toBeUndefined();
+    expect(parseConfig(aws({ vpcId: "vpc-0abc12345def67890", subnetIds: ["subnet-0abc1234", "subnet-0abc5678"], agentCidrs: ["192.0.2.0/24"] })).agentCidrs).toEqual(["192.0.2.0/24"]);
+  });
+
+  test("arm64 instance types are told from x86_64 ones", () => {
+    for (const t of ["a1.large", "m6g.large", "m7gd.xlarge", "c7gn.large", "t4g.medium", "r8g.large", "x2gd.large", "im4gn.large", "is4gen.large", "g5g.xlarge", "hpc7g.4xlarge"])
+      expect(isArmInstanceType(t), t).toBe(true);
+    for (const t of ["m6i.large", "m7a.large", "c5.xlarge", "t3.medium", "g4dn.xlarge", "g4ad.xlarge", "g5.xlarge", "r7iz.large", "u-6tb1.metal", "x2iedn.xlarge"])
+      expect(isArmInstanceType(t), t).toBe(false);
   });
 
   test("serverIds are assigned 1..N around the ones given", () => {
@@ -149,6 +162,16 @@ const invalid: Array<[string, Record<string, string>, string, string]> = [
   ["not JSON", aws({ ha: "{connectRetries: 2" }), "pandora-ha:ha", "structured value"],
   ["aws-only key on existing", existing({ dbInstanceType: "m6i.large" }), "pandora-ha:dbInstanceType", "only used on platform aws"],
   ["bad buffer pool size", aws({ innodbBufferPoolSize: "lots" }), "pandora-ha:innodbBufferPoolSize", "4096M"],
+  ["dbPort is the SSH port", existing({ dbPort: 22 }), "pandora-ha:dbPort", "22 is the SSH port (ssh.port)"],
+  ["dbPort is a custom SSH port", existing({ dbPort: 2222, ssh: { user: "root", port: 2222, privateKey: KEY } }), "pandora-ha:dbPort", "2222 is the SSH port"],
+  ["dbPort is Tentacle's", aws({ dbPort: 41121 }), "pandora-ha:dbPort", "41121 is Tentacle's port (tentaclePort)"],
+  ["two DB nodes on one host", existing({ dbNodes: [{ name: "db1", host: "10.0.0.11" }, { name: "db2", host: "10.0.0.11" }] }), "pandora-ha:dbNodes[1].host", "already the host of dbNodes[0]"],
+  ["two DB nodes on one host, case aside", existing({ dbNodes: [{ name: "db1", host: "DB.example.org" }, { name: "db2", host: "db.example.org" }] }), "pandora-ha:dbNodes[1].host", "already the host of dbNodes[0]"],
+  ["arm64 DB instance type", aws({ dbInstanceType: "m7g.large" }), "pandora-ha:dbInstanceType", "'m7g.large' is an arm64 (Graviton) type"],
+  ["arm64 server instance type", aws({ serverInstanceType: "t4g.medium" }), "pandora-ha:serverInstanceType", "arm64"],
+  ["ssh.user on aws", aws({ ssh: { user: "admin" } }), "pandora-ha:ssh.user", "logs in as 'rocky' only"],
+  ["ssh.port on aws", aws({ ssh: { port: 2222 } }), "pandora-ha:ssh.port", "port 22 only"],
+  ["an admin CIDR twice", aws({ adminCidrs: ["203.0.113.4/32", "203.0.113.4/32"] }), "pandora-ha:adminCidrs", "'203.0.113.4/32' is listed twice"],
 ];
 
 describe("invalid configuration fails before anything is created, naming the key", () => {

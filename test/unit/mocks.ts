@@ -38,9 +38,16 @@ function outputsFor(type: string, name: string, inputs: Record<string, any>): Re
   }
 }
 
+/** The invokes (data-source lookups) of the last program run under installMocks: token and inputs. */
+export const invokes: Array<{ token: string; inputs: Record<string, any> }> = [];
+
+/** The CIDR the mocked aws.ec2.getVpc answers for any given VPC. */
+export const MOCK_VPC_CIDR = "10.7.0.0/16";
+
 export function installMocks(stack = "dev"): Registered[] {
   const registered: Registered[] = [];
   counter = 0;
+  invokes.length = 0;
   pulumi.runtime.setMocks(
     {
       newResource(args: pulumi.runtime.MockResourceArgs) {
@@ -49,7 +56,10 @@ export function installMocks(stack = "dev"): Registered[] {
         return { id, state: { ...args.inputs, ...outputsFor(args.type, args.name, args.inputs) } };
       },
       call(args: pulumi.runtime.MockCallArgs) {
+        invokes.push({ token: args.token, inputs: args.inputs });
         switch (args.token) {
+          case "aws:ec2/getVpc:getVpc":
+            return { id: args.inputs.id, cidrBlock: MOCK_VPC_CIDR };
           case "aws:ec2/getAmi:getAmi":
             return { id: "ami-0mock", imageId: "ami-0mock", name: args.inputs.filters?.[0]?.values?.[0] ?? "" };
           case "aws:index/getAvailabilityZones:getAvailabilityZones":

@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, test, vi } from "vitest";
-import { installMocks, settle, stackConfig, valueOf } from "./mocks";
+import { MOCK_VPC_CIDR, installMocks, invokes as mockInvokes, settle, stackConfig, valueOf } from "./mocks";
 import type { Registered } from "./mocks";
 
 const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -609,4 +609,34 @@ describe("aws: an instance-type change replaces or updates one instance at a tim
       expect([subnet("db1"), subnet("db2"), subnet("db3")]).toEqual(["pandora-ha-net-subnet-0-id", "pandora-ha-net-subnet-1-id", "pandora-ha-net-subnet-0-id"]);
     });
   }
+});
+
+describe("aws networking as a user changes it", async () => {
+  const base = { adminCidrs: ["203.0.113.4/32", "198.51.100.0/24"], pandoraServerPackages: PKG_RPM };
+  const ruleNames = (r: Run) => ofType(r, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").map((x) => x.name).sort();
+
+  test("security-group rules are named by what they allow: reordering adminCidrs renames (so replaces) nothing", async () => {
+    const a = await runProgram(base);
+    const b = await runProgram({ ...base, adminCidrs: [...base.adminCidrs].reverse() });
+    expect(ruleNames(b)).toEqual(ruleNames(a));
+    expect(ruleNames(a)).toContain("pandora-ha-net-servers-in-admin-22-198-51-100-0-24");
+    expect(ruleNames(a)).toContain("pandora-ha-net-db-in-db-3306");
+    // Each name carries its own CIDR, whatever its place in the list.
+    for (const x of ofType(a, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((x) => x.inputs.cidrIpv4))
+      expect(x.name.endsWith(x.inputs.cidrIpv4.replace(/[./]/g, "-")), x.name).toBe(true);
+  });
+
+  test("the availability zones are only those that need no opt-in", async () => {
+    await runProgram(base);
+    const az = mockInvokes.filter((i) => i.token === "aws:index/getAvailabilityZones:getAvailabilityZones");
+    expect(az).toEqual([{ token: expect.any(String), inputs: expect.objectContaining({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }) }]);
+  });
+
+  test("a given VPC without agentCidrs: Tentacle open to that VPC's CIDR (looked up), not the default 10.42.0.0/16", async () => {
+    const r = await runProgram({ ...base, vpcId: "vpc-0abc12345def67890", subnetIds: ["subnet-0abc1234", "subnet-0abc5678"] });
+    expect(mockInvokes.filter((i) => i.token === "aws:ec2/getVpc:getVpc").map((i) => i.inputs.id)).toEqual(["vpc-0abc12345def67890"]);
+    const tentacle = ingressRules(r).filter((x) => x.fromPort === 41121);
+    expect(tentacle).toEqual([expect.objectContaining({ securityGroupId: "pandora-ha-net-servers-id", cidrIpv4: MOCK_VPC_CIDR })]);
+    expect(ruleNames(r)).toContain("pandora-ha-net-servers-in-agents-41121-vpc");
+  });
 });
