@@ -139,7 +139,9 @@ export class Hosts extends pulumi.ComponentResource {
             volumeId: volume.id,
             instanceId: instance.id,
             stopInstanceBeforeDetaching: true,
-          }, p);
+            // A replaced instance: the volume leaves the old one before it is attached to the new
+            // one (an EBS volume is attached to one instance at a time).
+          }, { ...p, deleteBeforeReplace: true });
         }
         this.byName.set(h.name, handle);
       }

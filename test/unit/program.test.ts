@@ -19,6 +19,8 @@ interface Run {
   deps: Map<string, string[]>;
   /** Resource name → its parent's URN. */
   parents: Map<string, string>;
+  /** Names of the resources registered with deleteBeforeReplace. */
+  deleteBeforeReplace: Set<string>;
   mod: Record<string, any>;
   outputs: Record<string, unknown>;
 }
@@ -30,11 +32,13 @@ async function runProgram(values: Record<string, unknown>, secretKeys: string[] 
   // Record each registration's dependency URNs (what dependsOn and parenting produce).
   const deps = new Map<string, string[]>();
   const parents = new Map<string, string>();
+  const deleteBeforeReplace = new Set<string>();
   const monitor = (pulumi.runtime as any).getMonitor();
   const original = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: any, cb: any) => {
     deps.set(req.getName(), req.getDependenciesList());
     parents.set(req.getName(), req.getParent());
+    if (req.getDeletebeforereplace()) deleteBeforeReplace.add(req.getName());
     return original(req, cb);
   };
   pulumi.runtime.setAllConfig(stackConfig(values), secretKeys.map((k) => `pandora-ha:${k}`));
@@ -42,7 +46,7 @@ async function runProgram(values: Record<string, unknown>, secretKeys: string[] 
   const outputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(mod)) outputs[k] = await valueOf(v as any);
   await settle();
-  return { registered, deps, parents, mod, outputs };
+  return { registered, deps, parents, deleteBeforeReplace, mod, outputs };
 }
 
 const ofType = (r: Run, type: string) => r.registered.filter((x) => x.type === type);
@@ -624,6 +628,14 @@ describe("aws networking as a user changes it", async () => {
     // Each name carries its own CIDR, whatever its place in the list.
     for (const x of ofType(a, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((x) => x.inputs.cidrIpv4))
       expect(x.name.endsWith(x.inputs.cidrIpv4.replace(/[./]/g, "-")), x.name).toBe(true);
+  });
+
+  test("a replaced DB instance's binlog volume is detached before it is attached again (deleteBeforeReplace on the attachment)", async () => {
+    const r = await runProgram(base);
+    const attachments = ofType(r, "aws:ec2/volumeAttachment:VolumeAttachment").map((x) => x.name);
+    expect(attachments.sort()).toEqual(["pandora-ha-hosts-db1-binlog", "pandora-ha-hosts-db2-binlog"]);
+    for (const a of attachments) expect(r.deleteBeforeReplace.has(a), a).toBe(true);
+    expect(r.deleteBeforeReplace.has("pandora-ha-hosts-db1")).toBe(false);
   });
 
   test("the availability zones are only those that need no opt-in", async () => {
