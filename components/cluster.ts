@@ -94,7 +94,7 @@ export class PandoraHaCluster extends pulumi.ComponentResource {
     });
 
     const sshKey = onAws ? creds.adminPrivateKey! : pulumi.secret(cfg.ssh.privateKey!.reveal());
-    const runner = new StepRunner((n) => hosts.get(n), { user: cfg.ssh.user, port: cfg.ssh.port, privateKey: sshKey });
+    const runner = new StepRunner((n) => hosts.get(n), { user: cfg.ssh.user, port: cfg.ssh.port, privateKey: sshKey }, name);
     this.runner = runner;
     for (const [k, v] of Object.entries(creds.passwords)) runner.provide(`secret:${k}`, v);
     runner.provide("secret:clusterPrivateKey", creds.clusterPrivateKey);

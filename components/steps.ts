@@ -26,6 +26,8 @@ export class StepRunner {
   constructor(
     private readonly hosts: (name: string) => HostHandle,
     private readonly ssh: SshAccess,
+    /** The owning component's name: each command is `<prefix>-<step id>`, so two clusters in one stack never collide. */
+    private readonly prefix: string,
   ) {}
 
   /** Makes a reference resolvable (`secret:*` values must be secret outputs). */
@@ -79,8 +81,9 @@ export class StepRunner {
     }
     if (host.instance) deps.push(host.instance);
 
+    const id = step.id.replace(/\//g, "-");
     const cmd = new command.remote.Command(
-      step.id.replace(/\//g, "-"),
+      `${this.prefix}-${id}`,
       {
         connection: {
           host: host.connectHost,
@@ -99,7 +102,8 @@ export class StepRunner {
         addPreviousOutputInEnv: false,
         logging: "stdoutAndStderr",
       },
-      { parent, dependsOn: deps },
+      // Earlier versions named it by the step id alone: the alias keeps such a stack's commands.
+      { parent, dependsOn: deps, aliases: [{ name: id }] },
     );
     this.commands.set(step.id, cmd);
     this.edges.set(step.id, [...step.dependsOn]);

@@ -52,7 +52,7 @@ async function runProgram(values: Record<string, unknown>, secretKeys: string[] 
 const ofType = (r: Run, type: string) => r.registered.filter((x) => x.type === type);
 const commands = (r: Run) => ofType(r, "command:remote:Command");
 const command = (r: Run, id: string) => {
-  const c = commands(r).find((x) => x.name === id.replace(/\//g, "-"));
+  const c = commands(r).find((x) => x.name === `pandora-ha-${id.replace(/\//g, "-")}`);
   if (!c) throw new Error(`no command for ${id}; have ${commands(r).map((x) => x.name).join(", ")}`);
   return c;
 };
@@ -178,15 +178,15 @@ describe("default aws stack (rocky9, percona84 seeded by clone, 2 DB nodes, 2 se
   });
 
   test("ordering: seeding after both nodes' accounts and both key exchanges", () => {
-    const seedDeps = run.deps.get("replication-db2-seed")!;
-    const urnOf = (id: string) => expect.stringContaining(`::${id.replace(/\//g, "-")}`);
+    const seedDeps = run.deps.get("pandora-ha-replication-db2-seed")!;
+    const urnOf = (id: string) => expect.stringContaining(`::pandora-ha-${id.replace(/\//g, "-")}`);
     for (const d of ["db/db1/bootstrap", "db/db2/bootstrap", "db/db1/ssh-keys", "db/db2/ssh-keys"])
       expect(seedDeps).toContainEqual(urnOf(d));
-    expect(run.deps.get("db-db1-bootstrap")).toContainEqual(urnOf("db/db1/configure"));
-    expect(run.deps.get("db-db1-configure")).toContainEqual(urnOf("db/db1/install"));
-    expect(run.deps.get("db-db1-configure")).toContainEqual(urnOf("db/db1/binlog-volume"));
-    expect(run.deps.get("db-db1-binlog-volume")).toContainEqual(expect.stringContaining("VolumeAttachment"));
-    expect(run.deps.get("servers-pfms1-shared-storage")).toContainEqual(expect.stringContaining("MountTarget"));
+    expect(run.deps.get("pandora-ha-db-db1-bootstrap")).toContainEqual(urnOf("db/db1/configure"));
+    expect(run.deps.get("pandora-ha-db-db1-configure")).toContainEqual(urnOf("db/db1/install"));
+    expect(run.deps.get("pandora-ha-db-db1-configure")).toContainEqual(urnOf("db/db1/binlog-volume"));
+    expect(run.deps.get("pandora-ha-db-db1-binlog-volume")).toContainEqual(expect.stringContaining("VolumeAttachment"));
+    expect(run.deps.get("pandora-ha-servers-pfms1-shared-storage")).toContainEqual(expect.stringContaining("MountTarget"));
   });
 
   test("hosts are reached as the image's user with sudo; DB nodes and servers by private address in the conf", () => {
@@ -229,9 +229,9 @@ describe("3-node rocky8 percona80 stack (an existing install, seeded by xtraback
     // Percona 8.0's file as before: the redo log by file size, no clone plugin (seeded by xtrabackup).
     expect(myCnfOf(run, "db1")).toMatch(/^innodb_log_file_size = 64M$/m);
     expect(myCnfOf(run, "db1")).not.toMatch(/mysql_clone/);
-    expect(commands(run).filter((c) => c.name.startsWith("replication-")).map((c) => c.name)).toEqual([
-      "replication-db2-seed",
-      "replication-db3-seed",
+    expect(commands(run).filter((c) => c.name.startsWith("pandora-ha-replication-")).map((c) => c.name)).toEqual([
+      "pandora-ha-replication-db2-seed",
+      "pandora-ha-replication-db3-seed",
     ]);
     for (const r of ["db2", "db3"]) {
       const create = command(run, `replication/${r}/seed`).inputs.create;
@@ -240,7 +240,7 @@ describe("3-node rocky8 percona80 stack (an existing install, seeded by xtraback
       expect(create).not.toMatch(/MASTER_HOST=/);
       expect(create).toContain("DB_FLAVOR='percona80'");
       expect(create).toContain("SEED_METHOD='xtrabackup'");
-      for (const n of ["db1", "db2", "db3"]) expect(run.deps.get(`replication-${r}-seed`)).toContainEqual(expect.stringContaining(`::db-${n}-bootstrap`));
+      for (const n of ["db1", "db2", "db3"]) expect(run.deps.get(`pandora-ha-replication-${r}-seed`)).toContainEqual(expect.stringContaining(`::pandora-ha-db-${n}-bootstrap`));
     }
     expect(commands(run)).toHaveLength(3 * 6 + 2 + 2 * 8);
   });
@@ -366,8 +366,8 @@ describe("aws stack with sharedStorage mounted: the hosts mount the share themse
       expect(create).toContain("SUBDIRS='conf collections md5 netflow discovery'");
       expect(create).not.toContain("SHARED_SOURCE");
       expect(command(run, `servers/${s}/install`).inputs.create).toContain("NFS_CLIENT='0'");
-      expect(run.deps.get(`servers-${s}-shared-storage`)).not.toContainEqual(expect.stringContaining("MountTarget"));
-      expect(run.deps.get(`servers-${s}-tentacle`)).toContainEqual(expect.stringContaining(`::servers-${s}-shared-storage`));
+      expect(run.deps.get(`pandora-ha-servers-${s}-shared-storage`)).not.toContainEqual(expect.stringContaining("MountTarget"));
+      expect(run.deps.get(`pandora-ha-servers-${s}-tentacle`)).toContainEqual(expect.stringContaining(`::pandora-ha-servers-${s}-shared-storage`));
     }
   });
 });
@@ -399,7 +399,7 @@ describe("the pandora_ha daemon on every server host", async () => {
   const run = await runProgram(stack, ["ssh"]);
   const { buildDaemonBundle } = await import("../../lib/bundle");
   const daemon = buildDaemonBundle();
-  const urnOf = (id: string) => expect.stringContaining(`::${id.replace(/\//g, "-")}`);
+  const urnOf = (id: string) => expect.stringContaining(`::pandora-ha-${id.replace(/\//g, "-")}`);
   const servers = ["pfms1", "pfms2"];
 
   test("one PandoraHa component per server host, holding that host's servers/<s>/pandora-ha step", () => {
@@ -407,22 +407,22 @@ describe("the pandora_ha daemon on every server host", async () => {
     expect(comps.map((c) => c.name)).toEqual(["pandora-ha-pfms1-daemon", "pandora-ha-pfms2-daemon"]);
     for (const s of servers) {
       command(run, `servers/${s}/pandora-ha`);
-      expect(run.parents.get(`servers-${s}-pandora-ha`)).toMatch(new RegExp(`PandoraHa::pandora-ha-${s}-daemon$`));
+      expect(run.parents.get(`pandora-ha-servers-${s}-pandora-ha`)).toMatch(new RegExp(`PandoraHa::pandora-ha-${s}-daemon$`));
     }
     expect(run.outputs.hostSteps).toEqual(expect.arrayContaining(["pfms1: servers/pfms1/pandora-ha", "pfms2: servers/pfms2/pandora-ha"]));
   });
 
   test("runs after pandora-conf and ha-tools, the rest of its host, once every replica is seeded, one host at a time", () => {
     for (const s of servers) {
-      const deps = run.deps.get(`servers-${s}-pandora-ha`)!;
+      const deps = run.deps.get(`pandora-ha-servers-${s}-pandora-ha`)!;
       for (const d of ["pandora-conf", "ha-tools", "tentacle", "ssh-keys", "install", "shared-storage"].map((x) => `servers/${s}/${x}`)) expect(deps).toContainEqual(urnOf(d));
       for (const d of ["replication/db2/seed", "replication/db3/seed", "db/db1/bootstrap"]) expect(deps).toContainEqual(urnOf(d));
       // Not after the other server's host steps.
       expect(deps).not.toContainEqual(urnOf(`servers/${servers.find((x) => x !== s)}/pandora-conf`));
     }
     // One host at a time: a new bundle restarts pfms1's daemon, then pfms2's.
-    expect(run.deps.get("servers-pfms2-pandora-ha")).toContainEqual(urnOf("servers/pfms1/pandora-ha"));
-    expect(run.deps.get("servers-pfms1-pandora-ha")).not.toContainEqual(urnOf("servers/pfms2/pandora-ha"));
+    expect(run.deps.get("pandora-ha-servers-pfms2-pandora-ha")).toContainEqual(urnOf("servers/pfms1/pandora-ha"));
+    expect(run.deps.get("pandora-ha-servers-pfms1-pandora-ha")).not.toContainEqual(urnOf("servers/pfms2/pandora-ha"));
   });
 
   test("its command line: paths and the unit, no secret and not the bundle", () => {
@@ -523,20 +523,20 @@ describe("rolling changes: one node at a time, the master last, never all at onc
     innodbBufferPoolSize: "64M",
   };
   const run = await runProgram(stack, ["ssh"]);
-  const urnOf = (id: string) => expect.stringContaining(`::${id.replace(/\//g, "-")}`);
+  const urnOf = (id: string) => expect.stringContaining(`::pandora-ha-${id.replace(/\//g, "-")}`);
   const nodes = ["db1", "db2", "db3"];
 
   test("a rolling-restart step per server host, in a Rollout component, after every node's configure, bootstrap and seed and every daemon", () => {
     for (const s of ["pfms1", "pfms2"]) {
-      const deps = run.deps.get(`servers-${s}-rolling-restart`)!;
+      const deps = run.deps.get(`pandora-ha-servers-${s}-rolling-restart`)!;
       for (const n of nodes) for (const x of ["configure", "bootstrap"]) expect(deps).toContainEqual(urnOf(`db/${n}/${x}`));
       for (const n of ["db2", "db3"]) expect(deps).toContainEqual(urnOf(`replication/${n}/seed`));
       for (const d of ["pfms1", "pfms2"]) expect(deps).toContainEqual(urnOf(`servers/${d}/pandora-ha`));
-      expect(run.parents.get(`servers-${s}-rolling-restart`)).toMatch(/Rollout::pandora-ha-rollout$/);
+      expect(run.parents.get(`pandora-ha-servers-${s}-rolling-restart`)).toMatch(/Rollout::pandora-ha-rollout$/);
     }
     // One server host after the other; only the last one fails when nobody could restart the master.
-    expect(run.deps.get("servers-pfms2-rolling-restart")).toContainEqual(urnOf("servers/pfms1/rolling-restart"));
-    expect(run.deps.get("servers-pfms1-rolling-restart")).not.toContainEqual(urnOf("servers/pfms2/rolling-restart"));
+    expect(run.deps.get("pandora-ha-servers-pfms2-rolling-restart")).toContainEqual(urnOf("servers/pfms1/rolling-restart"));
+    expect(run.deps.get("pandora-ha-servers-pfms1-rolling-restart")).not.toContainEqual(urnOf("servers/pfms2/rolling-restart"));
     expect(command(run, "servers/pfms1/rolling-restart").inputs.create).toContain("LAST='0'");
     expect(command(run, "servers/pfms2/rolling-restart").inputs.create).toContain("LAST='1'");
   });
@@ -562,7 +562,7 @@ describe("rolling changes: one node at a time, the master last, never all at onc
       return JSON.stringify([c.inputs.create, c.inputs.triggers, c.inputs.stdin?.value]);
     };
     const differs = commands(changed).map((c) => c.name).filter((n) => key(changed, n) !== key(run, n)).sort();
-    expect(differs).toEqual(["db-db1-configure", "db-db2-configure", "db-db3-configure", "servers-pfms1-rolling-restart", "servers-pfms2-rolling-restart"]);
+    expect(differs).toEqual(["pandora-ha-db-db1-configure", "pandora-ha-db-db2-configure", "pandora-ha-db-db3-configure", "pandora-ha-servers-pfms1-rolling-restart", "pandora-ha-servers-pfms2-rolling-restart"]);
   });
 
   test("a new DB node: seeded from whichever node is the master, after every node's accounts; rolled out last like any other", async () => {
@@ -570,18 +570,18 @@ describe("rolling changes: one node at a time, the master last, never all at onc
     const create = command(grown, "replication/db4/seed").inputs.create as string;
     expect(create).toContain("DB_HOSTS='192.0.2.11 192.0.2.12 192.0.2.13 192.0.2.14'");
     expect(create).toContain("SELF_HOST='192.0.2.14'");
-    for (const n of [...nodes, "db4"]) expect(grown.deps.get("replication-db4-seed")).toContainEqual(urnOf(`db/${n}/bootstrap`));
+    for (const n of [...nodes, "db4"]) expect(grown.deps.get("pandora-ha-replication-db4-seed")).toContainEqual(urnOf(`db/${n}/bootstrap`));
     for (const s of ["pfms1", "pfms2"]) {
-      expect(grown.deps.get(`servers-${s}-pandora-ha`)).toContainEqual(urnOf("replication/db4/seed"));
-      expect(grown.deps.get(`servers-${s}-rolling-restart`)).toContainEqual(urnOf("db/db4/configure"));
+      expect(grown.deps.get(`pandora-ha-servers-${s}-pandora-ha`)).toContainEqual(urnOf("replication/db4/seed"));
+      expect(grown.deps.get(`pandora-ha-servers-${s}-rolling-restart`)).toContainEqual(urnOf("db/db4/configure"));
     }
-    expect(grown.deps.get("servers-pfms2-pandora-ha")).toContainEqual(urnOf("servers/pfms1/pandora-ha"));
+    expect(grown.deps.get("pandora-ha-servers-pfms2-pandora-ha")).toContainEqual(urnOf("servers/pfms1/pandora-ha"));
   });
 
   test("a new server host: its daemon after the others' (one restart at a time), its rolling restart last", async () => {
     const grown = await runProgram({ ...stack, servers: [...stack.servers, { name: "pfms3", host: "192.0.2.23" }] }, ["ssh"]);
-    expect(grown.deps.get("servers-pfms3-pandora-ha")).toContainEqual(urnOf("servers/pfms2/pandora-ha"));
-    expect(grown.deps.get("servers-pfms3-rolling-restart")).toContainEqual(urnOf("servers/pfms2/rolling-restart"));
+    expect(grown.deps.get("pandora-ha-servers-pfms3-pandora-ha")).toContainEqual(urnOf("servers/pfms2/pandora-ha"));
+    expect(grown.deps.get("pandora-ha-servers-pfms3-rolling-restart")).toContainEqual(urnOf("servers/pfms2/rolling-restart"));
     expect(command(grown, "servers/pfms2/rolling-restart").inputs.create).toContain("LAST='0'");
     expect(command(grown, "servers/pfms3/rolling-restart").inputs.create).toContain("LAST='1'");
   });
@@ -650,5 +650,31 @@ describe("aws networking as a user changes it", async () => {
     const tentacle = ingressRules(r).filter((x) => x.fromPort === 41121);
     expect(tentacle).toEqual([expect.objectContaining({ securityGroupId: "pandora-ha-net-servers-id", cidrIpv4: MOCK_VPC_CIDR })]);
     expect(ruleNames(r)).toContain("pandora-ha-net-servers-in-agents-41121-vpc");
+  });
+});
+
+describe("two clusters in one stack", () => {
+  test("every child resource is named from its cluster's name: no name is used twice", async () => {
+    vi.resetModules();
+    const registered = installMocks();
+    const { PandoraHaCluster } = await import("../../components/cluster");
+    const { parseConfig } = await import("../../lib/config");
+    const config = (ip: number) =>
+      parseConfig(stackConfig({
+        platform: "existing",
+        dbNodes: [{ name: "db1", host: `192.0.2.${ip}` }, { name: "db2", host: `192.0.2.${ip + 1}` }],
+        servers: [{ name: "pfms1", host: `192.0.2.${ip + 2}` }],
+        ssh: { user: "root", port: 22, privateKey: SSH_KEY },
+        pandoraServerPackages: PKG_DEB,
+        os: "ubuntu2204",
+        dbFlavor: "mariadb1011",
+      }));
+    new PandoraHaCluster("site-a", { config: config(11) });
+    new PandoraHaCluster("site-b", { config: config(21) });
+    await settle();
+    const names = registered.map((r) => `${r.type}::${r.name}`);
+    expect(names.length).toBeGreaterThan(20);
+    expect(names.filter((n, i) => names.indexOf(n) !== i)).toEqual([]);
+    for (const r of registered) expect(r.name, r.name).toMatch(/^site-[ab](-|$)/);
   });
 });
