@@ -2,6 +2,7 @@
  * pandora_ha's command line: bad arguments and bad configuration give a clear message and exit 2
  * before anything is touched (no pid file, no connection); check-config lists every problem.
  */
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,6 +45,16 @@ describe("pandora_ha command line", () => {
     expect(await main(["check-config", f])).toBe(2);
     expect(err).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:\\d+: \\w+: `, "m"));
     expect(err).toMatch(/9 problem\(s\)/);
+  });
+
+  test("from the repository, as an administrator checks a conf before deploying: npm run pandora_ha -- check-config", () => {
+    const f = join(FIX, "multi-mistakes.conf");
+    const r = spawnSync("npm", ["run", "-s", "pandora_ha", "--", "check-config", f], { cwd: join(__dirname, "../.."), encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/9 problem\(s\)/);
+    const ok = spawnSync("npm", ["run", "-s", "pandora_ha", "--", "check-config", conf().path], { cwd: join(__dirname, "../.."), encoding: "utf8" });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/OK — ha_hosts /);
   });
 
   test("running the daemon with a bad file: exit 2, no pid file written", async () => {
