@@ -6,7 +6,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { PandoraHaCluster } from "./components/cluster";
 import { parseConfig } from "./lib/config";
 
-const config = parseConfig(pulumi.runtime.allConfig());
+// Which keys the user set with --secret (the SDK's own check; not in its type declarations).
+const isSecret = (pulumi.runtime as unknown as { isConfigSecret(k: string): boolean }).isConfigSecret;
+const all = pulumi.runtime.allConfig();
+const config = parseConfig(all, Object.keys(all).filter((k) => isSecret(k)));
 const cluster = new PandoraHaCluster("pandora-ha", { config });
 
 export const dbNodes = cluster.dbNodes;

@@ -417,12 +417,17 @@ function hostFields(
   return { name, host, address };
 }
 
+/** The keys whose values the program keeps secret: the passwords, and `ssh` (its privateKey). */
+const SECRET_CAPABLE = new Set<string>([...SECRET_KEYS, "ssh"]);
+
 /**
  * Parses and validates the stack configuration.
  * @param all every config key of the stack, as Pulumi stores it (`pandora-ha:key` → string),
  *            secrets already decrypted. Keys of other namespaces (e.g. `aws:region`) are ignored.
+ * @param secretKeys the keys (`pandora-ha:key`) the user set with `--secret`: one the program
+ *            would write in plain text (a command line, a host's file, an output) is refused.
  */
-export function parseConfig(all: Record<string, string>): ClusterConfig {
+export function parseConfig(all: Record<string, string>, secretKeys: string[] = []): ClusterConfig {
   const raw: Raw = {};
   const problems: string[] = [];
   for (const [full, value] of Object.entries(all)) {
@@ -433,6 +438,8 @@ export function parseConfig(all: Record<string, string>): ClusterConfig {
       problems.push(`${full}: unknown key${hint ? ` (did you mean ${NAMESPACE}:${hint}?)` : ""}`);
       continue;
     }
+    if (secretKeys.includes(full) && !SECRET_CAPABLE.has(k))
+      problems.push(`${full}: set as a secret, but it is not one to pandora-ha: its value goes in plain text into host command lines, files and outputs; set it again without --secret`);
     raw[k] = value;
   }
   const r = new Reader(raw);

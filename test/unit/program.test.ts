@@ -373,6 +373,18 @@ describe("aws stack with sharedStorage mounted: the hosts mount the share themse
 });
 
 describe("invalid stack config registers nothing", () => {
+  test("a key set with --secret that the program writes in plain text: refused, naming the key, before any resource", async () => {
+    vi.resetModules();
+    const registered = installMocks();
+    pulumi.runtime.setAllConfig(
+      stackConfig({ adminCidrs: ["203.0.113.4/32"], pandoraServerPackages: PKG_RPM, innodbBufferPoolSize: "8G", dbRootPassword: GIVEN_ROOT_PW }),
+      ["pandora-ha:innodbBufferPoolSize", "pandora-ha:dbRootPassword"],
+    );
+    await expect(import("../../index")).rejects.toThrow(/pandora-ha:innodbBufferPoolSize: set as a secret, but it is not one to pandora-ha/);
+    await settle();
+    expect(registered).toEqual([]);
+  });
+
   test("the program throws naming the key, before any resource", async () => {
     vi.resetModules();
     const registered = installMocks();
