@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostStep, Value } from "../lib/plan";
-import { refsOf, renderCommand, renderStdin, stepBundle, stepTriggers } from "../lib/plan";
+import { refsOf, renderCommand, renderStdin, shQuote, stepBundle, stepTriggers } from "../lib/plan";
 import type { HostHandle } from "./hosts";
 
 export interface SshAccess {
@@ -96,6 +96,7 @@ export class StepRunner {
         },
         // Non-secret parameters only; the script and secrets travel on stdin.
         create,
+        ...(step.deleteCommand ? { delete: `${sudo ? "sudo -n " : ""}sh -c ${shQuote(step.deleteCommand)}` } : {}),
         stdin,
         // Script (and generated file) hashes: a change re-runs the step.
         triggers: stepTriggers(step),
@@ -103,7 +104,7 @@ export class StepRunner {
         logging: "stdoutAndStderr",
       },
       // Earlier versions named it by the step id alone: the alias keeps such a stack's commands.
-      { parent, dependsOn: deps, aliases: [{ name: id }] },
+      { parent, dependsOn: deps, aliases: [{ name: id }], ...(step.deleteCommand ? { deleteBeforeReplace: true } : {}) },
     );
     this.commands.set(step.id, cmd);
     this.edges.set(step.id, [...step.dependsOn]);

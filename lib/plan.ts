@@ -53,6 +53,25 @@ export interface HostStep {
   dependsOn: string[];
   /** Cloud resources the step must wait for (e.g. `efs:mountTargets`); the lab has none. */
   waitFor: string[];
+  /**
+   * What `pulumi destroy` runs on the host (as root; no parameters, no secrets): the step's
+   * resource is then deleted before it is replaced, so a replacement never undoes the new one.
+   */
+  deleteCommand?: string;
+}
+
+/**
+ * The pandora-ha step's delete: pandora_ha stopped (SIGTERM: it stops the pandora_server it
+ * runs first) and, under systemd, disabled; waits up to 90 s for it. Files, confs and the
+ * databases stay.
+ */
+export function daemonStopCommand(unitPath: string, pidFile: string): string {
+  const unit = unitPath.split("/").pop()!;
+  return [
+    `if [ -d /run/systemd/system ] && [ -f ${unitPath} ]; then systemctl disable --now ${unit} >/dev/null 2>&1 || true; fi`,
+    `if p=$(cat ${pidFile} 2>/dev/null) && [ -n "$p" ]; then kill -TERM "$p" 2>/dev/null || true; i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 900 ]; do sleep 0.1; i=$((i + 1)); done; fi`,
+    "true",
+  ].join("; ");
 }
 
 /** A generated file a step carries; `content` is called when the step is rendered (lazily). */
@@ -355,6 +374,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       // daemon (it reads pandora_server.conf only when it starts).
       secretEnv: { PANDORA_TOKENS: tokens },
       blobs: { DAEMON_JS_GZ_B64: { content: () => buildDaemonBundle().js } },
+      deleteCommand: daemonStopCommand(PANDORA_PATHS.daemonUnit, PANDORA_PATHS.haPidFile),
       // Last on its host (Tentacle, shared data_in, keys and tokens in place), and only once
       // the cluster is up: a daemon started while a replica is still being seeded would see a
       // broken replica and act on it. After the previous server's daemon: a new bundle

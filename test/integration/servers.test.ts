@@ -14,7 +14,9 @@ import { daemonKill } from "../../lab/faults";
 import { actingStatus, describeLogLine, haCommand, haStatusJson, onServer, readHaLog, serverHosts, startDaemon } from "../../lab/ha";
 import type { Lab } from "../../lab/lab";
 import { down, fault, status, up } from "../../lab/lab";
+import { labPlan } from "../../lab/deploy";
 import { paths } from "../../lab/layout";
+import { sleep } from "../../lab/proc";
 import { missingKeys, startPublishedWriter, writerTableSql } from "../../lab/writer";
 import { eventually, pandoraConnection, requireLabMachine, sql } from "./helpers";
 
@@ -171,5 +173,17 @@ describe("the production layout: pfms1 and pfms2", () => {
     await eventually(`${first}'s data server started against node2`, async () => serverLog(first, from.get(first)).includes(database("127.0.1.2")), 60_000);
     await heartbeating("node2", crashed);
     expect(await writable()).toEqual(["node2"]);
+  }, 240_000);
+
+  test("what pulumi destroy runs for servers/pfms2/pandora-ha: that daemon stops and stays stopped (run twice: the same); the cluster goes on under the other", async () => {
+    const step = labPlan(lab.cfg).find((x) => x.id === "servers/pfms2/pandora-ha")!;
+    expect(step.deleteCommand).toBeDefined();
+    const master = await writable();
+    for (let i = 0; i < 2; i++) expect((await onServer(lab, step.deleteCommand!, 120_000, "pfms2")).code, `run ${i + 1}`).toBe(0);
+    expect((await haStatusJson(lab, "pfms2")).daemonRunning).toBe(false);
+    await sleep(3000);
+    expect((await haStatusJson(lab, "pfms2")).daemonRunning).toBe(false);
+    expect((await haStatusJson(lab, "pfms1")).daemonRunning).toBe(true);
+    expect(await writable()).toEqual(master);
   }, 240_000);
 });

@@ -437,6 +437,15 @@ describe("the pandora_ha daemon on every server host", async () => {
     expect(run.deps.get("pandora-ha-servers-pfms1-pandora-ha")).not.toContainEqual(urnOf("servers/pfms2/pandora-ha"));
   });
 
+  test("pulumi destroy stops it (delete: disabled under systemd, SIGTERM and a wait); deleted before it is replaced; no other step has a delete", () => {
+    for (const s of servers) {
+      const c = command(run, `servers/${s}/pandora-ha`);
+      expect(c.inputs.delete).toMatch(/^sh -c '.*systemctl disable --now pandora_ha\.service.*kill -TERM "\$p".*'$/);
+      expect(run.deleteBeforeReplace.has(c.name)).toBe(true);
+    }
+    expect(commands(run).filter((c) => c.inputs.delete).map((c) => c.name).sort()).toEqual(servers.map((s) => `pandora-ha-servers-${s}-pandora-ha`));
+  });
+
   test("its command line: paths and the unit, no secret and not the bundle", () => {
     const c = command(run, "servers/pfms1/pandora-ha");
     const create = c.inputs.create as string;
