@@ -374,7 +374,8 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       // daemon (it reads pandora_server.conf only when it starts).
       secretEnv: { PANDORA_TOKENS: tokens },
       blobs: { DAEMON_JS_GZ_B64: { content: () => buildDaemonBundle().js } },
-      deleteCommand: daemonStopCommand(PANDORA_PATHS.daemonUnit, PANDORA_PATHS.haPidFile),
+      // On aws the instances go with the stack (and one already gone would block the destroy).
+      ...(cfg.platform === "existing" ? { deleteCommand: daemonStopCommand(PANDORA_PATHS.daemonUnit, PANDORA_PATHS.haPidFile) } : {}),
       // Last on its host (Tentacle, shared data_in, keys and tokens in place), and only once
       // the cluster is up: a daemon started while a replica is still being seeded would see a
       // broken replica and act on it. After the previous server's daemon: a new bundle

@@ -122,6 +122,10 @@ describe("default aws stack (rocky9, percona84 seeded by clone, 2 DB nodes, 2 se
     expect(ofType(run, "aws:ebs/volume:Volume").every((v) => v.inputs.encrypted && v.inputs.size === 50)).toBe(true);
   });
 
+  test("no command has a delete (destroy removes the instances themselves)", () => {
+    expect(commands(run).filter((c) => c.inputs.delete).map((c) => c.name)).toEqual([]);
+  });
+
   test("security: 3306 only between DB nodes and from servers; never 0.0.0.0/0 on 22 or 3306", () => {
     const rules = ingressRules(run);
     expect(rules.length).toBeGreaterThan(0);
