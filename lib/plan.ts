@@ -50,6 +50,13 @@ export interface HostStep {
    * `base64 -d | gunzip`. Its content hash is part of the step's triggers.
    */
   blobs: Record<string, StepBlob>;
+  /**
+   * The rendered non-secret files the step installs (my.cnf, units, Tentacle's conf without its
+   * password), in plain text in the step's triggers: `pulumi preview --diff` shows the line
+   * that changed, and a change re-runs the step. One with a `param` reaches the script on stdin
+   * as that parameter (base64), never on the command line.
+   */
+  texts: StepText[];
   dependsOn: string[];
   /** Cloud resources the step must wait for (e.g. `efs:mountTargets`); the lab has none. */
   waitFor: string[];
@@ -72,6 +79,15 @@ export function daemonStopCommand(unitPath: string, pidFile: string): string {
     `if p=$(cat ${pidFile} 2>/dev/null) && [ -n "$p" ]; then kill -TERM "$p" 2>/dev/null || true; i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 900 ]; do sleep 0.1; i=$((i + 1)); done; fi`,
     "true",
   ].join("; ");
+}
+
+/** A rendered file shown in a step's inputs (see HostStep.texts). */
+export interface StepText {
+  /** What it is, e.g. "my.cnf (/etc/my.cnf)": the first line of its trigger. */
+  label: string;
+  text: string;
+  /** The script's parameter carrying it (base64); none: shown only (its full form is a secret). */
+  param?: string;
 }
 
 /** A generated file a step carries; `content` is called when the step is rendered (lazily). */
@@ -114,14 +130,14 @@ export interface PlanOptions {
   myCnfExtra?: Record<string, string>;
 }
 
-type Defaulted = "waitFor" | "secretEnv" | "files" | "blobs";
+type Defaulted = "waitFor" | "secretEnv" | "files" | "blobs" | "texts";
 /** A step as the plan writes it: the defaulted fields may be left out. */
 type StepInput = Omit<HostStep, Defaulted> & Partial<Pick<HostStep, Defaulted>>;
 
 export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
   const steps: HostStep[] = [];
   const add = (s: StepInput): void => {
-    steps.push({ waitFor: [], secretEnv: {}, files: {}, blobs: {}, ...s });
+    steps.push({ waitFor: [], secretEnv: {}, files: {}, blobs: {}, texts: [], ...s });
   };
   const master = cfg.dbNodes[0];
   const paths = defaultDbPaths(cfg.dbFlavor, cfg.os);
@@ -173,10 +189,10 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       env: {
         DB_FLAVOR: cfg.dbFlavor,
         MYCNF_PATH: myCnfPath(cfg.os),
-        MYCNF_B64: b64(renderNodeMyCnf(cfg, node, opts)),
         DATADIR: paths.datadir,
         BINLOG_DIR: opts.binlogVolumes ? BINLOG_DIR : "",
       },
+      texts: [{ label: `my.cnf (${myCnfPath(cfg.os)})`, text: renderNodeMyCnf(cfg, node, opts), param: "MYCNF_B64" }],
       dependsOn: [`${pre}/install`, ...(opts.binlogVolumes ? [`${pre}/binlog-volume`] : [])],
     });
     add({
@@ -220,7 +236,6 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
         GUARD_BIN: GUARD_PATHS.bin,
         GUARD_CONF: GUARD_PATHS.conf,
         UNIT_PATH: GUARD_PATHS.unit,
-        UNIT_B64: b64(renderGuardUnit()),
         PID_FILE: GUARD_PATHS.pidFile,
         LOG_FILE: GUARD_PATHS.logFile,
         PEERS: { join: cfg.dbNodes.filter((n) => n !== node).map((n) => ({ join: [ref(`address:${n.name}`), String(cfg.dbPort)], sep: ":" })), sep: " " },
@@ -228,6 +243,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
         FENCE_AFTER_MS: String(Math.round(cfg.ha.guardTimeout * 1000)),
       },
       files: { GUARD_B64: "pandora_ha_guard.sh" },
+      texts: [{ label: `systemd unit (${GUARD_PATHS.unit})`, text: renderGuardUnit(), param: "UNIT_B64" }],
       // It reads the server's state as root (the root password of the bootstrap).
       dependsOn: [`${pre}/bootstrap`],
     });
@@ -321,6 +337,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
           sep: "",
         },
       },
+      texts: [{ label: `${PANDORA_PATHS.tentacleConf} (and its password line, a secret)`, text: renderTentacleConf({ port: cfg.tentaclePort }) }],
       dependsOn: [`${pre}/install`, ...(sharedEnv ? [`${pre}/shared-storage`] : [])],
     });
     add({
@@ -362,7 +379,6 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
         DAEMON_RUNNER: PANDORA_PATHS.daemonRunner,
         DAEMON_BIN: PANDORA_PATHS.daemonBin,
         UNIT_PATH: PANDORA_PATHS.daemonUnit,
-        UNIT_B64: b64(renderPandoraHaUnit({ conf: PANDORA_PATHS.serverConf, pidFile: PANDORA_PATHS.haPidFile })),
         PANDORA_CONF: PANDORA_PATHS.serverConf,
         PID_FILE: PANDORA_PATHS.haPidFile,
         STATE_DIR: PANDORA_PATHS.haStateDir,
@@ -374,6 +390,7 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       // daemon (it reads pandora_server.conf only when it starts).
       secretEnv: { PANDORA_TOKENS: tokens },
       blobs: { DAEMON_JS_GZ_B64: { content: () => buildDaemonBundle().js } },
+      texts: [{ label: `systemd unit (${PANDORA_PATHS.daemonUnit})`, text: renderPandoraHaUnit({ conf: PANDORA_PATHS.serverConf, pidFile: PANDORA_PATHS.haPidFile }), param: "UNIT_B64" }],
       // On aws the instances go with the stack (and one already gone would block the destroy).
       ...(cfg.platform === "existing" ? { deleteCommand: daemonStopCommand(PANDORA_PATHS.daemonUnit, PANDORA_PATHS.haPidFile) } : {}),
       // Last on its host (Tentacle, shared data_in, keys and tokens in place), and only once
@@ -531,7 +548,18 @@ export function scriptBundle(script: string, dir = SCRIPTS_DIR): string {
  * `export NAME=...` lines) and the step's script with common.sh inlined.
  */
 export function stepBundle(step: HostStep, dir = SCRIPTS_DIR): string {
-  return `${stepBlobLines(step)}${scriptsPart(step, dir)}`;
+  return `${stepBlobLines(step)}${textLines(step)}${scriptsPart(step, dir)}`;
+}
+
+/** The texts that are parameters, as exported base64 values (on stdin, ahead of the scripts). */
+function textLines(step: HostStep): string {
+  return step.texts
+    .filter((t) => t.param)
+    .map((t) => {
+      if (!ENV_NAME_RE.test(t.param!)) throw new Error(`step ${step.id}: bad text parameter ${t.param}`);
+      return `export ${t.param}='${b64(t.text)}'\n`;
+    })
+    .join("");
 }
 
 function scriptsPart(step: HostStep, dir: string): string {
@@ -555,8 +583,9 @@ function stepBlobLines(step: HostStep): string {
  */
 export function stepTriggers(step: HostStep, dir = SCRIPTS_DIR): string[] {
   const blobs = Object.values(step.blobs);
-  if (blobs.length === 0) return [bundleHash(stepBundle(step, dir))];
-  return [bundleHash(scriptsPart(step, dir)), ...blobs.map((b) => bundleHash(b.content()))];
+  const texts = step.texts.map((t) => `${t.label}\n${t.text}`);
+  if (blobs.length === 0) return [bundleHash(stepBundle(step, dir)), ...texts];
+  return [bundleHash(`${textLines(step)}${scriptsPart(step, dir)}`), ...blobs.map((b) => bundleHash(b.content())), ...texts];
 }
 
 /** POSIX single-quote quoting. */

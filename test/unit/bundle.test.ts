@@ -72,9 +72,9 @@ describe("the pandora-ha step carries the bundle", () => {
     expect(bundle.indexOf("DAEMON_JS_GZ_B64='")).toBeLessThan(bundle.indexOf("# ---- server-pandora-ha.sh"));
   });
 
-  test("its triggers: the scripts' hash and the bundle's hash; a daemon change changes them, a script-only step keeps one hash", () => {
+  test("its triggers: the scripts' hash, the bundle's hash and its unit in plain text; a daemon change changes them, a script-only step keeps one hash", () => {
     const t = stepTriggers(step);
-    expect(t).toEqual([expect.stringMatching(/^[0-9a-f]{16}$/), buildDaemonBundle().hash]);
+    expect(t).toEqual([expect.stringMatching(/^[0-9a-f]{16}$/), buildDaemonBundle().hash, expect.stringMatching(/^systemd unit \(\/etc\/systemd\/system\/pandora_ha\.service\)\n[^]*^\[Unit\]$/m)]);
     const changedDaemon: HostStep = { ...step, blobs: { DAEMON_JS_GZ_B64: { content: () => `${buildDaemonBundle().js}\n// v2` } } };
     const t2 = stepTriggers(changedDaemon);
     expect(t2[0]).toBe(t[0]);

@@ -312,7 +312,7 @@ describe("dbNodes[].bindAddress", () => {
     const c = parseConfig(existing({ dbNodes: [{ name: "db1", host: "10.0.0.11", bindAddress: "10.0.0.11" }, { name: "db2", host: "10.0.0.12" }] }));
     expect(c.dbNodes[0].bindAddress).toBe("10.0.0.11");
     const plan = buildPlan(c, { binlogVolumes: false, sharedSource: undefined });
-    const cnf = (n: string) => Buffer.from(plan.find((s) => s.id === `db/${n}/configure`)!.env.MYCNF_B64 as string, "base64").toString();
+    const cnf = (n: string) => plan.find((s) => s.id === `db/${n}/configure`)!.texts.find((t) => t.param === "MYCNF_B64")!.text;
     expect(cnf("db1")).toMatch(/^bind-address = 10\.0\.0\.11$/m);
     expect(cnf("db2")).toMatch(/^bind-address = 0\.0\.0\.0$/m);
     expect(problems(existing({ dbNodes: [{ name: "db1", host: "10.0.0.11", bindAddress: "db1.example" }, { name: "db2", host: "10.0.0.12" }] }))).toEqual([

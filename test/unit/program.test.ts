@@ -56,9 +56,14 @@ const command = (r: Run, id: string) => {
   if (!c) throw new Error(`no command for ${id}; have ${commands(r).map((x) => x.name).join(", ")}`);
   return c;
 };
-/** The my.cnf a node's configure step writes (base64 on its command line). */
-const myCnfOf = (r: Run, node: string) =>
-  Buffer.from(/MYCNF_B64='([^']+)'/.exec(command(r, `db/${node}/configure`).inputs.create)![1], "base64").toString();
+/** A rendered file a step installs, as its triggers show it in plain text ("<label>\n<text>"). */
+const textOf = (r: Run, id: string, label: RegExp) => {
+  const t = (command(r, id).inputs.triggers as string[]).find((x) => label.test(x.split("\n")[0]));
+  if (t === undefined) throw new Error(`${id}: no trigger labelled ${label}`);
+  return t.slice(t.indexOf("\n") + 1);
+};
+/** The my.cnf a node's configure step writes. */
+const myCnfOf = (r: Run, node: string) => textOf(r, `db/${node}/configure`, /^my\.cnf /);
 
 /** Inputs with every secret-wrapped value removed: what would be visible in plain text. */
 function plainView(v: unknown): unknown {
@@ -450,7 +455,7 @@ describe("the pandora_ha daemon on every server host", async () => {
     expect(commands(run).filter((c) => c.inputs.delete).map((c) => c.name).sort()).toEqual(servers.map((s) => `pandora-ha-servers-${s}-pandora-ha`));
   });
 
-  test("its command line: paths and the unit, no secret and not the bundle", () => {
+  test("its command line: paths, no secret, not the bundle nor the unit (in plain text in its triggers)", () => {
     const c = command(run, "servers/pfms1/pandora-ha");
     const create = c.inputs.create as string;
     expect(typeof create).toBe("string");
@@ -463,7 +468,9 @@ describe("the pandora_ha daemon on every server host", async () => {
     expect(create).toContain("PID_FILE='/var/run/pandora_ha.pid'");
     expect(create).toContain("STATE_DIR='/var/lib/pandora-ha'");
     expect(create).toContain("NODE_DIST_URL='https://nodejs.org/dist/latest-v20.x'");
-    const unit = Buffer.from(/UNIT_B64='([^']+)'/.exec(create)![1], "base64").toString();
+    // The unit: in plain text in the inputs (a preview shows its changed line), not a blob on the command line.
+    expect(create).not.toContain("UNIT_B64");
+    const unit = textOf(run, "servers/pfms1/pandora-ha", /^systemd unit \(\/etc\/systemd\/system\/pandora_ha\.service\)$/);
     expect(unit).toMatch(/^ExecStart=\/usr\/share\/pandora-ha\/bin\/pandora_ha -p \/var\/run\/pandora_ha\.pid \/etc\/pandora\/pandora_server\.conf$/m);
     expect(unit).toMatch(/^Restart=always$/m);
   });
@@ -488,9 +495,23 @@ describe("the pandora_ha daemon on every server host", async () => {
     }
   });
 
-  test("its triggers hold the bundle's hash", () => {
+  test("its triggers hold the bundle's hash, and its unit in plain text", () => {
     const t = command(run, "servers/pfms1/pandora-ha").inputs.triggers as string[];
-    expect(t).toEqual([expect.stringMatching(/^[0-9a-f]{16}$/), daemon.hash]);
+    expect(t).toEqual([expect.stringMatching(/^[0-9a-f]{16}$/), daemon.hash, expect.stringMatching(/^systemd unit /)]);
+  });
+
+  test("a preview you can review: my.cnf, the units and tentacle_server.conf in plain text in the inputs; no blob of them on a command line; no secret in them", () => {
+    for (const n of ["db1", "db2", "db3"]) {
+      const c = command(run, `db/${n}/configure`);
+      expect(c.inputs.create).not.toContain("MYCNF_B64");
+      expect(myCnfOf(run, n)).toMatch(/^\[mysqld\]$/m);
+      expect(myCnfOf(run, n)).toMatch(new RegExp(`^server_id\\s*=\\s*${n.slice(2)}\\b`, "m"));
+    }
+    const tentacle = textOf(run, "servers/pfms1/tentacle", /^\/etc\/tentacle\/tentacle_server\.conf /);
+    expect(tentacle).toMatch(/^port 41121$/m);
+    expect(tentacle).not.toMatch(/password/);
+    const plain = JSON.stringify(commands(run).map((c) => plainView(c.inputs.triggers)));
+    for (const secret of ["generatedPw", "EXISTINGKEYMATERIAL", "MOCKKEY", "PRIVATE KEY"]) expect(plain).not.toContain(secret);
   });
 
   test("pandora_server.conf gets the daemon's tokens, the bind address only where one is set", () => {

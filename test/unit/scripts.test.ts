@@ -207,7 +207,7 @@ describe("plan ↔ scripts contract", () => {
 
   test.each(plans)("%s: every parameter a script requires is passed by its steps", (_name, steps) => {
     for (const s of steps) {
-      const passed = new Set([...Object.keys(s.env), ...Object.keys(s.secretEnv), ...Object.keys(s.files), ...Object.keys(s.blobs)]);
+      const passed = new Set([...Object.keys(s.env), ...Object.keys(s.secretEnv), ...Object.keys(s.files), ...Object.keys(s.blobs), ...s.texts.flatMap((t) => (t.param ? [t.param] : []))]);
       for (const v of requiredVars(s.script)) expect(passed.has(v), `${s.id}: ${s.script} requires ${v}`).toBe(true);
     }
   });
