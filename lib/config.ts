@@ -763,6 +763,8 @@ export function parseConfig(all: Record<string, string>, secretKeys: string[] = 
     if (v === undefined) continue;
     if (v.length < 12) r.problem(k, "expected a password of at least 12 characters (leave it unset to have one generated)");
     else if (/['"\\\s`$]/.test(v)) r.problem(k, "expected no quotes, backslashes, '$', '`' or whitespace (leave it unset to have one generated)");
+    // MySQL keeps a replica's source password in a 32-character field (ERROR 3056 beyond it).
+    else if (k === "replPassword" && v.length > 32) r.problem(k, `expected at most 32 characters (a replica keeps its source's password in a 32-character field; got ${v.length})`);
     else passwords[k] = new SecretValue(v);
   }
 

@@ -8,6 +8,7 @@
  * writable nodes, no acknowledged key lost, and the new value in force everywhere; the next
  * deployment (the master has moved) must succeed and change nothing.
  */
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -15,8 +16,11 @@ import * as mysql from "mysql2/promise";
 import { describe, expect, test } from "vitest";
 import { haStatusJson } from "../../lab/ha";
 import { up } from "../../lab/lab";
+import { paths } from "../../lab/layout";
 import { sleep } from "../../lab/proc";
+import type { LabSecrets } from "../../lab/stack";
 import { LAB_STACK_ENV, LAB_STACK_FILE } from "../../lab/stack";
+import { eventually } from "./helpers";
 import type { Scenario } from "./scenario";
 import { freshLabEachTest } from "./scenario";
 
@@ -136,5 +140,36 @@ describe("a my.cnf change rolled out on a running 2-node lab", () => {
       else process.env[LAB_STACK_ENV] = before;
       rmSync(dir, { recursive: true, force: true });
     }
+  }, 300_000);
+});
+
+describe("a rotated replPassword on a running 2-node lab", () => {
+  const sc = freshLabEachTest(2);
+
+  test("the replica's stored source password follows it without a reseed: replication reconnects with the new one, nothing lost", async () => {
+    const secrets = JSON.parse(readFileSync(paths.secrets, "utf8")) as LabSecrets;
+    const old = secrets.passwords.replPassword;
+    const rotated = randomBytes(12).toString("hex"); // 24 characters (MySQL takes at most 32 for replication)
+    writeFileSync(paths.secrets, JSON.stringify({ ...secrets, passwords: { ...secrets.passwords, replPassword: rotated } }, null, 2), { mode: 0o600 });
+    const w = sc.startWriter(4);
+    await sleep(1000);
+    const r = await up(2, quiet);
+    const seed = r.steps.find((s) => s.id === "replication/node2/seed")!;
+    // Only the stored password: no copy of the master.
+    expect(seed.changed).toEqual([`the replication password this node keeps for ${sc.addr("node1")} (replPassword rotated; no reseed)`]);
+    for (const n of ["node1", "node2"]) expect(r.steps.find((s) => s.id === `db/${n}/bootstrap`)!.changed).toContain("account slaveuser@127.% (replication)");
+
+    // The next connection of the replica logs in with the new password (the old one is refused).
+    await sc.adminQuery("node2", "STOP REPLICA IO_THREAD");
+    await sc.adminQuery("node2", "START REPLICA IO_THREAD");
+    await eventually("node2 replicating again", async () => (await sc.replicaStatus("node2"))[0]?.Slave_IO_Running === "Yes", 30_000);
+    const acked = await w.stop();
+    await sc.expectOneMasterNothingLost(acked, "node1");
+    const login = (password: string) =>
+      mysql.createConnection({ host: sc.addr("node1"), port: 3306, user: "slaveuser", password, connectTimeout: 3000 }).then((c) => c.end().then(() => true), () => false);
+    expect(await login(rotated)).toBe(true);
+    expect(await login(old)).toBe(false);
+    // Deployed again: nothing left to change.
+    expect((await up(2, quiet)).changed).toBe(0);
   }, 300_000);
 });

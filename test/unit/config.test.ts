@@ -153,6 +153,7 @@ const invalid: Array<[string, Record<string, string>, string, string]> = [
   ["misspelt key", aws({ dbnodes: [] }), "pandora-ha:dbnodes", "did you mean pandora-ha:dbNodes"],
   ["short password", aws({ dbRootPassword: "short" }), "pandora-ha:dbRootPassword", "at least 12 characters"],
   ["password with a quote", aws({ haDbPassword: "abc'def123456789" }), "pandora-ha:haDbPassword", "no quotes"],
+  ["replication password too long", aws({ replPassword: "a".repeat(33) }), "pandora-ha:replPassword", "at most 32 characters"],
   ["bad node name", existing({ dbNodes: [{ name: "DB_1", host: "10.0.0.11" }, { name: "db2", host: "10.0.0.12" }] }), "pandora-ha:dbNodes[0].name", "lowercase host name"],
   ["bad host", existing({ dbNodes: [{ name: "db1", host: "10.0.0.300" }, { name: "db2", host: "10.0.0.12" }] }), "pandora-ha:dbNodes[0].host", "IPv4 address or DNS name"],
   ["same account twice", aws({ replUser: "pandora" }), "pandora-ha:pandoraDbUser", "each account must be distinct"],
