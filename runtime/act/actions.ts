@@ -548,7 +548,7 @@ async function promote(ctx: Ctx, host: string): Promise<string> {
     const after = d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql));
     const pending = d.comparePositions(after?.receivedGtid ?? "", await applied(s));
     if (!pending.prefix) throw new ActionError(`${host} has ${pending.errantCount} received transactions not applied yet (${pending.errant}): its relay log is kept, not reset`);
-    await stopReplication(s, after?.io ?? "no");
+    await stopReplication(ctx, s, after?.io ?? "no");
     await s.conn.admin(d.resetReplicaAllSql);
   }
   await makeWritable(ctx, host);
@@ -562,14 +562,19 @@ async function promote(ctx: Ctx, host: string): Promise<string> {
  * rolls that part back. Nothing acknowledged is lost: a replica acknowledges whole transactions,
  * and what it received whole was applied or is fetched again by GTID.
  */
-async function stopReplication(s: NodeSession, io: ReplicaStatus["io"]): Promise<void> {
+async function stopReplication(ctx: Ctx, s: NodeSession, io: ReplicaStatus["io"]): Promise<void> {
   const d = s.dialect!;
   if (d.applierThreadSql && io === "no") {
-    for (const { id } of await s.conn.admin<{ id: unknown }>(d.applierThreadSql)) {
-      // Gone by now (it stopped by itself): ER_NO_SUCH_THREAD.
-      await s.conn.admin(`KILL ${Number(id)}`).catch((e) => {
-        if ((e as { errno?: number }).errno !== 1094) throw e;
-      });
+    try {
+      for (const { id } of await s.conn.admin<{ id: unknown }>(d.applierThreadSql)) {
+        // Gone by now (it stopped by itself): ER_NO_SUCH_THREAD.
+        await s.conn.admin(`KILL ${Number(id)}`).catch((e) => {
+          if ((e as { errno?: number }).errno !== 1094) throw e;
+        });
+      }
+    } catch (e) {
+      // Without the grant (an install older than it): the plain STOP below, which may wait.
+      ctx.events.log({ applier_kill: s.host, failed: shortError(e) });
     }
   }
   await s.conn.admin(d.stopReplicaSql);
@@ -579,7 +584,7 @@ async function stopReplication(s: NodeSession, io: ReplicaStatus["io"]): Promise
 async function pointAt(ctx: Ctx, host: string, master: string, fromOwnHistory: boolean): Promise<void> {
   const s = session(ctx, host);
   const d = s.dialect!;
-  await stopReplication(s, d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql))?.io ?? "no");
+  await stopReplication(ctx, s, d.parseReplicaStatus(await s.conn.admin(d.replicaStatusSql))?.io ?? "no");
   const st = ctx.settings;
   for (const q of d.changeSourceSql({ host: master, port: st.dbPort, user: st.replUser, password: st.replPass }, fromOwnHistory)) await s.conn.admin(q);
   await s.conn.admin(d.startReplicaSql);
