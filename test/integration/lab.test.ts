@@ -58,7 +58,8 @@ describe("a 2-node lab", () => {
   });
 
   test("the lab ran exactly the steps the Pulumi program registers for the same config", async () => {
-    const ran = (JSON.parse(readFileSync(paths.stepsRan, "utf8")) as string[]).map((id) => id.replace(/\//g, "-")).sort();
+    // Each step's command is named `<cluster>-<step id>` (index.ts names the cluster pandora-ha).
+    const ran = (JSON.parse(readFileSync(paths.stepsRan, "utf8")) as string[]).map((id) => `pandora-ha-${id.replace(/\//g, "-")}`).sort();
     const config = labStackConfig(2, lab.state.servers, lab.state.sshPort, lab.secrets, readFileSync(paths.adminKey, "utf8"), lab.state.flavor);
     const registered = await programCommands(config);
     expect(ran.length).toBeGreaterThan(10);
@@ -202,7 +203,16 @@ describe("a 2-node lab", () => {
         return healed.length === 2 && healed.some((n) => n.role === "master" && n.readOnly === false) && healed.some((n) => n.role === "replica");
       }, 90_000);
       if (healed[1].role === "master") {
-        const sw = await haCommand(lab, `switchover ${PANDORA_PATHS.serverConf} ${findHost(lab, "node1").address}`, 90_000);
+        // node1's tail (the waiting commit) is rebuilt first on MySQL (the clone plugin): the
+        // switchover waits until the acting daemon has it replicating, neither diverged nor resyncing.
+        const a1 = findHost(lab, "node1").address;
+        await eventually("node1 rebuilt and replicating, as the acting daemon sees it", async () => {
+          const st = await actingStatus(lab);
+          const n1 = (await status(lab))[0];
+          return !!st && !st.diverged[a1] && st.resyncs[a1]?.state !== "running" && n1.role === "replica" && n1.ioRunning === "Yes" && n1.sqlRunning === "Yes";
+        }, 90_000);
+        // Asked of the acting daemon (the other refuses: it does not hold the actor lock).
+        const sw = await haCommand(lab, `switchover ${PANDORA_PATHS.serverConf} ${a1}`, 90_000, (await actingStatus(lab))?.server);
         expect(sw.code, sw.stdout + sw.stderr).toBe(0);
       }
       await eventually("node1 the writable master and node2 replicating from it", async () => {
