@@ -82,21 +82,22 @@ export class StepRunner {
     if (host.instance) deps.push(host.instance);
 
     const id = step.id.replace(/\//g, "-");
+    const connection = {
+      host: host.connectHost,
+      port: this.ssh.port,
+      user: this.ssh.user,
+      privateKey: this.ssh.privateKey,
+      // A new instance's sshd may take a minute to come up: retry instead of failing.
+      dialErrorLimit: 40,
+      perDialTimeout: 15,
+    };
     const cmd = new command.remote.Command(
       `${this.prefix}-${id}`,
       {
-        connection: {
-          host: host.connectHost,
-          port: this.ssh.port,
-          user: this.ssh.user,
-          privateKey: this.ssh.privateKey,
-          // A new instance's sshd may take a minute to come up: retry instead of failing.
-          dialErrorLimit: 40,
-          perDialTimeout: 15,
-        },
+        connection,
         // Non-secret parameters only; the script and secrets travel on stdin.
         create,
-        ...(step.deleteCommand ? { delete: `${sudo ? "sudo -n " : ""}sh -c ${shQuote(step.deleteCommand)}` } : {}),
+
         stdin,
         // Script (and generated file) hashes: a change re-runs the step.
         triggers: stepTriggers(step),
@@ -104,8 +105,24 @@ export class StepRunner {
         logging: "stdoutAndStderr",
       },
       // Earlier versions named it by the step id alone: the alias keeps such a stack's commands.
-      { parent, dependsOn: deps, aliases: [{ name: id }], ...(step.deleteCommand ? { deleteBeforeReplace: true } : {}) },
+      { parent, dependsOn: deps, aliases: [{ name: id }] },
     );
+    // What `pulumi destroy` runs, in a resource of its own whose inputs never change: a
+    // replacement of the step (a new bundle, a rotated token) never runs it; destroy does,
+    // before the step it depends on is forgotten.
+    if (step.deleteCommand) {
+      new command.remote.Command(
+        `${this.prefix}-${id}-on-destroy`,
+        {
+          connection,
+          create: "true",
+          delete: `${sudo ? "sudo -n " : ""}sh -c ${shQuote(step.deleteCommand)}`,
+          addPreviousOutputInEnv: false,
+          logging: "stdoutAndStderr",
+        },
+        { parent, dependsOn: [cmd] },
+      );
+    }
     this.commands.set(step.id, cmd);
     this.edges.set(step.id, [...step.dependsOn]);
     return cmd;

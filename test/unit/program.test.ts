@@ -100,9 +100,9 @@ describe("default aws stack (rocky9, percona84 seeded by clone, 2 DB nodes, 2 se
     expect(ofType(run, "random:index/randomPassword:RandomPassword")).toHaveLength(4); // dbRootPassword was given
     expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(2);
     expect(ofType(run, "aws:ec2/keyPair:KeyPair")).toHaveLength(1);
-    // 2 DB nodes × (binlog volume, install, keys, my.cnf, accounts, guard) + 1 seed
+    // 2 DB nodes × (binlog volume, install, keys, my.cnf, accounts, guard, repl-password) + 1 seed
     // + 2 servers × (install, keys, shared storage, tentacle, ha-tools, pandora-conf, pandora-ha, rolling-restart).
-    expect(commands(run)).toHaveLength(29);
+    expect(commands(run)).toHaveLength(31);
   });
 
   test("percona84 and clone: the flavor and the seed method on the command lines, a my.cnf for 8.4 with the clone plugin", () => {
@@ -215,7 +215,7 @@ describe("default aws stack (rocky9, percona84 seeded by clone, 2 DB nodes, 2 se
     expect(run.outputs.agentConfig).toMatch(/^secondary_mode on_error$/m);
     expect(run.outputs.consoleConfig).toBe('$config["remote_config"] = "/var/spool/pandora/data_in";');
     expect(Object.keys(run.outputs.sshCommands as object)).toEqual(["db1", "db2", "pfms1", "pfms2"]);
-    expect((run.outputs.hostSteps as string[]).length).toBe(29);
+    expect((run.outputs.hostSteps as string[]).length).toBe(31);
   });
 });
 
@@ -251,7 +251,7 @@ describe("3-node rocky8 percona80 stack (an existing install, seeded by xtraback
       expect(create).toContain("SEED_METHOD='xtrabackup'");
       for (const n of ["db1", "db2", "db3"]) expect(run.deps.get(`pandora-ha-replication-${r}-seed`)).toContainEqual(expect.stringContaining(`::pandora-ha-db-${n}-bootstrap`));
     }
-    expect(commands(run)).toHaveLength(3 * 6 + 2 + 2 * 8);
+    expect(commands(run)).toHaveLength(3 * 7 + 2 + 2 * 8);
   });
 
   test("NLB on 41121 in front of both servers; agents reach only the NLB", () => {
@@ -303,8 +303,9 @@ describe("existing ubuntu2204 mariadb1011 stack", async () => {
     expect(ofType(run, "tls:index/privateKey:PrivateKey")).toHaveLength(1); // cluster key only
     // No binlog volume step on existing hosts.
     expect(commands(run).map((c) => c.name).filter((n) => n.includes("binlog"))).toEqual([]);
-    // 2 DB nodes × 5 (with the guard) + 1 seed + 2 servers × (install, keys, nfs, tentacle, ha-tools, pandora-conf, pandora-ha, rolling-restart).
-    expect(commands(run)).toHaveLength(2 * 5 + 1 + 2 * 8);
+    // 2 DB nodes × 6 (with the guard and repl-password) + 1 seed + 2 servers × (install, keys, nfs,
+    // tentacle, ha-tools, pandora-conf, pandora-ha, rolling-restart) + 2 pandora-ha on-destroy companions.
+    expect(commands(run)).toHaveLength(2 * 6 + 1 + 2 * 8 + 2);
   });
 
   test("connections use the given user, port and key (secret), with sudo for a non-root user", () => {
@@ -364,7 +365,7 @@ describe("aws stack with sharedStorage mounted: the hosts mount the share themse
     expect(ofType(run, "aws:efs/fileSystem:FileSystem")).toEqual([]);
     expect(ofType(run, "aws:efs/mountTarget:MountTarget")).toEqual([]);
     expect(ofType(run, "aws:ec2/securityGroup:SecurityGroup")).toHaveLength(2);
-    expect(commands(run)).toHaveLength(29);
+    expect(commands(run)).toHaveLength(31);
   });
 
   test("shared-storage bind-mounts from sharedPath, with no NFS source and no NFS client; Tentacle waits for it", () => {
@@ -446,13 +447,18 @@ describe("the pandora_ha daemon on every server host", async () => {
     expect(run.deps.get("pandora-ha-servers-pfms1-pandora-ha")).not.toContainEqual(urnOf("servers/pfms2/pandora-ha"));
   });
 
-  test("pulumi destroy stops it (delete: disabled under systemd, SIGTERM and a wait); deleted before it is replaced; no other step has a delete", () => {
+  test("pulumi destroy stops it: a resource of its own (create: nothing; delete: disabled under systemd, SIGTERM to a pandora_ha and a wait), after the step, with inputs a new bundle never changes; no other delete", () => {
     for (const s of servers) {
-      const c = command(run, `servers/${s}/pandora-ha`);
-      expect(c.inputs.delete).toMatch(/^sh -c '.*systemctl disable --now pandora_ha\.service.*kill -TERM "\$p".*'$/);
-      expect(run.deleteBeforeReplace.has(c.name)).toBe(true);
+      const step = command(run, `servers/${s}/pandora-ha`);
+      expect(step.inputs.delete).toBeUndefined();
+      const d = commands(run).find((c) => c.name === `pandora-ha-servers-${s}-pandora-ha-on-destroy`)!;
+      expect(d.inputs.create).toBe("true");
+      expect(d.inputs.delete).toMatch(/^sh -c '.*systemctl disable --now pandora_ha\.service.*grep -q pandora_ha; then kill -TERM "\$p".*'$/);
+      expect(d.inputs.triggers).toBeUndefined();
+      expect(d.inputs.stdin).toBeUndefined();
+      expect(run.deps.get(d.name)).toEqual([urnOf(`servers/${s}/pandora-ha`)]);
     }
-    expect(commands(run).filter((c) => c.inputs.delete).map((c) => c.name).sort()).toEqual(servers.map((s) => `pandora-ha-servers-${s}-pandora-ha`));
+    expect(commands(run).filter((c) => c.inputs.delete).map((c) => c.name).sort()).toEqual(servers.map((s) => `pandora-ha-servers-${s}-pandora-ha-on-destroy`));
   });
 
   test("its command line: paths, no secret, not the bundle nor the unit (in plain text in its triggers)", () => {
