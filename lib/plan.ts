@@ -61,8 +61,8 @@ export interface HostStep {
   /** Cloud resources the step must wait for (e.g. `efs:mountTargets`); the lab has none. */
   waitFor: string[];
   /**
-   * What `pulumi destroy` runs on the host (as root; no parameters, no secrets): the step's
-   * resource is then deleted before it is replaced, so a replacement never undoes the new one.
+   * What `pulumi destroy` runs on the host (as root; no parameters, no secrets), in a resource
+   * of its own that a replacement of the step never touches.
    */
   deleteCommand?: string;
 }
@@ -76,7 +76,8 @@ export function daemonStopCommand(unitPath: string, pidFile: string): string {
   const unit = unitPath.split("/").pop()!;
   return [
     `if [ -d /run/systemd/system ] && [ -f ${unitPath} ]; then systemctl disable --now ${unit} >/dev/null 2>&1 || true; fi`,
-    `if p=$(cat ${pidFile} 2>/dev/null) && [ -n "$p" ]; then kill -TERM "$p" 2>/dev/null || true; i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 900 ]; do sleep 0.1; i=$((i + 1)); done; fi`,
+    // Only a pandora_ha: a stale pid file may name another process by now.
+    `if p=$(cat ${pidFile} 2>/dev/null) && [ -n "$p" ] && tr '\\0' ' ' </proc/"$p"/cmdline 2>/dev/null | grep -q pandora_ha; then kill -TERM "$p" 2>/dev/null || true; i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 900 ]; do sleep 0.1; i=$((i + 1)); done; fi`,
     "true",
   ].join("; ");
 }
@@ -279,6 +280,22 @@ export function buildPlan(cfg: ClusterConfig, opts: PlanOptions): HostStep[] {
       secretEnv: { REPL_PASSWORD: ref("secret:replPassword"), HA_DB_PASSWORD: ref("secret:haDbPassword") },
       // The master may be any node by now: after every node's accounts and keys.
       dependsOn: cfg.dbNodes.flatMap((n) => [`db/${n.name}/bootstrap`, `db/${n.name}/ssh-keys`]),
+    });
+  }
+
+  // A rotated replPassword, on whichever nodes replicate now (the first one too, after a
+  // failover): once every node's account has it, and after the seeds.
+  const seeds = cfg.dbNodes.slice(1).map((n) => `replication/${n.name}/seed`);
+  for (const node of cfg.dbNodes) {
+    add({
+      id: `db/${node.name}/repl-password`,
+      group: "replication",
+      host: node.name,
+      script: "db-repl-password.sh",
+      description: "a replica's stored source password follows a rotated replPassword (no reseed)",
+      env: { DB_FLAVOR: cfg.dbFlavor, REPL_USER: cfg.replUser, DATADIR: paths.datadir, MYCNF_PATH: myCnfPath(cfg.os) },
+      secretEnv: { REPL_PASSWORD: ref("secret:replPassword") },
+      dependsOn: [...cfg.dbNodes.map((n) => `db/${n.name}/bootstrap`), ...seeds],
     });
   }
 

@@ -107,41 +107,6 @@ replication_errors() { # STATUS
   printf 'Last_IO_Error: %s; Last_SQL_Error: %s' "${io:-none}" "${sql:-none}"
 }
 
-# stored_source_password: the password this replica keeps for its source (MySQL: the connection
-# metadata table; MariaDB: master.info in the datadir). Printed for a comparison only.
-stored_source_password() {
-  if mysql_family "$DB_FLAVOR"; then
-    mysql_root -e "SELECT User_password FROM mysql.slave_master_info WHERE Channel_name = ''" 2>/dev/null || true
-  else
-    sed -n 6p "$DATADIR/master.info" 2>/dev/null || true
-  fi
-}
-
-# refresh_source_password STATUS: a rotated replPassword reaches a configured replica without a
-# reseed. Its stored source password is replaced when it differs from REPL_PASSWORD and
-# REPL_PASSWORD logs in as REPL_USER at its source (every node's account is rotated before this
-# step). MySQL changes it with only the IO thread stopped; MariaDB needs both, and its relay log
-# is then fetched again, which is why the source must be answering first.
-refresh_source_password() {
-  local status=$1 host port f
-  [[ "$(replica_field "$status" Source_User Master_User)" == "$REPL_USER" ]] || return 0
-  [[ "$(stored_source_password)" != "$REPL_PASSWORD" ]] || return 0
-  host=$(replica_field "$status" Source_Host Master_Host)
-  port=$(replica_field "$status" Source_Port Master_Port)
-  f=$(pha_mktemp)
-  client_cnf "$REPL_USER" "$REPL_PASSWORD" >"$f"
-  if ! remote_client "$f" "$host" "$port" -N -B -e 'SELECT 1' >/dev/null 2>&1; then
-    warn "the replication password this node keeps for $host differs from replPassword, which $host does not accept (yet): left as it is"
-    return 0
-  fi
-  if mysql_family "$DB_FLAVOR"; then
-    printf 'STOP REPLICA IO_THREAD;\nCHANGE REPLICATION SOURCE TO SOURCE_PASSWORD=%s;\nSTART REPLICA IO_THREAD;\n' "$(sql_quote "$REPL_PASSWORD")" | sql_exec
-  else
-    printf 'STOP SLAVE;\nCHANGE MASTER TO MASTER_PASSWORD=%s;\nSTART SLAVE;\n' "$(sql_quote "$REPL_PASSWORD")" | sql_exec
-  fi || die "updating the replication password this node keeps for $host failed (see above)"
-  changed "the replication password this node keeps for $host (replPassword rotated; no reseed)"
-}
-
 # --- 1. Is there anything to do?
 RESUME=0
 if [[ -f "$MARKER" ]]; then
@@ -160,12 +125,10 @@ if db_ping && ((!RESYNC)); then
   status=$(replica_status)
   if [[ -n "$status" ]] && threads_running "$status"; then
     rm -f "$MARKER"
-    refresh_source_password "$status"
     unchanged "replication already configured and running ($(replication_summary "$status")); a member is never reseeded"
     exit 0
   fi
   if [[ -n "$status" ]] && ((!RESUME)); then
-    refresh_source_password "$status"
     warn "replication is configured but not running ($(replication_summary "$status")): $(replication_errors "$status")"
     unchanged "replication already configured; a member is never reseeded (pandora_ha repairs or resyncs it)"
     exit 0

@@ -154,9 +154,11 @@ describe("a rotated replPassword on a running 2-node lab", () => {
     const w = sc.startWriter(4);
     await sleep(1000);
     const r = await up(2, quiet);
-    const seed = r.steps.find((s) => s.id === "replication/node2/seed")!;
-    // Only the stored password: no copy of the master.
-    expect(seed.changed).toEqual([`the replication password this node keeps for ${sc.addr("node1")} (replPassword rotated; no reseed)`]);
+    const step = (id: string) => r.steps.find((s) => s.id === id)!;
+    // Only the stored password: no copy of the master; the master keeps none.
+    expect(step("db/node2/repl-password").changed).toEqual([`the replication password it keeps for ${sc.addr("node1")} (replPassword rotated; no reseed)`]);
+    expect(step("db/node1/repl-password").changed).toEqual([]);
+    expect(step("replication/node2/seed").changed).toEqual([]);
     for (const n of ["node1", "node2"]) expect(r.steps.find((s) => s.id === `db/${n}/bootstrap`)!.changed).toContain("account slaveuser@127.% (replication)");
 
     // The next connection of the replica logs in with the new password (the old one is refused).
