@@ -693,12 +693,7 @@ export class Daemon {
         await act.rejoin(this.ctx, c.node, this.state.master!);
         return;
       case "diverged_cleared":
-        delete this.state.diverged[c.node];
-        this.state.fenced = this.state.fenced.filter((h) => h !== c.node);
-        this.state.unsafeTails = this.state.unsafeTails.filter((h) => h !== c.node);
-        this.state.safeTails = (this.state.safeTails ?? []).filter((h) => h !== c.node);
-        this.ctx.saveState();
-        if (this.state.master) await act.clearTail(this.ctx, this.state.master, c.node);
+        await act.rejoined(this.ctx, c.node, this.state.master!);
         this.events.emit("rejoined", "normal", `${c.node} replicates from the master again (resynced): no longer diverged`, { node: c.node, key: `rejoin:${c.node}` });
         return;
     }

@@ -139,7 +139,9 @@ accounts_sql() {
   if ((MYSQL_FAMILY)); then
     echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT$DONOR ON *.* TO $REPL;"
     echo "GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, CONNECTION_ADMIN, BINLOG_ADMIN, RELOAD, PROCESS, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO $HA;"
-    # pandora_ha finds a replica's applier there, to kill it before a STOP REPLICA that would wait 60 s.
+    # pandora_ha finds a replica's applier there and kills it (a replication thread: SYSTEM_USER)
+    # before a STOP REPLICA that would wait 60 s for a transaction whose source died mid-send.
+    echo "GRANT SYSTEM_USER ON *.* TO $HA;"
     echo "GRANT SELECT ON performance_schema.threads TO $HA;"
   else
     echo "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO $REPL;"

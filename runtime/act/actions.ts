@@ -22,7 +22,6 @@ import type { HistoryComparison, NodeObservation, ReplicaStatus } from "../types
 
 export type { Ctx } from "./context";
 export { ActionError } from "./context";
-export { clearTail } from "./tails";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -556,15 +555,15 @@ async function promote(ctx: Ctx, host: string): Promise<string> {
 }
 
 /**
- * Stops both replication threads. With its IO thread not running (`io`), a MySQL applier may
- * hold the start of a transaction whose end never comes (its source died mid-send): asked to
+ * Stops both replication threads. With its IO thread not receiving (`io` no, or connecting), a
+ * MySQL applier may hold the start of a transaction whose end never comes (its source died mid-send): asked to
  * stop, it waits 60 s for it (measured on 9.7, also at shutdown), so it is killed first, which
  * rolls that part back. Nothing acknowledged is lost: a replica acknowledges whole transactions,
  * and what it received whole was applied or is fetched again by GTID.
  */
 async function stopReplication(ctx: Ctx, s: NodeSession, io: ReplicaStatus["io"]): Promise<void> {
   const d = s.dialect!;
-  if (d.applierThreadSql && io === "no") {
+  if (d.applierThreadSql && io !== "yes") {
     try {
       for (const { id } of await s.conn.admin<{ id: unknown }>(d.applierThreadSql)) {
         // Gone by now (it stopped by itself): ER_NO_SUCH_THREAD.
@@ -977,9 +976,14 @@ function resyncRunning(ctx: Ctx): boolean {
 const ESCALATE_AFTER = 4;
 
 /** A node replicates from the master again: no longer fenced nor diverged. */
-async function rejoined(ctx: Ctx, host: string, master: string): Promise<void> {
+/**
+ * `host` replicates from `master` again (rejoined, or resynced): no longer fenced nor diverged,
+ * and the failover's verdict on its old tail settled, here and on the master.
+ */
+export async function rejoined(ctx: Ctx, host: string, master: string): Promise<void> {
   ctx.state.fenced = ctx.state.fenced.filter((h) => h !== host);
   ctx.state.safeTails = (ctx.state.safeTails ?? []).filter((h) => h !== host);
+  ctx.state.unsafeTails = ctx.state.unsafeTails.filter((h) => h !== host);
   delete ctx.state.diverged[host];
   ctx.saveState();
   await clearTail(ctx, master, host);
