@@ -414,9 +414,7 @@ export class AgentFileKeeper {
       try {
         linkSync(from, path.join(this.keptDir, name));
       } catch (e) {
-        if (codeOf(e) !== "ENOENT" || existsSync(this.keptDir)) throw e;
-        this.warn(`${this.keptDir} was removed: made again (agent files arriving meanwhile were not kept)`);
-        mkdirSync(this.keptDir, { recursive: true, mode: 0o700 });
+        if (codeOf(e) !== "ENOENT" || !this.keptDirGone()) throw e;
         linkSync(from, path.join(this.keptDir, name));
       }
     } catch (e) {
@@ -427,6 +425,20 @@ export class AgentFileKeeper {
       }
     }
     this.kept.set(name, {});
+  }
+
+  /**
+   * True when the kept directory was removed under the keeper: it is made again, and what was
+   * kept in it is forgotten (the links went with it), so the files still waiting in the incoming
+   * directory are kept again by the next scan; those already taken are gone beyond repair.
+   */
+  private keptDirGone(): boolean {
+    if (existsSync(this.keptDir)) return false;
+    const taken = [...this.kept.values()].filter((k) => k.takenAt !== undefined).length;
+    this.warn(`${this.keptDir} was removed: made again; ${taken} kept files taken by the server went with it (they cannot be handed back), the waiting ones are kept again`);
+    mkdirSync(this.keptDir, { recursive: true, mode: 0o700 });
+    this.kept.clear();
+    return true;
   }
 
   /** Names noted as taken before they could be kept (a file gives several watch events): each noted once. */
@@ -442,6 +454,7 @@ export class AgentFileKeeper {
 
   /** New files kept, taken ones noted, old ones dropped. */
   scan(): void {
+    this.keptDirGone();
     let present: Set<string>;
     try {
       present = new Set(readdirSync(this.incoming).filter(isData));

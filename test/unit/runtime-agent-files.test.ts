@@ -220,13 +220,17 @@ describe("AgentFileKeeper", () => {
     ]);
   });
 
-  test("its kept directory removed under it: a warning, made again, the next file kept; nothing noted as taken", async () => {
+  test("its kept directory removed under it: a warning, made again; the file still waiting and the next one kept again; nothing noted as taken", async () => {
     const { incoming, k, arrive, warnings, notes } = setUp();
-    rmSync(k.keptDir, { recursive: true });
     arrive("a1.1.data", xml("a1", 1));
-    await sleep(300);
-    expect(warnings).toEqual([expect.stringContaining(`${k.keptDir} was removed: made again`)]);
+    await sleep(100);
     expect(existsSync(path.join(k.keptDir, "a1.1.data"))).toBe(true);
+    rmSync(k.keptDir, { recursive: true });
+    arrive("a1.2.data", xml("a1", 2));
+    await sleep(100);
+    k.scan();
+    expect(warnings).toEqual([expect.stringContaining(`${k.keptDir} was removed: made again; 0 kept files taken by the server went with it`)]);
+    for (const f of ["a1.1.data", "a1.2.data"]) expect(existsSync(path.join(k.keptDir, f)), f).toBe(true);
     expect(notes).toEqual([]);
     expect(existsSync(path.join(incoming, "a1.1.data"))).toBe(true);
   });
