@@ -733,7 +733,7 @@ export function parseConfig(all: Record<string, string>, secretKeys: string[] = 
     if (v === "root") r.problem(k, "expected an account other than root (root stays local to each node)");
   }
   const dbPort = r.int("dbPort", 3306, 1, 65535);
-  if (dbPort === ssh.port) r.problem("dbPort", `${dbPort} is the SSH port (ssh.port); the database needs a port of its own`);
+  if (dbPort === ssh.port || dbPort === ha.sshPort) r.problem("dbPort", `${dbPort} is the SSH port (${dbPort === ssh.port ? "ssh.port" : "ha.sshPort"}); the database needs a port of its own`);
   else if (dbPort === tentaclePort) r.problem("dbPort", `${dbPort} is Tentacle's port (tentaclePort); the database needs a port of its own`);
   let dbAccountHost = r.str("dbAccountHost");
   if (dbAccountHost !== undefined && !/^[A-Za-z0-9.%_/:-]+$/.test(dbAccountHost))
@@ -764,7 +764,7 @@ export function parseConfig(all: Record<string, string>, secretKeys: string[] = 
     if (v.length < 12) r.problem(k, "expected a password of at least 12 characters (leave it unset to have one generated)");
     else if (/['"\\\s`$]/.test(v)) r.problem(k, "expected no quotes, backslashes, '$', '`' or whitespace (leave it unset to have one generated)");
     // MySQL keeps a replica's source password in a 32-character field (ERROR 3056 beyond it).
-    else if (k === "replPassword" && v.length > 32) r.problem(k, `expected at most 32 characters (a replica keeps its source's password in a 32-character field; got ${v.length})`);
+    else if (k === "replPassword" && mysqlFamily(dbFlavor) && v.length > 32) r.problem(k, `expected at most 32 characters (a replica keeps its source's password in a 32-character field; got ${v.length})`);
     else passwords[k] = new SecretValue(v);
   }
 

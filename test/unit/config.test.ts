@@ -55,6 +55,14 @@ describe("defaults", () => {
     expect(parseConfig(aws({ vpcId: "vpc-0abc12345def67890", subnetIds: ["subnet-0abc1234", "subnet-0abc5678"], agentCidrs: ["192.0.2.0/24"] })).agentCidrs).toEqual(["192.0.2.0/24"]);
   });
 
+  test("a replication password longer than 32 characters is MySQL's limit only: MariaDB takes it", () => {
+    expect(parseConfig(aws({ dbFlavor: "mariadb1011", seedMethod: "mariabackup", replPassword: "a".repeat(40) })).passwords.replPassword).toBeDefined();
+  });
+
+  test("dbPort equal to ha.sshPort (the port pandora_ha's SSH uses) is refused too", () => {
+    expect(problems(aws({ dbPort: 2200, ha: { sshPort: 2200 } }))).toContainEqual(expect.stringContaining("pandora-ha:dbPort: 2200 is the SSH port (ha.sshPort)"));
+  });
+
   test("arm64 instance types are told from x86_64 ones", () => {
     for (const t of ["a1.large", "m6g.large", "m7gd.xlarge", "c7gn.large", "t4g.medium", "r8g.large", "x2gd.large", "im4gn.large", "is4gen.large", "g5g.xlarge", "hpc7g.4xlarge"])
       expect(isArmInstanceType(t), t).toBe(true);
