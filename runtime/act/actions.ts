@@ -854,6 +854,14 @@ export async function rejoin(ctx: Ctx, host: string, master: string, known?: Own
     // the loop does). So not yet: the next cycles try again.
     const ms = m.last;
     if (ms && isStrict(ms) && (ms.semiSync?.clients ?? 0) < 1) throw new ActionError(`${host} diverged; its merge waits until the master ${master} can commit (no replica acknowledges it yet)`);
+    // What the failover away from it knew of its tail, from this daemon's state or the one that
+    // decided (read first: a failed read is retried before anything is merged).
+    let verdict: Awaited<ReturnType<typeof tailVerdict>>;
+    try {
+      verdict = ctx.state.unsafeTails.includes(host) ? "forced" : await tailVerdict(ctx, master, host);
+    } catch (e) {
+      return rejoinFailed(ctx, host, cmp, shortError(e));
+    }
     // A split brain: first the monitoring data written on it during the split goes to the master.
     let merged = "";
     try {
@@ -864,15 +872,8 @@ export async function rejoin(ctx: Ctx, host: string, master: string, known?: Own
     }
     // The tail (in flight when it died or was cut off): archive it, undo it, rejoin. Not after a
     // failover forced past the durability check: that tail may hold acknowledged commits.
-    // What the failover away from it knew, from this daemon's state or the one that decided.
-    let verdict: Awaited<ReturnType<typeof tailVerdict>>;
     try {
-      verdict = await tailVerdict(ctx, master, host);
-    } catch (e) {
-      return rejoinFailed(ctx, host, cmp, shortError(e));
-    }
-    try {
-      if (ctx.state.unsafeTails.includes(host) || verdict === "forced") throw new TailKept("its tail may hold acknowledged commits (the failover away from it was forced): kept, not undone");
+      if (verdict === "forced") throw new TailKept("its tail may hold acknowledged commits (the failover away from it was forced): kept, not undone");
       const how = await undoTail(ctx, s, mine, theirs, cmp, ctx.state.epoch);
       await pointAt(ctx, host, master, false);
       await rejoined(ctx, host, master);
