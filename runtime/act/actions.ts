@@ -81,7 +81,8 @@ export async function fence(ctx: Ctx, host: string, reason: string, opts: { stal
     });
     return 0;
   }
-  const killer = new NodeConnection({ ...s.opts, timeoutMs: 5000 });
+  const side = s.sideConnection(5000);
+  const killer = side.conn;
   let killed = 0;
   try {
     const readOnly = (async () => {
@@ -95,7 +96,7 @@ export async function fence(ctx: Ctx, host: string, reason: string, opts: { stal
     await readOnly;
     killed += await killClients(ctx, s, killer);
   } finally {
-    killer.close();
+    side.close();
   }
   await setSemiSync(ctx, host, "replica").catch((e) => ctx.events.log({ fence: host, semisync: shortError(e) }));
   markFenced(ctx, host);
@@ -126,7 +127,9 @@ export async function fenceOnReturn(ctx: Ctx, host: string): Promise<number | un
   const stillFenced = () => host !== ctx.state.master && ctx.state.fenced.includes(host);
   if (!stillFenced()) return undefined;
   const t0 = Date.now();
-  const c = new NodeConnection({ ...s.opts, timeoutMs: RETURN_FENCE_MS });
+  // The loop may fence it meanwhile: its kill of client connections spares this one.
+  const side = s.sideConnection(RETURN_FENCE_MS);
+  const c = side.conn;
   try {
     // Connected: still fenced, and no newer epoch on it (another daemon may have promoted it since).
     const [e] = await c.query<{ epoch: string }>(`SELECT MAX(epoch) AS epoch FROM ${EPOCH_TABLE}`).catch(() => [{ epoch: "0" }]);
@@ -142,7 +145,7 @@ export async function fenceOnReturn(ctx: Ctx, host: string): Promise<number | un
     ctx.events.log({ fence_on_return: host, failed: shortError(e) });
     return undefined;
   } finally {
-    c.close();
+    side.close();
   }
 }
 
@@ -976,7 +979,6 @@ function resyncRunning(ctx: Ctx): boolean {
 /** After this many failed tries of a rejoin the event is critical (diverged). */
 const ESCALATE_AFTER = 4;
 
-/** A node replicates from the master again: no longer fenced nor diverged. */
 /**
  * `host` replicates from `master` again (rejoined, or resynced): no longer fenced nor diverged,
  * and the failover's verdict on its old tail settled, here and on the master.

@@ -167,6 +167,8 @@ export class NodeSession {
   /** When the timed write in flight began (undefined: none), and when the last one ended. */
   private writeSince?: number;
   private writeEnded = 0;
+  /** Connections opened beside the session (the fence on return): the daemon's own while open. */
+  private readonly side = new Set<NodeConnection>();
 
   constructor(readonly opts: SessionOptions) {
     this.conn = new NodeConnection(opts);
@@ -349,7 +351,14 @@ export class NodeSession {
 
   /** This daemon's own connections to the node (never killed when it is fenced). */
   ownThreadIds(): number[] {
-    return [this.conn.threadId, this.lockConn.threadId, this.leaseConn.threadId].filter((x): x is number => x !== undefined);
+    return [this.conn, this.lockConn, this.leaseConn, ...this.side].map((c) => c.threadId).filter((x): x is number => x !== undefined);
+  }
+
+  /** A connection of its own to the node, never killed by this daemon's fence while open; closed by `close`. */
+  sideConnection(timeoutMs: number): { conn: NodeConnection; close: () => void } {
+    const conn = new NodeConnection({ ...this.opts, timeoutMs });
+    this.side.add(conn);
+    return { conn, close: () => (this.side.delete(conn), conn.close()) };
   }
 
   /** Drops the timed write's connection (a node fenced or no longer the master). */
