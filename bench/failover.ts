@@ -21,6 +21,9 @@ import type { Timeline } from "../runtime/state";
 import type { Lab } from "../lab/lab";
 import { down, fault, requireNoLiveLab, up } from "../lab/lab";
 import { raiseFailoverBudget } from "../lab/faults";
+import { asMariaNames } from "../lab/status";
+import { dialectFor } from "../runtime/dialect";
+import type { Dialect } from "../runtime/types";
 import { sleep } from "../lab/proc";
 import { missingKeys, publishedMaster, startPublishedWriter, writerTableSql } from "../lab/writer";
 
@@ -60,12 +63,13 @@ type Ask = <T>(host: string, q: string, values?: unknown[]) => Promise<T[]>;
  * Until the replica applies what the master had a moment ago within 0.2 s (a long-healthy
  * cluster, not one still applying the previous trial's rejoin); `late` when it does not within 120 s.
  */
-async function replicaCaughtUp(ask: Ask, master: string, replica: string, late: (behindMs: number) => void): Promise<void> {
+async function replicaCaughtUp(ask: Ask, d: Dialect, master: string, replica: string, late: (behindMs: number) => void): Promise<void> {
   let behindMs = Infinity;
   for (const end = Date.now() + 120_000; behindMs > 200 && Date.now() < end; ) {
-    const [pos] = await ask<{ p: string }>(master, "SELECT @@global.gtid_binlog_pos AS p");
+    const [pos] = await ask<{ v: string }>(master, d.gtidExecutedSql);
     const w0 = Date.now();
-    await ask(replica, "SELECT MASTER_GTID_WAIT(?, 60)", [pos.p]);
+    const wait = d.waitForGtidSql(String(pos.v), 60);
+    await ask(replica, wait.sql, wait.values);
     behindMs = Date.now() - w0;
   }
   if (behindMs > 200) late(behindMs);
@@ -147,6 +151,9 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
       c.destroy();
     }
   };
+  // The family's SQL (MariaDB or MySQL: $PANDORA_HA_LAB_FLAVOR), from the server itself.
+  const version = String((await ask<{ v: string }>(published(), "SELECT VERSION() AS v"))[0].v);
+  const d = dialectFor(version);
   try {
     for (let t = 1; t <= trials; t++) {
       await sleep(2000);
@@ -155,7 +162,7 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
       await waitDurable(lab, 60_000);
       const oldAddr = published();
       const newAddr = lab.state.hosts.find((h) => h.kind === "db" && h.address !== oldAddr)!.address;
-      await replicaCaughtUp(ask, oldAddr, newAddr, (ms) => log(`trial ${t}: ${nameOf(newAddr)} still ${ms} ms behind after 120 s (it cannot keep up: fewer --writers)`));
+      await replicaCaughtUp(ask, d, oldAddr, newAddr, (ms) => log(`trial ${t}: ${nameOf(newAddr)} still ${ms} ms behind after 120 s (it cannot keep up: fewer --writers)`));
       const before = acked.length;
       const t0 = Date.now();
       await fault(lab, nameOf(oldAddr), kill);
@@ -174,7 +181,7 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
       const end = Date.now() + 60_000;
       for (;;) {
         try {
-          const [r] = await ask<Record<string, unknown>>(oldAddr, "SHOW SLAVE STATUS");
+          const [r] = asMariaNames(await ask<Record<string, unknown>>(oldAddr, d.replicaStatusSql));
           if (r?.Master_Host === newAddr && r.Slave_IO_Running === "Yes" && r.Slave_SQL_Running === "Yes") break;
         } catch {
           // not yet
@@ -206,7 +213,7 @@ async function run(lab: Lab, trials: number, writers: number, kill: "crash" | "h
   const line = (name: string, s: { median: number; p95: number; max: number }) =>
     `| ${name.padEnd(40)} | ${String(s.median).padStart(6)} | ${String(s.p95).padStart(6)} | ${String(s.max).padStart(6)} |`;
   log("");
-  log(`pandora_ha failover, ${trials} trials, ${kill === "crash" ? "kill -9" : "SIGSTOP (hang)"} of the master under a ${writers}-connection writer (ms)`);
+  log(`pandora_ha failover on ${version}, ${trials} trials, ${kill === "crash" ? "kill -9" : "SIGSTOP (hang)"} of the master under a ${writers}-connection writer (ms)`);
   log(`| ${"".padEnd(40)} | median |    p95 |    max |`);
   log(`|${"-".repeat(42)}|--------|--------|--------|`);
   const what = kill === "crash" ? "kill -9" : "SIGSTOP";
