@@ -13,7 +13,7 @@
  *
  * Server outputs these parsers were checked against: test/fixtures/sql/ (MariaDB recorded live by
  * test/fixtures/sql/record-mariadb.ts; MySQL 8.0 transcribed from the reference manual); the
- * MySQL 9.7 lab runs the failover scenarios against the real server (PANDORA_HA_TEST_MYSQL=1).
+ * MySQL 9.7 lab runs the failover scenarios against the real server (the tests' `mysql` project).
  */
 import type { ChangeSourceArgs, Dialect, HistoryComparison, ReplicaStatus, SemiSyncDetail, SemiSyncStatus } from "./types";
 
