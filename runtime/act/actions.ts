@@ -132,7 +132,12 @@ export async function fenceOnReturn(ctx: Ctx, host: string): Promise<number | un
   const c = side.conn;
   try {
     // Connected: still fenced, and no newer epoch on it (another daemon may have promoted it since).
-    const [e] = await c.query<{ epoch: string }>(`SELECT MAX(epoch) AS epoch FROM ${EPOCH_TABLE}`).catch(() => [{ epoch: "0" }]);
+    // No epoch table there: no epoch. Any other failure (this connection killed, a timeout)
+    // leaves the fence to the loop, which probes the node first: never fenced on an unread epoch.
+    const [e] = await c.query<{ epoch: string }>(`SELECT MAX(epoch) AS epoch FROM ${EPOCH_TABLE}`).catch((err: { errno?: number }) => {
+      if (err?.errno === 1146) return [{ epoch: "0" }];
+      throw err;
+    });
     if (!stillFenced() || Number(e?.epoch ?? 0) > ctx.state.epoch) {
       ctx.events.log({ fence_on_return: host, skipped: `epoch ${e?.epoch ?? 0} there, ${ctx.state.epoch} here` });
       return undefined;
@@ -246,7 +251,10 @@ async function guardWait(ctx: Ctx, host: string, stopped: Promise<boolean>): Pro
 }
 
 async function killClients(ctx: Ctx, s: NodeSession, via: NodeConnection): Promise<number> {
-  const keepUsers = [ctx.settings.replUser, "system user", "event_scheduler"];
+  // A connection still logging in ("unauthenticated user") cannot be told apart from this
+  // daemon's own side connection opening; it is spared this sweep and can write nothing once
+  // read_only is on (the last sweep runs after it).
+  const keepUsers = [ctx.settings.replUser, "system user", "event_scheduler", "unauthenticated user"];
   const own = [0, ...s.ownThreadIds(), via.threadId ?? 0];
   const rows = await via.query<{ id: string }>(
     "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND ID NOT IN (?) AND USER NOT IN (?) " +

@@ -68,6 +68,8 @@ function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export class NodeConnection {
   private conn?: mysql.Connection;
   private connecting?: Promise<mysql.Connection>;
+  /** Logged in, its init statements still running: already one of this daemon's own. */
+  private opening?: mysql.Connection;
   constructor(readonly opts: SessionOptions) {}
 
   private async open(): Promise<mysql.Connection> {
@@ -94,6 +96,7 @@ export class NodeConnection {
         `connect to ${o.host}`,
       );
       c.on("error", () => this.close());
+      this.opening = c;
       try {
         for (const sql of o.initSql ?? []) await deadline(c.query({ sql, timeout: o.timeoutMs }), o.timeoutMs + 200, `${o.host}: ${sql}`);
       } catch (e) {
@@ -104,6 +107,7 @@ export class NodeConnection {
       return c;
     })().finally(() => {
       this.connecting = undefined;
+      this.opening = undefined;
     });
     return this.connecting;
   }
@@ -112,9 +116,9 @@ export class NodeConnection {
     return !!this.conn;
   }
 
-  /** The server's id of this connection (CONNECTION_ID()), while connected. */
+  /** The server's id of this connection (CONNECTION_ID()), from its login on. */
   get threadId(): number | undefined {
-    return this.conn?.threadId ?? undefined;
+    return (this.conn ?? this.opening)?.threadId ?? undefined;
   }
 
   /** One statement with the session's timeout; any failure closes the connection. `infile`: what a LOAD DATA LOCAL INFILE reads. */
