@@ -28,7 +28,7 @@ const USAGE = `usage:
   npm run lab -- status [--json]       each node's role, read_only, server_id, GTID, replication
   npm run lab -- fault <node> crash|hang|resume|restart|stop|isolate [--from <host>]|heal [--follow S]
   npm run lab -- fault <node> blip --seconds S         cut off from everything for S s, healed by itself
-  npm run lab -- fault <node> disk-full|disk-free      fill / free the binary log's filesystem
+  npm run lab -- fault <node> disk-full|disk-free      fill / free the binary log's filesystem (MariaDB: refused on MySQL)
   npm run lab -- fault <host> partition                site A (node1, node3, pfms1) cut from site B (node2, pfms2); heal undoes it
   npm run lab -- fault pfms1 daemon-kill               kill -9 pfms1's pandora_ha now (pfms2: its own)
   npm run lab -- fault pfms1 daemon-kill --phase ${PAUSE_PHASES.join("|")}   every daemon restarted; the one whose failover does that phase is killed -9 there

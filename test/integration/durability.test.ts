@@ -20,7 +20,7 @@ import { eventually, family } from "./helpers";
 import { TABLE, freshLabEachTest } from "./scenario";
 
 const CONF = PANDORA_PATHS.serverConf;
-/** Run again on MySQL by the mysql project (vitest.config.ts), which sets the lab's flavor. */
+/** Run again on MySQL by the mysql project (vitest.config.mts), which sets the lab's flavor. */
 const mysqlLab = process.env[LAB_FLAVOR_ENV] === "mysql";
 
 describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
@@ -172,6 +172,7 @@ describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
     await expect(fault(sc.lab, "node1", "disk-full")).rejects.toThrow(/refused on the MySQL family: MySQL names its next binary log/);
     expect(await diskIsFull("node1")).toBe(false);
     const links = await inHost("node1", "find", [defaultDbPaths("mysql", sc.lab.cfg.os).datadir, "-maxdepth", "1", "-type", "l"]);
+    expect(links.code, links.stderr).toBe(0);
     expect(links.stdout.trim()).toBe("");
   }, 60_000);
   else test("a master whose binary-log volume is full (writes stall, reads answer): stopped, failed over, and once space is back it rejoins cleanly, nothing lost", async () => {
