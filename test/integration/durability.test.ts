@@ -13,7 +13,6 @@ import { inHost } from "../../lab/hosts";
 import { diskIsFull } from "../../lab/faults";
 import { fault } from "../../lab/lab";
 import { LAB_FLAVOR_ENV, paths } from "../../lab/layout";
-import { dialectFor } from "../../runtime/dialect";
 import { sleep } from "../../lab/proc";
 import { startNodeWriter } from "../../lab/writer";
 import { eventually, family } from "./helpers";
@@ -207,8 +206,7 @@ describe("pandora_ha: no acknowledged write lost (2-node lab)", () => {
     // Nothing of its own left: node1's history is contained in node2's.
     await eventually("node1's history within node2's", async () => {
       const [a, b] = await Promise.all(["node1", "node2"].map((n) => sc.history(n)));
-      const [v] = await sc.adminQuery<{ v: string }>("node2", "SELECT VERSION() AS v");
-      return dialectFor(v.v).compareHistory(a, b).prefix && (await replicating("node1", "node2"));
+      return (await sc.dialect("node2")).compareHistory(a, b).prefix && (await replicating("node1", "node2"));
     });
     // The next fault finds replication healthy: the master goes back to node1, node2 follows it.
     const w2 = sc.startWriter(4);

@@ -16,6 +16,7 @@ import { down, findHost, up } from "../../lab/lab";
 import { missingKeys, publishedMaster, startPublishedWriter, writerTableSql } from "../../lab/writer";
 import type { Writer } from "../../lab/writer";
 import { dialectFor } from "../../runtime/dialect";
+import type { Dialect } from "../../runtime/types";
 import { asMariaNames, eventually, requireLabMachine } from "./helpers";
 
 export const TABLE = "pha_writer";
@@ -51,10 +52,15 @@ export class Scenario {
     return asMariaNames(await this.adminQuery(node, "SHOW REPLICA STATUS", timeoutMs));
   }
 
+  /** The SQL dialect of the node's server, from its version. */
+  async dialect(node: string): Promise<Dialect> {
+    const [v] = await this.adminQuery<{ v: string }>(node, "SELECT VERSION() AS v");
+    return dialectFor(v.v);
+  }
+
   /** The node's transaction history: gtid_binlog_state (MariaDB), gtid_executed (MySQL). */
   async history(node: string): Promise<string> {
-    const [v] = await this.adminQuery<{ v: string }>(node, "SELECT VERSION() AS v");
-    const [h] = await this.adminQuery<{ v: string }>(node, dialectFor(v.v).gtidHistorySql);
+    const [h] = await this.adminQuery<{ v: string }>(node, (await this.dialect(node)).gtidHistorySql);
     return String(h.v).replace(/\s+/g, "");
   }
 
